@@ -1,0 +1,5 @@
+//! Plug-in implementations other than stdio sinks: rootfs drivers (and, with
+//! their issues, port probes and notifiers). Each is one file behind one Cargo
+//! feature; a compiled-out one still registers its name and feature.
+
+pub mod rootfs;

@@ -1,0 +1,6 @@
+//! Stdio sinks: where the container's stdin, stdout and stderr go, chosen by the
+//! scheme of `-stdio` (none: `inherit`). Each is one file behind one Cargo feature.
+
+mod disabled;
+#[cfg(feature = "stdio-inherit")]
+mod inherit;

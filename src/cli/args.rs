@@ -1,0 +1,66 @@
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+/// Run one command in a throwaway container and supervise it until it ends.
+///
+/// Flags are read up to the first word that is not a flag; that word and
+/// everything after it are the command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "psdock",
+    version,
+    override_usage = "psdock -i IMAGE -r ROOTFS [OPTIONS] COMMAND [ARGS...]",
+    args_override_self = true,
+    disable_version_flag = true
+)]
+pub struct Args {
+    /// Image directory the container starts from; never written to
+    #[arg(short = 'i', long = "image", value_name = "IMAGE")]
+    pub image: Option<PathBuf>,
+
+    /// Where the container's root file system is mounted; must be absent or empty
+    #[arg(short = 'r', long = "rootfs", value_name = "ROOTFS")]
+    pub rootfs: Option<PathBuf>,
+
+    /// KEY=VALUE, or KEY to copy psdock's own value (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]", action = ArgAction::Append, allow_hyphen_values = true)]
+    pub env: Vec<OsString>,
+
+    /// File of KEY=VALUE lines, `#` starts a comment (repeatable)
+    #[arg(long = "env-file", value_name = "FILE", action = ArgAction::Append)]
+    pub env_file: Vec<PathBuf>,
+
+    /// Working directory of the command, entered as its user
+    #[arg(short = 'w', long = "cwd", value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// Container hostname [default: psdock]
+    #[arg(long = "hostname", value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// user, uid, user:group or uid:gid, looked up in the image
+    #[arg(long = "user", value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// HOST:CONTAINER[:ro|rw] bind mount, rw by default (repeatable)
+    #[arg(short = 'v', long = "bind-mount", value_name = "HOST:CONTAINER[:ro|rw]", action = ArgAction::Append)]
+    pub bind_mount: Vec<OsString>,
+
+    /// SIGKILL the command this many seconds after the first SIGINT or SIGTERM
+    #[arg(long = "kill-timeout", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub kill_timeout: Option<u64>,
+
+    /// Print the version
+    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
+    pub version: (),
+
+    /// The command and its arguments
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<OsString>,
+}

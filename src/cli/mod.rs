@@ -1,0 +1,8 @@
+//! The command line: the original's Go-style flags (`-image`, `--image`, `-i`),
+//! rewritten into clap's form before clap sees them, then parsed into [`Args`].
+
+mod args;
+mod compat;
+
+pub use args::Args;
+pub use compat::{parse, CliError, Parsed};

@@ -1,0 +1,245 @@
+//! The child side: runs in the new namespaces as PID 1 until it execs the command.
+//! Each step either succeeds or reports a [`Failure`] and exits; nothing here
+//! returns to psdock's code.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use super::plan::Plan;
+use super::report::{Failure, Stage};
+use super::{caps, mounts};
+use crate::fsutil::{self, Create};
+
+trait At<T> {
+    fn at(self, stage: Stage) -> Result<T, Failure>;
+}
+
+impl<T> At<T> for Result<T, Errno> {
+    fn at(self, stage: Stage) -> Result<T, Failure> {
+        self.map_err(|e| Failure::new(stage, e))
+    }
+}
+
+fn check(r: libc::c_long) -> Result<(), Errno> {
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Never returns: execs the command, or reports and exits.
+pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd) -> ! {
+    let failure = match setup(plan, &sync) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let bytes = failure.encode();
+    // SAFETY: writing a local buffer to our own pipe, then leaving without
+    // running any of psdock's destructors or atexit handlers.
+    unsafe {
+        libc::write(report.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(match (failure.stage, failure.errno) {
+            (Stage::Exec, Errno::ENOENT | Errno::ENOTDIR) => 127,
+            (Stage::Exec, _) => 126,
+            _ => 125,
+        })
+    }
+}
+
+fn setup(plan: &Plan, sync: &OwnedFd) -> Result<std::convert::Infallible, Failure> {
+    // SAFETY (all prctl calls): integer arguments only.
+    // Die with psdock; and keep /proc/1/exe (psdock's binary, until exec) out of
+    // reach of anything that could see this process.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as _)
+        .at(Stage::Parent)?;
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } as _).at(Stage::Parent)?;
+    // psdock writes one byte once it holds our pidfd; end-of-file means it died
+    // before PDEATHSIG was armed.
+    let mut go = [0u8; 1];
+    if nix::unistd::read(sync.as_raw_fd(), &mut go).at(Stage::Parent)? != 1 {
+        return Err(Failure::new(Stage::Parent, Errno::ESRCH));
+    }
+    nix::unistd::setsid().at(Stage::Session)?;
+    for (target, fd) in plan.stdio.iter().enumerate() {
+        if let Some(fd) = fd {
+            nix::unistd::dup2(*fd, target as RawFd).at(Stage::Stdio)?;
+        }
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .at(Stage::Private)?;
+    // Host paths are reachable only until pivot_root: take copies of the trees now.
+    let mut trees = Vec::with_capacity(plan.binds.len());
+    for (i, b) in plan.binds.iter().enumerate() {
+        let tree = mounts::clone_tree(&b.source, b.readonly).map_err(|errno| Failure {
+            stage: Stage::OpenBind,
+            index: i as u16,
+            errno,
+        })?;
+        trees.push(tree);
+    }
+    let resolv = if plan.resolv_conf {
+        Some(mounts::clone_tree(c"/etc/resolv.conf", true).at(Stage::ResolvConf)?)
+    } else {
+        None
+    };
+
+    pivot(&plan.rootfs).at(Stage::PivotRoot)?;
+    mounts::system().at(Stage::SystemMount)?;
+    let root = std::fs::File::open("/").map_err(|e| io_failure(Stage::PivotRoot, 0, &e))?;
+    if let Some(tree) = resolv {
+        let target = fsutil::open_in_root(&root, Path::new("/etc/resolv.conf"), Create::File)
+            .map_err(|e| io_failure(Stage::ResolvConf, 0, &e))?;
+        mounts::attach(&tree, &target).at(Stage::ResolvConf)?;
+    }
+    for (i, (b, tree)) in plan.binds.iter().zip(&trees).enumerate() {
+        let create = if b.is_dir { Create::Dir } else { Create::File };
+        let target = fsutil::open_in_root(&root, &b.target, create)
+            .map_err(|e| io_failure(Stage::Bind, i, &e))?;
+        mounts::attach(tree, &target).map_err(|errno| Failure {
+            stage: Stage::Bind,
+            index: i as u16,
+            errno,
+        })?;
+    }
+    drop(trees);
+    drop(root);
+    mounts::mask().at(Stage::Mask)?;
+    nix::unistd::sethostname(plan.hostname.to_str().unwrap_or("psdock")).at(Stage::Hostname)?;
+
+    caps::restrict(plan.cap_last).at(Stage::Capabilities)?;
+    switch_user(plan).at(Stage::User)?;
+    // A change of credentials clears PDEATHSIG: arm it again, then make sure
+    // psdock did not die in between (its end of `sync` is then closed).
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as _)
+        .at(Stage::User)?;
+    let mut pfd = [nix::poll::PollFd::new(
+        sync_borrow(sync),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    if nix::poll::poll(&mut pfd, nix::poll::PollTimeout::ZERO).at(Stage::Parent)? > 0 {
+        return Err(Failure::new(Stage::Parent, Errno::ESRCH));
+    }
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as _)
+        .at(Stage::NoNewPrivs)?;
+    nix::unistd::chdir(plan.cwd.as_c_str()).at(Stage::Cwd)?;
+
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    reset_signals();
+    // Every descriptor above 2 goes at exec; the report pipe with them, which is
+    // how psdock learns that exec succeeded.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    })
+    .at(Stage::Exec)?;
+    Err(exec(plan))
+}
+
+fn sync_borrow(fd: &OwnedFd) -> std::os::fd::BorrowedFd<'_> {
+    use std::os::fd::AsFd;
+    fd.as_fd()
+}
+
+fn io_failure(stage: Stage, index: usize, e: &std::io::Error) -> Failure {
+    Failure {
+        stage,
+        index: index as u16,
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+/// pivot_root(".", ".") then detach the old root stacked under the new one: no
+/// directory for the old root is needed, and none is left in the container.
+fn pivot(rootfs: &CString) -> Result<(), Errno> {
+    nix::unistd::chdir(rootfs.as_c_str())?;
+    // SAFETY: two valid C strings.
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) })?;
+    umount2(".", MntFlags::MNT_DETACH)?;
+    nix::unistd::chdir("/")
+}
+
+/// Raw system calls: glibc's wrappers broadcast to threads it believes exist,
+/// which in a cloned child can wait forever.
+fn switch_user(plan: &Plan) -> Result<(), Errno> {
+    // SAFETY: plain system calls; `groups` outlives the call.
+    unsafe {
+        check(libc::syscall(
+            libc::SYS_setgroups,
+            plan.groups.len(),
+            plan.groups.as_ptr(),
+        ))?;
+        check(libc::syscall(
+            libc::SYS_setresgid,
+            plan.gid,
+            plan.gid,
+            plan.gid,
+        ))?;
+        check(libc::syscall(
+            libc::SYS_setresuid,
+            plan.uid,
+            plan.uid,
+            plan.uid,
+        ))?;
+    }
+    Ok(())
+}
+
+/// psdock blocks the signals it forwards, and Rust ignores SIGPIPE: neither
+/// may leak into the command, since an exec keeps both.
+fn reset_signals() {
+    // SAFETY: resetting dispositions to default and clearing the mask.
+    unsafe {
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
+/// Tries each candidate like execvp, but with the container's PATH. Returns the
+/// failure to report: the first error that is not "no such file", else ENOENT.
+fn exec(plan: &Plan) -> Failure {
+    let argv: Vec<*const libc::c_char> = plan
+        .argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = plan
+        .envp
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let mut first_real = None;
+    for path in &plan.candidates {
+        // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
+        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        let errno = Errno::last();
+        if !matches!(errno, Errno::ENOENT | Errno::ENOTDIR) && first_real.is_none() {
+            first_real = Some(errno);
+        }
+    }
+    Failure::new(Stage::Exec, first_real.unwrap_or(Errno::ENOENT))
+}

@@ -1,0 +1,44 @@
+//! psdock's own errors, and the one place that maps them to exit codes.
+
+use crate::cli::CliError;
+use crate::container::ContainerError;
+use crate::plugin::PickError;
+use crate::rootfs::RootfsError;
+use crate::spec::SpecError;
+
+/// psdock's own failures: 125, as docker and podman use it.
+pub const EXIT_PSDOCK: i32 = 125;
+/// The command exists but cannot be executed.
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+/// The command was not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Cli(#[from] CliError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Pick(#[from] PickError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("-stdio: {0}")]
+    Stdio(crate::plugin::PluginError),
+    #[error("cannot set up signal forwarding: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot supervise the container: {0}")]
+    Supervise(std::io::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Container(ContainerError::NotFound(_)) => EXIT_NOT_FOUND,
+            Error::Container(ContainerError::NotExecutable { .. }) => EXIT_NOT_EXECUTABLE,
+            _ => EXIT_PSDOCK,
+        }
+    }
+}

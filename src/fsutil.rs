@@ -1,0 +1,217 @@
+//! File-system helpers that must not be fooled by symlinks or cross mount points.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{fstatat, mkdirat, Mode};
+use nix::unistd::{unlinkat, UnlinkatFlags};
+
+/// What to create at the end of a path that does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    Nothing,
+    Dir,
+    File,
+}
+
+/// Opens `path` (taken as relative to `root`) with `O_PATH`, resolving every
+/// symlink as if `root` were `/`, so that nothing can lead outside `root`
+/// (`openat2` with `RESOLVE_IN_ROOT`). Missing components are created as
+/// directories, and the last one as `last`, each created relative to the
+/// already-resolved parent.
+pub fn open_in_root(root: &impl AsFd, path: &Path, last: Create) -> io::Result<OwnedFd> {
+    let parts: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path must not contain `..`",
+        ));
+    }
+    let mut current = openat2_in_root(root, Path::new("."))?;
+    let mut so_far = std::path::PathBuf::new();
+    for (i, part) in parts.iter().enumerate() {
+        so_far.push(part);
+        match openat2_in_root(root, &so_far) {
+            Ok(fd) => current = fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && last != Create::Nothing => {
+                let is_last = i + 1 == parts.len();
+                let name = CString::new(part.as_bytes())?;
+                if is_last && last == Create::File {
+                    let fd = openat(
+                        Some(current.as_raw_fd()),
+                        name.as_c_str(),
+                        OFlag::O_CREAT
+                            | OFlag::O_EXCL
+                            | OFlag::O_WRONLY
+                            | OFlag::O_NOFOLLOW
+                            | OFlag::O_CLOEXEC,
+                        Mode::from_bits_truncate(0o644),
+                    )?;
+                    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+                } else {
+                    mkdirat(
+                        Some(current.as_raw_fd()),
+                        name.as_c_str(),
+                        Mode::from_bits_truncate(0o755),
+                    )?;
+                }
+                current = openat2_in_root(root, &so_far)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(current)
+}
+
+fn openat2_in_root(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: open_how is plain data; all-zero is its "no options" value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `how` and `c` outlive the call; the result is a new descriptor we own.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_fd().as_raw_fd(),
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Reads a file inside `root` without following symlinks out of it.
+pub fn read_in_root(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
+    let dir = std::fs::File::open(root)?;
+    let fd = open_in_root(&dir, path, Create::Nothing)?;
+    std::fs::read(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Removes `dir` and everything below it without following symlinks and without
+/// descending into anything on another device (a mount point is left alone, and
+/// so is whatever is mounted there).
+pub fn remove_tree(dir: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return std::fs::remove_file(dir);
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dev = meta.dev();
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    empty_dir(fd, dev)?;
+    std::fs::remove_dir(dir)
+}
+
+fn empty_dir(fd: OwnedFd, dev: u64) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    let mut entries = nix::dir::Dir::from_fd(fd.as_raw_fd())?;
+    std::mem::forget(fd); // owned by `entries` now
+    let names: Vec<CString> = entries
+        .iter()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    for name in names {
+        let st = fstatat(
+            Some(raw),
+            name.as_c_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::NoRemoveDir)?;
+            continue;
+        }
+        if st.st_dev != dev {
+            return Err(io::Error::other(format!(
+                "refusing to cross a mount point at {}",
+                name.to_string_lossy()
+            )));
+        }
+        let child = openat(
+            Some(raw),
+            name.as_c_str(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        empty_dir(unsafe { OwnedFd::from_raw_fd(child) }, dev)?;
+        unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::RemoveDir)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        symlink("/", root.path().join("up")).unwrap();
+        symlink("../../../..", root.path().join("dots")).unwrap();
+        symlink(outside.path(), root.path().join("abs")).unwrap();
+        let dir = std::fs::File::open(root.path()).unwrap();
+        for link in ["up", "dots"] {
+            let fd = open_in_root(&dir, &Path::new(link).join("made/here"), Create::Dir).unwrap();
+            let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+            assert!(
+                real.starts_with(root.path()),
+                "{link} escaped to {}",
+                real.display()
+            );
+        }
+        // An absolute link resolves inside the root, where its target is missing:
+        // refused rather than created through the link.
+        assert!(open_in_root(&dir, Path::new("abs/made"), Create::Dir).is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn creates_a_file_at_the_end() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = std::fs::File::open(root.path()).unwrap();
+        open_in_root(&dir, Path::new("/etc/resolv.conf"), Create::File).unwrap();
+        assert!(root.path().join("etc/resolv.conf").is_file());
+        assert!(open_in_root(&dir, Path::new("/a/../b"), Create::Dir).is_err());
+    }
+
+    #[test]
+    fn remove_tree_does_not_follow_symlinks() {
+        let keep = tempfile::tempdir().unwrap();
+        std::fs::write(keep.path().join("precious"), b"x").unwrap();
+        let gone = tempfile::tempdir().unwrap();
+        let top = gone.path().join("top");
+        std::fs::create_dir_all(top.join("a/b")).unwrap();
+        std::fs::write(top.join("a/b/f"), b"y").unwrap();
+        symlink(keep.path(), top.join("a/link")).unwrap();
+        remove_tree(&top).unwrap();
+        assert!(!top.exists());
+        assert!(keep.path().join("precious").exists());
+    }
+}

@@ -1,0 +1,68 @@
+//! Facts about the host that plug-in probes decide on, read once per run.
+
+/// What probes may look at. Built from the live host by [`Host::read`], or from
+/// recorded text by [`Host::snapshot`] so that probes can be tested against hosts
+/// we do not have (a kernel with aufs, one before 3.18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    filesystems: Vec<String>,
+    kernel: String,
+}
+
+impl Host {
+    pub fn read() -> Self {
+        let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+        let kernel = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self::snapshot(&filesystems, &kernel)
+    }
+
+    /// `filesystems` in the format of `/proc/filesystems`, `kernel` as `uname -r`.
+    pub fn snapshot(filesystems: &str, kernel: &str) -> Self {
+        let filesystems = filesystems
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .map(str::to_owned)
+            .collect();
+        Self {
+            filesystems,
+            kernel: kernel.to_owned(),
+        }
+    }
+
+    pub fn has_filesystem(&self, name: &str) -> bool {
+        self.filesystems.iter().any(|f| f == name)
+    }
+
+    pub fn kernel_release(&self) -> &str {
+        &self.kernel
+    }
+
+    /// `(major, minor)` of the running kernel, if the release string parses.
+    pub fn kernel_version(&self) -> Option<(u32, u32)> {
+        let mut parts = self.kernel.split(|c: char| !c.is_ascii_digit());
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, minor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_filesystems_and_release() {
+        let h = Host::snapshot("nodev\tsysfs\n\text4\nnodev\toverlay\n", "6.18.44-fc-v782");
+        assert!(h.has_filesystem("overlay"));
+        assert!(h.has_filesystem("ext4"));
+        assert!(!h.has_filesystem("nodev"));
+        assert_eq!(h.kernel_version(), Some((6, 18)));
+        assert_eq!(
+            Host::snapshot("", "3.13.0-24-generic").kernel_version(),
+            Some((3, 13))
+        );
+        assert_eq!(Host::snapshot("", "").kernel_version(), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! psdock: run one command in a throwaway Linux container and supervise it.
+//!
+//! The core lives in `src/`; plug-in implementations live in `drivers/` and
+//! `sinks/` and register themselves with [`plugin`]'s registry.
+
+pub mod cli;
+pub mod container;
+pub mod error;
+pub mod fsutil;
+pub mod host;
+pub mod plugin;
+pub mod rootfs;
+pub mod run;
+pub mod signals;
+pub mod spec;
+pub mod supervisor;
+pub mod user;
+
+#[path = "../drivers/mod.rs"]
+pub mod drivers;
+#[path = "../sinks/mod.rs"]
+pub mod sinks;

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(psdock::run::main(std::env::args_os()));
+}

@@ -1,0 +1,16 @@
+//! The four plug-in kinds and the registry that picks among them.
+//!
+//! The core names no concrete implementation. Each implementation in `drivers/` or
+//! `sinks/` submits a [`Descriptor`] through `inventory`; when its Cargo feature is
+//! off it submits a compiled-out descriptor instead, so that asking for it by name
+//! says which feature to enable. Registration does no work before `main`: probes
+//! are plain functions called when a run needs them.
+
+mod registry;
+mod traits;
+
+pub use registry::{not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection};
+pub use traits::{
+    MountData, Notifier, PluginError, PortProbe, RootfsDriver, RootfsLayout, Stdio, StdioSink,
+    StdioSpec,
+};

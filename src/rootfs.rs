@@ -1,0 +1,242 @@
+//! The rootfs of one run: the hidden sibling directory that holds the lock and
+//! the driver's upper and work directories, the mount at ROOTFS, and its
+//! teardown. Drivers (`drivers/rootfs/`) only choose the mount options.
+//!
+//! For ROOTFS `/srv/web` the sibling is `/srv/.web.psdock/` with `lock`,
+//! `upper/` and `work/`: never inside ROOTFS, so never visible in the container.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use crate::plugin::{RootfsDriver, RootfsLayout};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("-rootfs {}: in use by another psdock", .0.display())]
+    InUse(PathBuf),
+    #[error("-rootfs {}: left behind by a psdock that died ({} still exists); remove it to reuse the rootfs", .rootfs.display(), .sibling.display())]
+    Stale { rootfs: PathBuf, sibling: PathBuf },
+    #[error("-rootfs {}: exists and is not empty", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("cannot create {}: {source}", .path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot mount {fstype} at {}: {source}", .path.display())]
+    Mount {
+        fstype: &'static str,
+        path: PathBuf,
+        source: nix::Error,
+    },
+}
+
+/// A mounted rootfs. Dropping it unmounts and removes what this run created, in
+/// reverse order; nothing else is touched.
+#[derive(Debug)]
+pub struct Rootfs {
+    target: PathBuf,
+    sibling: PathBuf,
+    mounted: bool,
+    /// Held for the whole run: the lock that keeps other psdocks out.
+    _lock: Flock<File>,
+}
+
+/// The hidden sibling of a rootfs path.
+pub fn sibling_of(rootfs: &Path) -> PathBuf {
+    let mut name = OsString::from(".");
+    name.push(rootfs.file_name().unwrap_or_default());
+    name.push(".psdock");
+    rootfs.with_file_name(name)
+}
+
+/// Creates the sibling (the lock), ROOTFS when absent, and mounts the layers.
+/// `rootfs` must be absolute with a canonical parent (see `RunSpec`).
+pub fn prepare(
+    driver: &dyn RootfsDriver,
+    lower: Vec<PathBuf>,
+    rootfs: &Path,
+) -> Result<Rootfs, RootfsError> {
+    let sibling = sibling_of(rootfs);
+    let create = |path: &Path| {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(path)
+            .map_err(|source| RootfsError::Create {
+                path: path.to_owned(),
+                source,
+            })
+    };
+    if let Err(e) = create(&sibling) {
+        return Err(match e {
+            RootfsError::Create { source, .. }
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                busy_or_stale(rootfs, &sibling)
+            }
+            e => e,
+        });
+    }
+    // From here on, the guard owns the cleanup of whatever exists.
+    let lock_path = sibling.join("lock");
+    let lock = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&lock_path);
+    let lock = match lock {
+        Ok(f) => f,
+        Err(source) => {
+            let _ = std::fs::remove_dir(&sibling);
+            return Err(RootfsError::Create {
+                path: lock_path,
+                source,
+            });
+        }
+    };
+    let mut lock = Flock::lock(lock, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        RootfsError::Create {
+            path: lock_path.clone(),
+            source: e.into(),
+        }
+    })?;
+    let _ = writeln!(*lock, "{}", std::process::id());
+    let mut guard = Rootfs {
+        target: rootfs.to_owned(),
+        sibling: sibling.clone(),
+        mounted: false,
+        _lock: lock,
+    };
+    let upper = sibling.join("upper");
+    let work = sibling.join("work");
+    create(&upper)?;
+    create(&work)?;
+    // The merged root takes its mode and owner from the upper directory: give
+    // it the image's, or a non-root user could not even enter `/`.
+    if let Some(top) = lower.first() {
+        copy_owner_and_mode(top, &upper)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o755).create(rootfs) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Checked empty by RunSpec; checked again now that we hold the lock.
+            let empty = std::fs::read_dir(rootfs)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            if !empty {
+                guard.target = PathBuf::new(); // not ours to remove
+                return Err(RootfsError::NotEmpty(rootfs.to_owned()));
+            }
+        }
+        Err(source) => {
+            return Err(RootfsError::Create {
+                path: rootfs.to_owned(),
+                source,
+            })
+        }
+    }
+    let layout = RootfsLayout {
+        lower,
+        upper,
+        work,
+        target: rootfs.to_owned(),
+    };
+    let m = driver.mount_data(&layout);
+    mount(
+        Some(m.fstype),
+        rootfs,
+        Some(m.fstype),
+        MsFlags::empty(),
+        Some(m.data.as_c_str()),
+    )
+    .map_err(|source| RootfsError::Mount {
+        fstype: m.fstype,
+        path: rootfs.to_owned(),
+        source,
+    })?;
+    guard.mounted = true;
+    Ok(guard)
+}
+
+fn copy_owner_and_mode(from: &Path, to: &Path) -> Result<(), RootfsError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let err = |source| RootfsError::Create {
+        path: to.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(from).map_err(err)?;
+    std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid())).map_err(err)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777)).map_err(err)
+}
+
+fn busy_or_stale(rootfs: &Path, sibling: &Path) -> RootfsError {
+    let lock = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(sibling.join("lock"));
+    match lock {
+        // Another psdock holds it, or is between making the directory and the lock.
+        Err(_) => RootfsError::InUse(rootfs.to_owned()),
+        Ok(f) => match Flock::lock(f, FlockArg::LockSharedNonblock) {
+            Err(_) => RootfsError::InUse(rootfs.to_owned()),
+            Ok(_) => RootfsError::Stale {
+                rootfs: rootfs.to_owned(),
+                sibling: sibling.to_owned(),
+            },
+        },
+    }
+}
+
+impl Rootfs {
+    pub fn path(&self) -> &Path {
+        &self.target
+    }
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        if self.mounted {
+            // Detach: the container is gone, but a lazy reference (an open file
+            // in a dying process) must not keep us from cleaning up.
+            if let Err(e) = umount2(
+                &self.target,
+                MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
+            ) {
+                eprintln!("psdock: cannot unmount {}: {e}", self.target.display());
+                return; // leave everything for a later reclaim rather than delete through a mount
+            }
+        }
+        // rmdir, not a recursive removal: ROOTFS is empty once unmounted, and
+        // rmdir refuses a mount point or anything still holding files.
+        if !self.target.as_os_str().is_empty() {
+            if let Err(e) = std::fs::remove_dir(&self.target) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("psdock: cannot remove {}: {e}", self.target.display());
+                }
+            }
+        }
+        if let Err(e) = crate::fsutil::remove_tree(&self.sibling) {
+            eprintln!("psdock: cannot remove {}: {e}", self.sibling.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sibling_is_hidden_next_to_the_rootfs() {
+        assert_eq!(
+            sibling_of(Path::new("/srv/web")),
+            Path::new("/srv/.web.psdock")
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! The signals psdock forwards: blocked from the very start and read from a
+//! signalfd, so that one arriving before the command runs is held, not lost.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Every catchable signal except those psdock needs or that concern psdock's
+/// own execution: SIGCHLD, the fault signals, SIGPIPE (psdock's own writes) and
+/// SIGTTIN/SIGTTOU (psdock's own terminal access). glibc keeps 32 and 33.
+pub fn forwarded(sig: i32) -> bool {
+    const OWN: [i32; 12] = [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGCHLD,
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGTRAP,
+        libc::SIGSYS,
+        libc::SIGPIPE,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+    ];
+    ((1..32).contains(&sig) || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig))
+        && !OWN.contains(&sig)
+}
+
+pub struct Signals {
+    fd: OwnedFd,
+}
+
+impl Signals {
+    /// Blocks the forwarded signals in this thread (and so in every thread
+    /// started later) and opens a non-blocking signalfd for them.
+    pub fn block() -> io::Result<Self> {
+        // SAFETY: sigset manipulation on a local set; signalfd returns a new fd.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in 1..=libc::SIGRTMAX() {
+                if forwarded(sig) {
+                    libc::sigaddset(&mut set, sig);
+                }
+            }
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Self {
+                fd: OwnedFd::from_raw_fd(fd),
+            })
+        }
+    }
+
+    /// The next pending signal, if any.
+    pub fn next(&self) -> io::Result<Option<i32>> {
+        // SAFETY: zeroed siginfo is a valid buffer for the kernel to fill.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(None),
+                io::ErrorKind::Interrupted => self.next(),
+                _ => Err(e),
+            };
+        }
+        Ok(Some(info.ssi_signo as i32))
+    }
+}
+
+impl AsRawFd for Signals {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Whether `pid` catches or ignores `sig`, from all 64 bits of `SigCgt` and
+/// `SigIgn` in `/proc/<pid>/status`. A PID 1 that does neither never sees
+/// SIGINT or SIGTERM sent from outside its namespace.
+pub fn handles(pid: i32, sig: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    mask_has(&status, "SigCgt:", sig) || mask_has(&status, "SigIgn:", sig)
+}
+
+fn mask_has(status: &str, field: &str, sig: i32) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|mask| (1..=64).contains(&sig) && mask & (1u64 << (sig - 1)) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_all_64_bits_of_the_masks() {
+        let status = "Name:\tx\nSigIgn:\t0000000000000004\nSigCgt:\t8000000000004000\n";
+        assert!(mask_has(status, "SigCgt:", libc::SIGTERM));
+        assert!(mask_has(status, "SigCgt:", 64));
+        assert!(!mask_has(status, "SigCgt:", libc::SIGINT));
+        assert!(mask_has(status, "SigIgn:", libc::SIGQUIT));
+    }
+
+    #[test]
+    fn psdock_keeps_what_it_needs() {
+        assert!(forwarded(libc::SIGTERM) && forwarded(libc::SIGHUP) && forwarded(libc::SIGUSR1));
+        assert!(
+            forwarded(libc::SIGWINCH) && forwarded(libc::SIGRTMIN()) && forwarded(libc::SIGRTMAX())
+        );
+        assert!(
+            !forwarded(libc::SIGCHLD) && !forwarded(libc::SIGPIPE) && !forwarded(libc::SIGKILL)
+        );
+        assert!(!forwarded(32) && !forwarded(33));
+    }
+}
