@@ -13,6 +13,7 @@ pub mod rootfs;
 pub mod run;
 pub mod signals;
 pub mod spec;
+pub mod stdio;
 pub mod supervisor;
 pub mod user;
 

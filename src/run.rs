@@ -7,7 +7,7 @@ use crate::cli::{self, Parsed};
 use crate::container::{self, Plan};
 use crate::error::Error;
 use crate::host::Host;
-use crate::plugin::{Kind, Registry, RootfsDriver, StdioSink, StdioSpec};
+use crate::plugin::{Kind, Registry, RootfsDriver, Stdio, StdioSink};
 use crate::rootfs;
 use crate::signals::Signals;
 use crate::spec::RunSpec;
@@ -38,16 +38,34 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let spec = RunSpec::from_args(*args)?;
     let host = Host::read();
     let (_, driver) = Registry::<dyn RootfsDriver>::new(Kind::Rootfs).auto(&host)?;
-    let sink = Registry::<dyn StdioSink>::new(Kind::Stdio).by_name("inherit", &host)?;
-    let stdio = sink.open(&StdioSpec::default()).map_err(Error::Stdio)?;
+    let sink = Registry::<dyn StdioSink>::new(Kind::Stdio)
+        .by_name(&spec.stdio.scheme, &host)
+        .map_err(|e| Error::StdioPick(spec.stdio.url.clone(), e))?;
+    spec.stdio
+        .check_flags(sink.flags())
+        .map_err(crate::spec::SpecError::from)?;
+    // Single-threaded: the container is still cloned from a one-thread psdock.
+    let rt = supervisor::runtime().map_err(Error::Supervise)?;
+    let Stdio { child, tty, pump } = rt.block_on(sink.open(&spec.stdio)).map_err(Error::Stdio)?;
 
     let rootfs = rootfs::prepare(&*driver, vec![spec.image.clone()], &spec.rootfs)?;
-    let raw = |i: usize| stdio.child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
-    let container = container::spawn(&spec, &plan)?;
+    let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
+    plan.tty = tty;
+    let mut container = container::spawn(&spec, &plan)?;
     drop(plan);
-    let ending =
-        supervisor::supervise(&container, &signals, spec.kill_timeout).map_err(Error::Supervise)?;
+    // psdock's copies of the command's pipe ends: the pump sees end of file
+    // only once the command's own are closed too.
+    drop(child);
+    let transfer = match pump {
+        Some(pump) => {
+            let _runtime = rt.enter();
+            Some(pump.start(container.pty.take()).map_err(Error::Supervise)?)
+        }
+        None => None,
+    };
+    let ending = supervisor::supervise(&rt, &container, &signals, spec.kill_timeout, transfer)
+        .map_err(Error::Supervise)?;
     drop(container);
     drop(rootfs);
     Ok(ending.exit_code())

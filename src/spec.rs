@@ -37,6 +37,8 @@ pub enum SpecError {
     Bind { value: OsString, why: String },
     #[error("command contains a NUL byte")]
     Nul,
+    #[error(transparent)]
+    Stdio(#[from] crate::stdio::StdioError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +62,7 @@ pub struct RunSpec {
     pub identity: Identity,
     pub binds: Vec<BindMount>,
     pub kill_timeout: Option<Duration>,
+    pub stdio: crate::stdio::StdioSpec,
 }
 
 impl RunSpec {
@@ -72,6 +75,8 @@ impl RunSpec {
         if args.command.iter().any(|a| a.as_bytes().contains(&0)) {
             return Err(SpecError::Nul);
         }
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let image = check_image(&image)?;
         let rootfs = check_rootfs(&rootfs, &image)?;
         let identity = match &args.user {
@@ -144,6 +149,7 @@ impl RunSpec {
             identity,
             binds,
             kill_timeout: args.kill_timeout.map(Duration::from_secs),
+            stdio,
         })
     }
 

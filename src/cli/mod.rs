@@ -3,6 +3,8 @@
 
 mod args;
 mod compat;
+mod stdio_args;
 
 pub use args::Args;
 pub use compat::{parse, CliError, Parsed};
+pub use stdio_args::StdioArgs;

@@ -33,8 +33,8 @@ fn check(r: libc::c_long) -> Result<(), Errno> {
 }
 
 /// Never returns: execs the command, or reports and exits.
-pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd) -> ! {
-    let failure = match setup(plan, &sync) {
+pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd, tty: Option<OwnedFd>) -> ! {
+    let failure = match setup(plan, &sync, tty) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -51,7 +51,11 @@ pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd) -> ! {
     }
 }
 
-fn setup(plan: &Plan, sync: &OwnedFd) -> Result<std::convert::Infallible, Failure> {
+fn setup(
+    plan: &Plan,
+    sync: &OwnedFd,
+    tty_channel: Option<OwnedFd>,
+) -> Result<std::convert::Infallible, Failure> {
     // SAFETY (all prctl calls): integer arguments only.
     // Die with psdock; and keep /proc/1/exe (psdock's binary, until exec) out of
     // reach of anything that could see this process.
@@ -98,6 +102,11 @@ fn setup(plan: &Plan, sync: &OwnedFd) -> Result<std::convert::Infallible, Failur
 
     pivot(&plan.rootfs).at(Stage::PivotRoot)?;
     mounts::system().at(Stage::SystemMount)?;
+    // The terminal comes from the container's own devpts, mounted just now;
+    // setsid() above left this process without a controlling terminal.
+    if let (Some(tty), Some(channel)) = (&plan.tty, tty_channel) {
+        crate::stdio::pty::open_in_container(tty, plan.uid, channel.as_raw_fd()).at(Stage::Tty)?;
+    }
     let root = std::fs::File::open("/").map_err(|e| io_failure(Stage::PivotRoot, 0, &e))?;
     if let Some(tree) = resolv {
         let target = fsutil::open_in_root(&root, Path::new("/etc/resolv.conf"), Create::File)

@@ -34,6 +34,8 @@ pub struct Plan {
     pub cap_last: u32,
     /// Descriptors that become the container's 0, 1, 2 (`None`: inherited).
     pub stdio: [Option<RawFd>; 3],
+    /// A terminal of its own instead: it becomes 0, 1 and 2.
+    pub tty: Option<crate::stdio::pty::Tty>,
 }
 
 fn cstr(b: &[u8]) -> CString {
@@ -73,6 +75,7 @@ impl Plan {
             envp: spec.env.iter().map(|e| cstr(e.as_bytes())).collect(),
             cap_last,
             stdio,
+            tty: None,
         }
     }
 }

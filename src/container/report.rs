@@ -19,6 +19,7 @@ pub enum Stage {
     ResolvConf,
     Bind,
     Mask,
+    Tty,
     Hostname,
     Capabilities,
     User,
@@ -28,7 +29,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 16] = [
+    const ALL: [Stage; 17] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -39,6 +40,7 @@ impl Stage {
         Stage::ResolvConf,
         Stage::Bind,
         Stage::Mask,
+        Stage::Tty,
         Stage::Hostname,
         Stage::Capabilities,
         Stage::User,
@@ -63,6 +65,7 @@ impl Stage {
             Stage::ResolvConf => "bind-mount /etc/resolv.conf",
             Stage::Bind => "bind-mount",
             Stage::Mask => "mask /proc paths",
+            Stage::Tty => "allocate the terminal",
             Stage::Hostname => "set the hostname",
             Stage::Capabilities => "drop capabilities",
             Stage::User => "switch user",
@@ -128,6 +131,8 @@ pub enum ContainerError {
     Setup { what: &'static str, errno: Errno },
     #[error("container setup failed: malformed report from the container")]
     Report,
+    #[error("cannot receive the container's terminal: {0}")]
+    Tty(std::io::Error),
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct Container {
     /// Signals and exit are handled through the pidfd, so a reused pid can never
     /// be hit by mistake.
     pub pidfd: OwnedFd,
+    /// The master of the container's terminal, when the plan asked for one.
+    pub pty: Option<OwnedFd>,
 }
 
 /// Clones the init and waits until it has executed the command (or failed to).
@@ -27,6 +29,21 @@ pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
     let (report_r, report_w) =
         pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ContainerError::Clone)?;
     let (sync_r, sync_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ContainerError::Clone)?;
+    // The init sends the master of its terminal over this before exec.
+    let (tty_parent, tty_child) = match plan.tty {
+        Some(_) => {
+            use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+            let (p, c) = socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(ContainerError::Clone)?;
+            (Some(p), Some(c))
+        }
+        None => (None, None),
+    };
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     // SAFETY: clone without CLONE_VM and with a null stack behaves like fork: the
     // child gets a copy of this (single) thread and its memory.
@@ -46,10 +63,11 @@ pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
     if ret == 0 {
         drop(report_r);
         drop(sync_w);
-        init::run(plan, report_w, sync_r);
+        init::run(plan, report_w, sync_r, tty_child);
     }
     drop(report_w);
     drop(sync_r);
+    drop(tty_child);
     let pid = Pid::from_raw(ret as i32);
     let pidfd = match pidfd_open(pid) {
         Ok(fd) => fd,
@@ -63,7 +81,21 @@ pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
     let report = read_report(&report_r);
     drop(sync_w);
     match (go, report) {
-        (Ok(_), Ok(None)) => Ok(Container { pid, pidfd }),
+        (Ok(_), Ok(None)) => {
+            let pty = match tty_parent
+                .as_ref()
+                .map(crate::stdio::pty::receive)
+                .transpose()
+            {
+                Ok(pty) => pty,
+                Err(e) => {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    let _ = waitpid(pid, None);
+                    return Err(ContainerError::Tty(e));
+                }
+            };
+            Ok(Container { pid, pidfd, pty })
+        }
         (go, report) => {
             let _ = waitpid(pid, None);
             let failure = report?.ok_or(ContainerError::Clone(go.err().unwrap_or(Errno::EIO)))?;

@@ -11,6 +11,6 @@ mod traits;
 
 pub use registry::{not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection};
 pub use traits::{
-    MountData, Notifier, PluginError, PortProbe, RootfsDriver, RootfsLayout, Stdio, StdioSink,
-    StdioSpec,
+    LocalFuture, MountData, Notifier, PluginError, PortProbe, Pump, PumpEnd, RootfsDriver,
+    RootfsLayout, Stdio, StdioSink, StdioSpec, Transfer, Tty,
 };
