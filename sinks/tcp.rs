@@ -1,0 +1,41 @@
+//! `tcp`: `tcp://host:port`. Picked by the `tcp` scheme.
+//!
+//! psdock dials the peer before the container exists (a refused or
+//! unreachable peer is psdock's error); the container gets a terminal with
+//! echo off whose input is what the peer sends. When the peer closes, the
+//! command is terminated as if psdock got SIGTERM.
+
+use crate::host::Host;
+use crate::plugin::{Descriptor, LocalFuture, PluginError, Probe, Stdio, StdioSink, StdioSpec};
+use crate::stdio::remote;
+
+struct Tcp;
+
+inventory::submit! {
+    Descriptor::<dyn StdioSink> {
+        name: "tcp",
+        feature: "stdio-tcp",
+        priority: 0,
+        summary: "an interactive terminal over a TCP connection psdock dials",
+        probe,
+        build: Some(|| Box::new(Tcp)),
+    }
+}
+
+fn probe(_: &Host) -> Probe {
+    Ok(())
+}
+
+impl StdioSink for Tcp {
+    fn open<'a>(&'a self, spec: &'a StdioSpec) -> LocalFuture<'a, Result<Stdio, PluginError>> {
+        Box::pin(async move {
+            let fail = |why: String| format!("-stdio {}: {why}", spec.url);
+            let (host, port) = remote::host_port(&spec.target).map_err(fail)?;
+            let stream = remote::dial(&host, port)
+                .await
+                .map_err(|e| fail(format!("cannot connect: {e}")))?;
+            stream.set_nodelay(true)?;
+            Ok(remote::stdio(stream, spec.prefix.clone()))
+        })
+    }
+}
