@@ -52,7 +52,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;
-    let mut container = container::spawn(&spec, &plan)?;
+    let container = container::spawn(&spec, &plan)?;
     drop(plan);
     // psdock's copies of the command's pipe ends: the pump sees end of file
     // only once the command's own are closed too.
@@ -60,7 +60,14 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let transfer = match pump {
         Some(pump) => {
             let _runtime = rt.enter();
-            Some(pump.start(container.pty.take()).map_err(Error::Supervise)?)
+            // The container keeps its terminal's master until it is reaped:
+            // were the pump's copy the last, a peer going away would hang
+            // the command up before the PID-1 rule could be applied.
+            let pty = container.pty.as_ref().map(|p| p.try_clone()).transpose();
+            Some(
+                pump.start(pty.map_err(Error::Supervise)?)
+                    .map_err(Error::Supervise)?,
+            )
         }
         None => None,
     };

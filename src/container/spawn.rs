@@ -19,7 +19,8 @@ pub struct Container {
     /// Signals and exit are handled through the pidfd, so a reused pid can never
     /// be hit by mistake.
     pub pidfd: OwnedFd,
-    /// The master of the container's terminal, when the plan asked for one.
+    /// The master of the container's terminal, when the plan asked for one;
+    /// held for as long as the container runs.
     pub pty: Option<OwnedFd>,
 }
 

@@ -91,6 +91,11 @@ pub trait Output {
     }
 
     fn on_timer(&mut self) {}
+
+    /// The input ended: tell the other side (a TLS close_notify, a FIN).
+    async fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<T: Output> Output for &mut T {
@@ -104,6 +109,10 @@ impl<T: Output> Output for &mut T {
 
     fn on_timer(&mut self) {
         T::on_timer(self)
+    }
+
+    async fn finish(&mut self) -> io::Result<()> {
+        T::finish(self).await
     }
 }
 
@@ -134,6 +143,10 @@ impl<S: AsyncWrite + Unpin> Output for Stream<S> {
         // A TLS stream holds records until flushed: a prompt must reach the peer.
         self.0.flush().await
     }
+
+    async fn finish(&mut self) -> io::Result<()> {
+        self.0.shutdown().await
+    }
 }
 
 /// Why a copy stopped.
@@ -154,7 +167,10 @@ pub async fn copy(mut input: impl Input, prefixer: &mut Prefixer, mut output: im
         let n = tokio::select! {
             biased;
             r = input.read(&mut buf) => match r {
-                Ok(0) => return Stop::End,
+                Ok(0) => return match output.finish().await {
+                    Ok(()) => Stop::End,
+                    Err(e) => Stop::Write(e),
+                },
                 Ok(n) => n,
                 Err(e) => return Stop::Read(e),
             },
