@@ -25,7 +25,11 @@ pub fn image() -> &'static Path {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-image.sh");
             let tmp = dir.with_extension(format!("building.{}", std::process::id()));
             let out = Command::new("sh").arg(&script).arg(&tmp).output().unwrap();
-            assert!(out.status.success(), "building the image: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "building the image: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             // Another test binary may have finished first: either copy will do.
             if std::fs::rename(&tmp, &dir).is_err() {
                 let _ = Command::new("rm").arg("-rf").arg(&tmp).status();
@@ -43,7 +47,12 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn new() -> Self {
         image();
-        Self { dir: tempfile::Builder::new().prefix("psdock-test-").tempdir().unwrap() }
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("psdock-test-")
+                .tempdir()
+                .unwrap(),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -89,7 +98,10 @@ impl Sandbox {
         let left: Vec<&str> = mounts.lines().filter(|l| l.contains(here)).collect();
         assert!(left.is_empty(), "mounts left behind: {left:#?}");
         assert!(!self.rootfs().exists(), "rootfs left behind");
-        assert!(!self.path(".rootfs.psdock").exists(), "hidden sibling left behind");
+        assert!(
+            !self.path(".rootfs.psdock").exists(),
+            "hidden sibling left behind"
+        );
     }
 }
 
@@ -103,5 +115,54 @@ pub fn stderr(out: &Output) -> String {
 
 /// Exit code, with the output in the panic message when there is none.
 pub fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or_else(|| panic!("psdock died by a signal: {out:?}"))
+    out.status
+        .code()
+        .unwrap_or_else(|| panic!("psdock died by a signal: {out:?}"))
+}
+
+/// Polls `cond` every 10 ms until it holds; panics naming `what` after `secs` seconds.
+pub fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Bytes read from `reader` by a thread, as they come.
+#[derive(Clone, Default)]
+pub struct Collected(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Collected {
+    /// Starts a thread that appends everything `reader` yields until it ends or fails.
+    pub fn from(
+        mut reader: impl std::io::Read + Send + 'static,
+    ) -> (Self, std::thread::JoinHandle<()>) {
+        let c = Collected::default();
+        let sink = c.clone();
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.0.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        (c, t)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the text read so far contains `needle`.
+    pub fn wait_for(&self, needle: &str, secs: u64) {
+        wait_until(&format!("{needle:?} (got {:?})", self.text()), secs, || {
+            self.text().contains(needle)
+        });
+    }
 }
