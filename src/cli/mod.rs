@@ -3,6 +3,8 @@
 
 mod args;
 mod compat;
+mod process;
 
 pub use args::Args;
-pub use compat::{parse, CliError, Parsed};
+pub use compat::{parse, parse_as, CliError, Parsed};
+pub use process::ProcessArgs;
