@@ -9,6 +9,7 @@ pub mod error;
 pub mod fsutil;
 pub mod host;
 pub mod plugin;
+pub mod proc;
 pub mod rootfs;
 pub mod run;
 pub mod signals;
