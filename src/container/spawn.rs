@@ -23,6 +23,28 @@ pub struct Container {
     pub pidfd: OwnedFd,
 }
 
+impl Drop for Container {
+    /// A process still running when its holder lets go of it (an error between
+    /// spawn and the end of supervision) must not outlive psdock's run, and must
+    /// not be left a zombie: kill and reap it. After the supervisor has reaped
+    /// it, both calls fail harmlessly (ESRCH, ECHILD): the pidfd cannot reach a
+    /// process that reused the pid.
+    fn drop(&mut self) {
+        crate::proc::pidfd_send(&self.pidfd, libc::SIGKILL);
+        const P_PIDFD: libc::idtype_t = 3;
+        // SAFETY: zeroed siginfo is a valid buffer for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        unsafe {
+            libc::waitid(
+                P_PIDFD,
+                self.pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+    }
+}
+
 /// Clones the init and waits until it has executed the command (or failed to).
 /// Must be called while psdock is single-threaded.
 pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
