@@ -14,6 +14,7 @@ pub mod rootfs;
 pub mod run;
 pub mod signals;
 pub mod spec;
+pub mod state;
 pub mod supervisor;
 pub mod user;
 

@@ -6,10 +6,11 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 /// One process, named so that pid reuse cannot fool us: the start time is field
 /// 22 of `/proc/<pid>/stat`, in clock ticks since boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcId {
     pub pid: i32,
     pub start: u64,
@@ -21,22 +22,15 @@ impl ProcId {
         Self::of(std::process::id() as i32)?.ok_or_else(|| std::io::Error::other("no /proc/self"))
     }
 
-    /// The process that has `pid` now, if it is alive (a zombie is not).
+    /// The process that has `pid` now, a zombie included.
     pub fn of(pid: i32) -> std::io::Result<Option<ProcId>> {
-        if pid <= 0 {
-            return Ok(None);
-        }
-        match std::fs::read(format!("/proc/{pid}/stat")) {
-            Ok(stat) => Ok(parse_stat(&stat).map(|start| ProcId { pid, start })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(stat(pid)?.map(|(_, start)| ProcId { pid, start }))
     }
 
-    /// Whether this very process is still alive.
+    /// Whether this very process is still alive (a zombie is not).
     pub fn is_alive(self) -> bool {
         // Unreadable /proc: say alive, so that nothing is reclaimed on a guess.
-        Self::of(self.pid).map_or(true, |now| now == Some(self))
+        stat(self.pid).map_or(true, |now| now == Some((false, self.start)))
     }
 
     /// A pidfd for this process, checked after opening: if the pid was reused in
@@ -50,20 +44,30 @@ impl ProcId {
     }
 }
 
-/// The start time from the text of `/proc/<pid>/stat`, `None` for a zombie or
-/// text that does not parse. The command name (field 2) may hold spaces and
+/// Whether `pid` is a zombie, and its start time; `None` when there is no such
+/// process.
+fn stat(pid: i32) -> std::io::Result<Option<(bool, u64)>> {
+    if pid <= 0 {
+        return Ok(None);
+    }
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(text) => Ok(parse_stat(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// From the text of `/proc/<pid>/stat`: whether the process is a zombie (or
+/// dead), and its start time. The command name (field 2) may hold spaces and
 /// parentheses, so fields are counted from the last `)`.
-fn parse_stat(stat: &[u8]) -> Option<u64> {
+fn parse_stat(stat: &[u8]) -> Option<(bool, u64)> {
     let end = stat.iter().rposition(|&b| b == b')')?;
     let mut fields = std::str::from_utf8(&stat[end + 1..])
         .ok()?
         .split_ascii_whitespace();
     // Field 3 is the state; field 22 the start time.
-    let state = fields.next()?;
-    if matches!(state, "Z" | "X" | "x") {
-        return None;
-    }
-    fields.nth(22 - 4)?.parse().ok()
+    let zombie = matches!(fields.next()?, "Z" | "X" | "x");
+    Some((zombie, fields.nth(22 - 4)?.parse().ok()?))
 }
 
 pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
@@ -97,9 +101,9 @@ mod tests {
     #[test]
     fn start_time_is_field_22_counted_after_the_name() {
         let stat = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 10";
-        assert_eq!(parse_stat(stat), Some(98765));
+        assert_eq!(parse_stat(stat), Some((false, 98765)));
         let zombie = b"42 (x) Z 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 0 0";
-        assert_eq!(parse_stat(zombie), None);
+        assert_eq!(parse_stat(zombie), Some((true, 98765)));
         assert_eq!(parse_stat(b"42 (x) S 1"), None);
     }
 

@@ -307,7 +307,10 @@ fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
         Ok(m) if !m.is_dir() => return Err(err("exists and is not a directory")),
         Ok(_) => {
             let mut entries = std::fs::read_dir(&rootfs).map_err(|e| err(&e.to_string()))?;
-            if entries.next().is_some() {
+            // With a hidden sibling next to it, it is another psdock's rootfs,
+            // or one left by a psdock that died: `rootfs::prepare` tells which
+            // (and the left one is reclaimed), under the sibling's lock.
+            if entries.next().is_some() && !crate::rootfs::sibling_of(&rootfs).exists() {
                 return Err(err("exists and is not empty"));
             }
         }

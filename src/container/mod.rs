@@ -15,6 +15,6 @@ mod plan;
 mod report;
 mod spawn;
 
-pub use plan::Plan;
+pub use plan::{Plan, ProcessPlan};
 pub use report::ContainerError;
 pub use spawn::{spawn, Container};
