@@ -28,6 +28,8 @@ pub enum Error {
     Container(#[from] ContainerError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Ls(#[from] crate::ls::LsError),
     #[error("-stdio: {0}")]
     Stdio(crate::plugin::PluginError),
     #[error("cannot set up signal forwarding: {0}")]

@@ -3,8 +3,10 @@
 
 mod args;
 mod compat;
+mod ls;
 mod process;
 
 pub use args::Args;
+pub use ls::LsArgs;
 pub use compat::{parse, parse_as, CliError, Parsed};
 pub use process::ProcessArgs;
