@@ -30,6 +30,8 @@ pub enum Error {
     State(#[from] StateError),
     #[error(transparent)]
     Ls(#[from] crate::ls::LsError),
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
     #[error("-stdio: {0}")]
     Stdio(crate::plugin::PluginError),
     #[error("cannot set up signal forwarding: {0}")]

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod exec;
 pub mod fsutil;
 pub mod host;
 pub mod ls;
