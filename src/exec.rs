@@ -52,7 +52,8 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         id: id.clone(),
         status: status.as_str(),
     };
-    let status = record.status();
+    let status =
+        state::status(&state::dir(), &record).ok_or_else(|| ExecError::Unknown(id.clone()))?;
     let init = match (status, record.init) {
         (Status::Running, Some(init)) => init,
         (status, _) => return Err(not_running(status).into()),

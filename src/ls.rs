@@ -57,7 +57,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     }
     let rows: Vec<Row> = state::list(&dir)?
         .iter()
-        .map(Row::of)
+        .filter_map(|l| Row::of(&dir, l))
         .filter(|r| args.all || r.status == Status::Running.as_str())
         .collect();
     if args.json {
@@ -102,8 +102,9 @@ struct Row {
 }
 
 impl Row {
-    fn of(listed: &Listed) -> Row {
-        match listed {
+    /// `None`: the container ended while it was being looked at.
+    fn of(dir: &std::path::Path, listed: &Listed) -> Option<Row> {
+        Some(match listed {
             Listed::Record(r) => Row {
                 id: r.id.clone(),
                 pid: Some(r.psdock.pid),
@@ -117,7 +118,7 @@ impl Row {
                         .collect(),
                 ),
                 started_at: Some(r.started_at.clone()),
-                status: r.status().as_str(),
+                status: state::status(dir, r)?.as_str(),
                 error: None,
             },
             Listed::Broken { id, why } => Row {
@@ -131,7 +132,7 @@ impl Row {
                 status: "broken",
                 error: Some(why.clone()),
             },
-        }
+        })
     }
 }
 

@@ -88,7 +88,7 @@ impl Entry {
             if r.id == self.record.id || r.rootfs != self.record.rootfs {
                 continue;
             }
-            if r.status() == super::Status::Stale {
+            if store::status(&self.dir, &r) == Some(super::Status::Stale) {
                 super::reclaim(&self.dir, &r).map_err(|why| StateError::Reclaim {
                     id: r.id.clone(),
                     rootfs: r.rootfs.clone(),

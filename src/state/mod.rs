@@ -16,4 +16,4 @@ mod store;
 pub use entry::Entry;
 pub use reclaim::{prune, reclaim, Pruned, ReclaimError};
 pub use record::{Created, Record, Status};
-pub use store::{dir, find, is_id, list, Listed, StateError};
+pub use store::{dir, find, is_id, list, status, Listed, StateError};

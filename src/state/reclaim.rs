@@ -131,14 +131,16 @@ pub fn prune(dir: &Path) -> Result<Pruned, StateError> {
     let mut pruned = Pruned::default();
     for listed in store::list(dir)? {
         match listed {
-            Listed::Record(r) if r.status() == Status::Stale => match reclaim(dir, &r) {
-                Ok(()) => pruned.reclaimed.push(r),
-                Err(why) => pruned.failed.push(StateError::Reclaim {
-                    id: r.id.clone(),
-                    rootfs: r.rootfs.clone(),
-                    why,
-                }),
-            },
+            Listed::Record(r) if store::status(dir, &r) == Some(Status::Stale) => {
+                match reclaim(dir, &r) {
+                    Ok(()) => pruned.reclaimed.push(r),
+                    Err(why) => pruned.failed.push(StateError::Reclaim {
+                        id: r.id.clone(),
+                        rootfs: r.rootfs.clone(),
+                        why,
+                    }),
+                }
+            }
             Listed::Record(_) => {}
             Listed::Broken { id, why } => pruned.broken.push((id, why)),
         }

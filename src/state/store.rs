@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::record::{Record, VERSION};
+use super::record::{Record, Status, VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -107,6 +107,20 @@ pub fn find(dir: &Path, id: &str) -> Option<Listed> {
         return None;
     }
     read(dir, id)
+}
+
+/// The status of a listed record, `None` if it ended cleanly meanwhile. A
+/// psdock removes its entry before it exits, so an entry read just before that
+/// and judged after it would look stale: a stale verdict counts only if the
+/// entry is still there, unchanged.
+pub fn status(dir: &Path, record: &Record) -> Option<Status> {
+    match record.status() {
+        Status::Stale => {
+            matches!(read(dir, &record.id), Some(Listed::Record(now)) if now == *record)
+                .then_some(Status::Stale)
+        }
+        status => Some(status),
+    }
 }
 
 /// The id an entry's file name stands for; temporary files start with a dot.
