@@ -20,7 +20,7 @@ use crate::plugin::{RootfsDriver, RootfsLayout};
 pub enum RootfsError {
     #[error("-rootfs {}: in use by another psdock", .0.display())]
     InUse(PathBuf),
-    #[error("-rootfs {}: left behind by a psdock that died ({} still exists); remove it to reuse the rootfs", .rootfs.display(), .sibling.display())]
+    #[error("-rootfs {}: left behind by a psdock that died, with no state entry to reclaim it from ({} still exists); remove it by hand to reuse the rootfs", .rootfs.display(), .sibling.display())]
     Stale { rootfs: PathBuf, sibling: PathBuf },
     #[error("-rootfs {}: exists and is not empty", .0.display())]
     NotEmpty(PathBuf),
