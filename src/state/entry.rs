@@ -1,7 +1,7 @@
 //! psdock's own entry: written before anything is made on disk, completed once
 //! the init runs, removed when everything it describes is gone.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::record::{Created, Record, VERSION};
 use super::store::{self, StateError};
@@ -112,10 +112,6 @@ impl Entry {
 
     pub fn path(&self) -> PathBuf {
         store::entry_path(&self.dir, &self.record.id)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 
