@@ -5,3 +5,9 @@ mod util;
 
 // Command line forms, bad input and what it leaves behind.
 mod cli;
+
+// State records, psdock-ls, and reclaiming what a killed psdock left.
+mod records;
+
+// psdock-exec: entering a running container.
+mod exec;
