@@ -43,8 +43,9 @@ pub enum RootfsError {
 pub struct Rootfs {
     target: PathBuf,
     sibling: PathBuf,
-    /// ROOTFS was made by this run (else it was an empty directory given to us,
-    /// which stays).
+    /// ROOTFS was made by this run (else it was an empty directory given to us:
+    /// removed at the end of a run that mounted on it, but left by a reclaim,
+    /// which removes only what the state entry says psdock made).
     created_target: bool,
     mounted: bool,
     closed: bool,
@@ -276,9 +277,11 @@ impl Rootfs {
             }
         }
         let mut clean = true;
-        // rmdir, not a recursive removal: ROOTFS is empty once unmounted, and
-        // rmdir refuses a mount point or anything still holding files.
-        if self.created_target {
+        // ROOTFS is ephemeral (issue 2, and the seed's "rootfs are destroyed"):
+        // removed when this run made it or mounted on it, having found it empty.
+        // rmdir, not a recursive removal: it refuses a mount point or anything
+        // still holding files.
+        if self.created_target || self.mounted {
             if let Err(e) = std::fs::remove_dir(&self.target) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     eprintln!("psdock: cannot remove {}: {e}", self.target.display());
