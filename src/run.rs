@@ -11,17 +11,12 @@ use crate::plugin::{Kind, Registry, RootfsDriver, Stdio, StdioSink};
 use crate::rootfs;
 use crate::signals::Signals;
 use crate::spec::RunSpec;
+use crate::state;
 use crate::supervisor;
 
 /// psdock's `main`: returns the process exit code.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
-    match run(argv) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("psdock: {e}");
-            e.exit_code()
-        }
-    }
+    crate::error::exit_code("psdock", run(argv))
 }
 
 fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
@@ -48,12 +43,15 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let rt = supervisor::runtime().map_err(Error::Supervise)?;
     let Stdio { child, tty, pump } = rt.block_on(sink.open(&spec.stdio)).map_err(Error::Stdio)?;
 
-    let rootfs = rootfs::prepare(&*driver, vec![spec.image.clone()], &spec.rootfs)?;
+    // Owns the rootfs from here on: torn down before the entry goes.
+    let mut entry = state::Entry::create(&spec)?;
+    entry.prepare(|| rootfs::prepare(&*driver, vec![spec.image.clone()], &spec.rootfs))?;
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;
     let container = container::spawn(&spec, &plan)?;
     drop(plan);
+    entry.started(container.pid)?;
     // psdock's copies of the command's pipe ends: the pump sees end of file
     // only once the command's own are closed too.
     drop(child);
@@ -74,6 +72,6 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let ending = supervisor::supervise(&rt, &container, &signals, spec.kill_timeout, transfer)
         .map_err(Error::Supervise)?;
     drop(container);
-    drop(rootfs);
+    drop(entry);
     Ok(ending.exit_code())
 }

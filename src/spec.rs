@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::Args;
+use crate::cli::{Args, ProcessArgs};
 use crate::fsutil;
 use crate::user::{self, Identity};
 
@@ -65,31 +65,30 @@ pub struct RunSpec {
     pub stdio: crate::stdio::StdioSpec,
 }
 
-impl RunSpec {
-    pub fn from_args(args: Args) -> Result<Self, SpecError> {
-        let image = args.image.ok_or(SpecError::Missing("image (-i)"))?;
-        let rootfs = args.rootfs.ok_or(SpecError::Missing("rootfs (-r)"))?;
-        if args.command.is_empty() {
-            return Err(SpecError::NoCommand);
-        }
-        if args.command.iter().any(|a| a.as_bytes().contains(&0)) {
-            return Err(SpecError::Nul);
-        }
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
-        let image = check_image(&image)?;
-        let rootfs = check_rootfs(&rootfs, &image)?;
+/// The process to run, as psdock and psdock-exec both take it: the command,
+/// its environment, working directory and user.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub command: Vec<OsString>,
+    /// `KEY=VALUE` entries in the order they were first set.
+    pub env: Vec<OsString>,
+    pub cwd: PathBuf,
+    pub identity: Identity,
+}
+
+impl ProcessSpec {
+    /// `passwd` and `group` are the text of the container's own files.
+    pub fn from_args(
+        args: ProcessArgs,
+        command: Vec<OsString>,
+        passwd: &str,
+        group: &str,
+    ) -> Result<Self, SpecError> {
+        check_command(&command)?;
         let identity = match &args.user {
-            None => Identity::root(
-                &image_text(&image, "etc/passwd"),
-                &image_text(&image, "etc/group"),
-            ),
-            Some(spec) => user::resolve(
-                spec,
-                &image_text(&image, "etc/passwd"),
-                &image_text(&image, "etc/group"),
-            )
-            .map_err(|e| SpecError::User(spec.clone(), e.to_string()))?,
+            None => Identity::root(passwd, group),
+            Some(spec) => user::resolve(spec, passwd, group)
+                .map_err(|e| SpecError::User(spec.clone(), e.to_string()))?,
         };
         let mut env = Env::default();
         env.set(OsString::from(format!("PATH={DEFAULT_PATH}")));
@@ -132,6 +131,56 @@ impl RunSpec {
             Some(c) => return Err(SpecError::Cwd(c)),
             None => PathBuf::from("/"),
         };
+        Ok(ProcessSpec {
+            command,
+            env: env.0,
+            cwd,
+            identity,
+        })
+    }
+
+    /// The value of `KEY` in the process's environment.
+    pub fn env_var(&self, key: &str) -> Option<&OsStr> {
+        env_var(&self.env, key)
+    }
+}
+
+fn check_command(command: &[OsString]) -> Result<(), SpecError> {
+    if command.is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    if command.iter().any(|a| a.as_bytes().contains(&0)) {
+        return Err(SpecError::Nul);
+    }
+    Ok(())
+}
+
+/// The value of `KEY` in a list of `KEY=VALUE` entries.
+pub fn env_var<'a>(env: &'a [OsString], key: &str) -> Option<&'a OsStr> {
+    env.iter().find_map(|e| {
+        let rest = e
+            .as_bytes()
+            .strip_prefix(key.as_bytes())?
+            .strip_prefix(b"=")?;
+        Some(OsStr::from_bytes(rest))
+    })
+}
+
+impl RunSpec {
+    pub fn from_args(args: Args) -> Result<Self, SpecError> {
+        let image = args.image.ok_or(SpecError::Missing("image (-i)"))?;
+        let rootfs = args.rootfs.ok_or(SpecError::Missing("rootfs (-r)"))?;
+        check_command(&args.command)?;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
+        let image = check_image(&image)?;
+        let rootfs = check_rootfs(&rootfs, &image)?;
+        let process = ProcessSpec::from_args(
+            args.process,
+            args.command,
+            &root_text(&image, "etc/passwd"),
+            &root_text(&image, "etc/group"),
+        )?;
         let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
         check_hostname(&hostname)?;
         let binds = args
@@ -142,11 +191,11 @@ impl RunSpec {
         Ok(RunSpec {
             image,
             rootfs,
-            command: args.command,
-            env: env.0,
-            cwd,
+            command: process.command,
+            env: process.env,
+            cwd: process.cwd,
             hostname,
-            identity,
+            identity: process.identity,
             binds,
             kill_timeout: args.kill_timeout.map(Duration::from_secs),
             stdio,
@@ -155,13 +204,7 @@ impl RunSpec {
 
     /// The value of `KEY` in the container's environment.
     pub fn env_var(&self, key: &str) -> Option<&OsStr> {
-        self.env.iter().find_map(|e| {
-            let rest = e
-                .as_bytes()
-                .strip_prefix(key.as_bytes())?
-                .strip_prefix(b"=")?;
-            Some(OsStr::from_bytes(rest))
-        })
+        env_var(&self.env, key)
     }
 }
 
@@ -270,7 +313,10 @@ fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
         Ok(m) if !m.is_dir() => return Err(err("exists and is not a directory")),
         Ok(_) => {
             let mut entries = std::fs::read_dir(&rootfs).map_err(|e| err(&e.to_string()))?;
-            if entries.next().is_some() {
+            // With a hidden sibling next to it, it is another psdock's rootfs,
+            // or one left by a psdock that died: `rootfs::prepare` tells which
+            // (and the left one is reclaimed), under the sibling's lock.
+            if entries.next().is_some() && !crate::rootfs::sibling_of(&rootfs).exists() {
                 return Err(err("exists and is not empty"));
             }
         }
@@ -281,8 +327,10 @@ fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
     Ok(rootfs)
 }
 
-/// A missing or unreadable file reads as empty: an image need not have users.
-fn image_text(image: &Path, path: &str) -> String {
+/// A file of a container's root (an image, or a running container's
+/// `/proc/<pid>/root`), symlinks resolved inside it. A missing or unreadable
+/// file reads as empty: an image need not have users.
+pub fn root_text(image: &Path, path: &str) -> String {
     fsutil::read_in_root(image, Path::new(path))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()

@@ -26,10 +26,11 @@ pub enum Stage {
     NoNewPrivs,
     Cwd,
     Exec,
+    Enter,
 }
 
 impl Stage {
-    const ALL: [Stage; 17] = [
+    const ALL: [Stage; 18] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -47,6 +48,7 @@ impl Stage {
         Stage::NoNewPrivs,
         Stage::Cwd,
         Stage::Exec,
+        Stage::Enter,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -72,6 +74,7 @@ impl Stage {
             Stage::NoNewPrivs => "set no_new_privs",
             Stage::Cwd => "enter the working directory",
             Stage::Exec => "execute the command",
+            Stage::Enter => "enter the container",
         }
     }
 }

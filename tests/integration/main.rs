@@ -6,6 +6,12 @@ mod util;
 // Command line forms, bad input and what it leaves behind.
 mod cli;
 
+// State records, psdock-ls, and reclaiming what a killed psdock left.
+mod records;
+
+// psdock-exec: entering a running container.
+mod exec;
+
 // The inherit sink on a real terminal: pty, size, raw mode restored.
 mod stdio_tty;
 // The inherit sink on pipes, the per-line prefix, bad stdio flags.
