@@ -16,7 +16,7 @@ use crate::plugin::{
     Transfer,
 };
 use crate::stdio::prefix::{Prefix, Prefixer};
-use crate::stdio::pump::{copy, Fd, Stop};
+use crate::stdio::pump::{copy, output_pipe, Fd, Stop};
 use crate::stdio::rotate::Log;
 
 struct FileSink;
@@ -45,7 +45,7 @@ impl StdioSink for FileSink {
         Box::pin(async move {
             let log = Log::open(Path::new(&spec.target), spec.rotate)
                 .map_err(|e| format!("-stdio {}: {e}", spec.url))?;
-            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            let (r, w) = output_pipe()?;
             let null = std::fs::File::open("/dev/null")?;
             Ok(Stdio {
                 child: [Some(null.into()), Some(w.try_clone()?), Some(w)],

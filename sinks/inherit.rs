@@ -19,7 +19,7 @@ use crate::plugin::{
 };
 use crate::stdio::prefix::{Prefix, Prefixer};
 use crate::stdio::pty;
-use crate::stdio::pump::{bridge, copy, Fd, Output, Stop};
+use crate::stdio::pump::{bridge, copy, output_pipe, Fd, Output, Stop};
 use crate::stdio::terminal::{reopen_nonblocking, RawMode};
 
 struct Inherit;
@@ -56,9 +56,8 @@ impl StdioSink for Inherit {
             let Some(prefix) = prefix else {
                 return Ok(Stdio::default());
             };
-            let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
+            let (out_r, out_w) = output_pipe()?;
+            let (err_r, err_w) = output_pipe()?;
             Ok(Stdio {
                 child: [None, Some(out_w), Some(err_w)],
                 tty: None,

@@ -65,6 +65,17 @@ impl Fd {
     }
 }
 
+/// A pipe for the command's output, psdock's end first. It is enlarged (to
+/// 1 MiB, or as far as the system allows) so that a fast writer is not woken
+/// and put to sleep again for every 64 KiB psdock takes out of it.
+pub fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    const SIZE: libc::c_int = 1 << 20;
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: F_SETPIPE_SZ takes an int; failure (over the limit) is harmless.
+    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETPIPE_SZ, SIZE) };
+    Ok((r, w))
+}
+
 pub fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
