@@ -10,10 +10,9 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use crate::host::Host;
 use crate::plugin::{
-    Descriptor, LocalFuture, PluginError, Probe, Pump, PumpEnd, Stdio, StdioSink, StdioSpec,
-    Transfer,
+    always_usable, Descriptor, LocalFuture, PluginError, Pump, PumpEnd, Stdio, StdioSink,
+    StdioSpec, Transfer,
 };
 use crate::stdio::prefix::{Prefix, Prefixer};
 use crate::stdio::pump::{copy, output_pipe, Fd, Stop};
@@ -27,13 +26,9 @@ inventory::submit! {
         feature: "stdio-file",
         priority: 0,
         summary: "appends stdout and stderr to a file, rotated with -log-rotate",
-        probe,
+        probe: always_usable,
         build: Some(|| Box::new(FileSink)),
     }
-}
-
-fn probe(_: &Host) -> Probe {
-    Ok(())
 }
 
 impl StdioSink for FileSink {

@@ -12,10 +12,9 @@ use std::io::{self, IsTerminal};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
-use crate::host::Host;
 use crate::plugin::{
-    Descriptor, LocalFuture, PluginError, Probe, Pump, PumpEnd, Stdio, StdioSink, StdioSpec,
-    Transfer, Tty,
+    always_usable, Descriptor, LocalFuture, PluginError, Pump, PumpEnd, Stdio, StdioSink,
+    StdioSpec, Transfer, Tty,
 };
 use crate::stdio::prefix::{Prefix, Prefixer};
 use crate::stdio::pty;
@@ -30,13 +29,9 @@ inventory::submit! {
         feature: "stdio-inherit",
         priority: 0,
         summary: "psdock's own stdin, stdout and stderr; a tty on a terminal",
-        probe,
+        probe: always_usable,
         build: Some(|| Box::new(Inherit)),
     }
-}
-
-fn probe(_: &Host) -> Probe {
-    Ok(())
 }
 
 impl StdioSink for Inherit {

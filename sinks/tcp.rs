@@ -5,8 +5,9 @@
 //! echo off whose input is what the peer sends. When the peer closes, the
 //! command is terminated as if psdock got SIGTERM.
 
-use crate::host::Host;
-use crate::plugin::{Descriptor, LocalFuture, PluginError, Probe, Stdio, StdioSink, StdioSpec};
+use crate::plugin::{
+    always_usable, Descriptor, LocalFuture, PluginError, Stdio, StdioSink, StdioSpec,
+};
 use crate::stdio::remote;
 
 struct Tcp;
@@ -17,13 +18,9 @@ inventory::submit! {
         feature: "stdio-tcp",
         priority: 0,
         summary: "an interactive terminal over a TCP connection psdock dials",
-        probe,
+        probe: always_usable,
         build: Some(|| Box::new(Tcp)),
     }
-}
-
-fn probe(_: &Host) -> Probe {
-    Ok(())
 }
 
 impl StdioSink for Tcp {

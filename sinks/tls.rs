@@ -16,8 +16,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::host::Host;
-use crate::plugin::{Descriptor, LocalFuture, PluginError, Probe, Stdio, StdioSink, StdioSpec};
+use crate::plugin::{
+    always_usable, Descriptor, LocalFuture, PluginError, Stdio, StdioSink, StdioSpec,
+};
 use crate::stdio::{remote, TlsFiles};
 
 struct Tls;
@@ -28,13 +29,9 @@ inventory::submit! {
         feature: "stdio-tls",
         priority: 0,
         summary: "an interactive terminal over a verified TLS connection psdock dials",
-        probe,
+        probe: always_usable,
         build: Some(|| Box::new(Tls)),
     }
-}
-
-fn probe(_: &Host) -> Probe {
-    Ok(())
 }
 
 impl StdioSink for Tls {

@@ -9,7 +9,9 @@
 mod registry;
 mod traits;
 
-pub use registry::{not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection};
+pub use registry::{
+    always_usable, not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection,
+};
 pub use traits::{
     LocalFuture, MountData, Notifier, PluginError, PortProbe, Pump, PumpEnd, RootfsDriver,
     RootfsLayout, Stdio, StdioSink, StdioSpec, Transfer, Tty,

@@ -53,23 +53,21 @@ fn spawn(sb: &Sandbox, args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// psdock with `-stdio tcp://` to a listener of the test's own, and the
+/// connection it made.
+fn tcp_session(sb: &Sandbox, args: &[&str]) -> (Child, TcpStream) {
+    let (l, port) = listen();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = spawn(sb, &[&["-stdio", url.as_str()], args].concat());
+    (child, accept(&l))
+}
+
 const DIALOGUE: &str = "echo ready; read x; echo \"got $x\"; tty";
 
 #[test]
 fn a_tcp_peer_drives_a_terminal_with_echo_off() {
     let sb = Sandbox::new();
-    let (l, port) = listen();
-    let child = spawn(
-        &sb,
-        &[
-            "-stdio",
-            &format!("tcp://127.0.0.1:{port}"),
-            "sh",
-            "-c",
-            DIALOGUE,
-        ],
-    );
-    let mut peer = accept(&l);
+    let (child, mut peer) = tcp_session(&sb, &["sh", "-c", DIALOGUE]);
     read_until(&mut peer, "ready\r\n");
     peer.write_all(b"hello\n").unwrap();
     let mut rest = String::new();
@@ -120,18 +118,7 @@ fn the_peer_closing_terminates_the_command_as_sigterm_would() {
         ("echo ready; exec sleep 1000", 143),
     ] {
         let sb = Sandbox::new();
-        let (l, port) = listen();
-        let child = spawn(
-            &sb,
-            &[
-                "-stdio",
-                &format!("tcp://127.0.0.1:{port}"),
-                "sh",
-                "-c",
-                script,
-            ],
-        );
-        let mut peer = accept(&l);
+        let (child, mut peer) = tcp_session(&sb, &["sh", "-c", script]);
         read_until(&mut peer, "ready");
         drop(peer);
         let out = child.wait_with_output().unwrap();
@@ -150,17 +137,7 @@ fn vm_rss_kib(pid: u32) -> u64 {
 #[test]
 fn a_peer_that_stops_reading_holds_the_command_and_psdock_stays_small() {
     let sb = Sandbox::new();
-    let (l, port) = listen();
-    let child = spawn(
-        &sb,
-        &[
-            "-stdio",
-            &format!("tcp://127.0.0.1:{port}"),
-            "yes",
-            "a line of output that goes nowhere",
-        ],
-    );
-    let mut peer = accept(&l);
+    let (child, mut peer) = tcp_session(&sb, &["yes", "a line of output that goes nowhere"]);
     read_until(&mut peer, "nowhere");
     let children = format!("/proc/{0}/task/{0}/children", child.id());
     let init: u32 = std::fs::read_to_string(&children)
