@@ -12,5 +12,5 @@ mod traits;
 pub use registry::{not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection};
 pub use traits::{
     MountData, Notifier, PluginError, PortProbe, RootfsDriver, RootfsLayout, Stdio, StdioSink,
-    StdioSpec,
+    StdioSpec, Whiteouts,
 };
