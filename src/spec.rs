@@ -35,6 +35,8 @@ pub enum SpecError {
     User(String, String),
     #[error("-bind-mount {}: {why}", .value.to_string_lossy())]
     Bind { value: OsString, why: String },
+    #[error("-json: only with -list-drivers")]
+    JsonWithoutList,
     #[error("command contains a NUL byte")]
     Nul,
 }
@@ -64,6 +66,9 @@ pub struct RunSpec {
 
 impl RunSpec {
     pub fn from_args(args: Args) -> Result<Self, SpecError> {
+        if args.json {
+            return Err(SpecError::JsonWithoutList);
+        }
         let image = args.image.ok_or(SpecError::Missing("image (-i)"))?;
         let rootfs = args.rootfs.ok_or(SpecError::Missing("rootfs (-r)"))?;
         if args.command.is_empty() {

@@ -6,6 +6,7 @@
 //! says which feature to enable. Registration does no work before `main`: probes
 //! are plain functions called when a run needs them.
 
+pub mod listing;
 mod registry;
 mod traits;
 

@@ -5,3 +5,6 @@ mod util;
 
 // Command line forms, bad input and what it leaves behind.
 mod cli;
+
+// Rootfs drivers: the listing, an explicit choice, no fallback.
+mod drivers;
