@@ -74,11 +74,30 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, last: Create) -> io::Result<O
 }
 
 fn openat2_in_root(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
+    openat2(
+        root,
+        path,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// Opens `path` below `root` with `O_PATH`, failing with `EXDEV` when resolving
+/// it (`..`, an absolute symlink, a relative one that climbs out) would leave
+/// `root` (`openat2` with `RESOLVE_BENEATH`).
+pub fn open_beneath(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
+    openat2(
+        root,
+        path,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+fn openat2(root: &impl AsFd, path: &Path, resolve: u64) -> io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: open_how is plain data; all-zero is its "no options" value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    how.resolve = resolve;
     // SAFETY: `how` and `c` outlive the call; the result is a new descriptor we own.
     let fd = unsafe {
         libc::syscall(

@@ -8,6 +8,7 @@ pub mod container;
 pub mod error;
 pub mod fsutil;
 pub mod host;
+pub mod image;
 pub mod plugin;
 pub mod rootfs;
 pub mod run;

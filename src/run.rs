@@ -48,11 +48,11 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         Some(name) => rootfs_drivers.by_name(name, &host)?,
         None => rootfs_drivers.auto(&host)?.1,
     };
-    let spec = RunSpec::from_args(*args)?;
+    let spec = RunSpec::from_args(*args, &*driver)?;
     let sink = Registry::<dyn StdioSink>::new(Kind::Stdio).by_name("inherit", &host)?;
     let stdio = sink.open(&StdioSpec::default()).map_err(Error::Stdio)?;
 
-    let rootfs = rootfs::prepare(&*driver, vec![spec.image.clone()], &spec.rootfs)?;
+    let rootfs = rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs)?;
     let raw = |i: usize| stdio.child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     let container = container::spawn(&spec, &plan)?;

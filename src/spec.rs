@@ -8,7 +8,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::Args;
-use crate::fsutil;
+use crate::image::{self, Cache, ImageConfig, Layers};
+use crate::plugin::RootfsDriver;
 use crate::user::{self, Identity};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -29,10 +30,19 @@ pub enum SpecError {
     EnvFile { path: PathBuf, why: String },
     #[error("-cwd {}: must be an absolute path without `..`", .0.display())]
     Cwd(PathBuf),
+    #[error("-image: the image's WorkingDir {} is not an absolute path without `..`", .0.display())]
+    ImageWorkingDir(PathBuf),
     #[error("-hostname {0:?}: {1}")]
     Hostname(String, &'static str),
     #[error("-user {0}: {1}")]
     User(String, String),
+    #[error("-image: the image's User {0}: {1} (override with -user)")]
+    ImageUser(String, String),
+    #[error("-image {}: {source}", .path.display())]
+    ImageContent {
+        path: PathBuf,
+        source: crate::image::ImageError,
+    },
     #[error("-bind-mount {}: {why}", .value.to_string_lossy())]
     Bind { value: OsString, why: String },
     #[error("-json: only with -list-drivers")]
@@ -52,7 +62,10 @@ pub struct BindMount {
 
 #[derive(Debug, Clone)]
 pub struct RunSpec {
+    /// What `-image` names, canonical.
     pub image: PathBuf,
+    /// The image as read-only layers, top first (one, for an image directory).
+    pub layers: Layers,
     pub rootfs: PathBuf,
     pub command: Vec<OsString>,
     /// `KEY=VALUE` entries in the order they were first set.
@@ -65,39 +78,26 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    pub fn from_args(args: Args) -> Result<Self, SpecError> {
+    /// Validates the command line and opens the image for `driver`: an OCI
+    /// image or a tarball is unpacked into the layer cache here, after every
+    /// flag is checked and before anything of the run exists.
+    pub fn from_args(args: Args, driver: &dyn RootfsDriver) -> Result<Self, SpecError> {
         if args.json {
             return Err(SpecError::JsonWithoutList);
         }
         let image = args.image.ok_or(SpecError::Missing("image (-i)"))?;
         let rootfs = args.rootfs.ok_or(SpecError::Missing("rootfs (-r)"))?;
-        if args.command.is_empty() {
-            return Err(SpecError::NoCommand);
-        }
-        if args.command.iter().any(|a| a.as_bytes().contains(&0)) {
+        if args.command.iter().any(|a| a.as_bytes().contains(&0))
+            || args.entrypoint.as_ref().is_some_and(|e| e.contains('\0'))
+        {
             return Err(SpecError::Nul);
         }
         let image = check_image(&image)?;
-        let rootfs = check_rootfs(&rootfs, &image)?;
-        let identity = match &args.user {
-            None => Identity::root(
-                &image_text(&image, "etc/passwd"),
-                &image_text(&image, "etc/group"),
-            ),
-            Some(spec) => user::resolve(
-                spec,
-                &image_text(&image, "etc/passwd"),
-                &image_text(&image, "etc/group"),
-            )
-            .map_err(|e| SpecError::User(spec.clone(), e.to_string()))?,
-        };
-        let mut env = Env::default();
-        env.set(OsString::from(format!("PATH={DEFAULT_PATH}")));
-        env.set(OsString::from("TERM=xterm"));
+        let cache = Cache::from_env();
+        let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
+        let mut user_env = Vec::new();
         for file in &args.env_file {
-            for entry in read_env_file(file)? {
-                env.apply(entry);
-            }
+            user_env.extend(read_env_file(file)?);
         }
         for entry in args.env {
             let key = entry
@@ -117,6 +117,55 @@ impl RunSpec {
                     why: "contains a NUL byte",
                 });
             }
+            user_env.push(entry);
+        }
+        let cwd = match args.cwd {
+            Some(c) => Some(check_cwd(c).map_err(SpecError::Cwd)?),
+            None => None,
+        };
+        let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
+        check_hostname(&hostname)?;
+        let binds = args
+            .bind_mount
+            .into_iter()
+            .map(parse_bind)
+            .collect::<Result<_, _>>()?;
+
+        // The image last: unpacking it is the slow part, which bad flags need not wait for.
+        let opened = image::open(
+            &image,
+            &image::Options {
+                image_ref: args.image_ref.as_deref(),
+                form: driver.whiteouts(),
+                max_layers: driver.max_layers(),
+                cache: &cache,
+            },
+        )
+        .map_err(|source| SpecError::ImageContent {
+            path: image.clone(),
+            source,
+        })?;
+        let config = opened.config;
+        let layers = opened.layers;
+        let passwd = image_text(&layers, "etc/passwd");
+        let group = image_text(&layers, "etc/group");
+        let identity = match (&args.user, &config.user) {
+            (None, None) => Identity::root(&passwd, &group),
+            (Some(spec), _) => user::resolve(spec, &passwd, &group)
+                .map_err(|e| SpecError::User(spec.clone(), e.to_string()))?,
+            (None, Some(spec)) => user::resolve(spec, &passwd, &group)
+                .map_err(|e| SpecError::ImageUser(spec.clone(), e.to_string()))?,
+        };
+        let mut env = Env::default();
+        env.set(OsString::from(format!("PATH={DEFAULT_PATH}")));
+        env.set(OsString::from("TERM=xterm"));
+        for entry in &config.env {
+            // The image's entries are set as they are: a bare KEY means nothing there.
+            if entry.contains('=') && !entry.starts_with('=') && !entry.contains('\0') {
+                env.set(entry.into());
+            }
+        }
+        for entry in user_env {
             env.apply(entry);
         }
         if !env.has("HOME") {
@@ -127,22 +176,17 @@ impl RunSpec {
                 .unwrap_or("/");
             env.set(OsString::from(format!("HOME={home}")));
         }
-        let cwd = match args.cwd {
-            Some(c) if c.is_absolute() && !c.components().any(|p| p == Component::ParentDir) => c,
-            Some(c) => return Err(SpecError::Cwd(c)),
-            None => PathBuf::from("/"),
+        let cwd = match (cwd, &config.working_dir) {
+            (Some(c), _) => c,
+            (None, Some(w)) => check_cwd(PathBuf::from(w)).map_err(SpecError::ImageWorkingDir)?,
+            (None, None) => PathBuf::from("/"),
         };
-        let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
-        check_hostname(&hostname)?;
-        let binds = args
-            .bind_mount
-            .into_iter()
-            .map(parse_bind)
-            .collect::<Result<_, _>>()?;
+        let command = command(args.command, args.entrypoint, config)?;
         Ok(RunSpec {
             image,
+            layers,
             rootfs,
-            command: args.command,
+            command,
             env: env.0,
             cwd,
             hostname,
@@ -238,15 +282,54 @@ fn check_image(path: &Path) -> Result<PathBuf, SpecError> {
         why,
     };
     let canonical = path.canonicalize().map_err(|e| err(e.to_string()))?;
-    if !canonical.is_dir() {
-        return Err(err("not a directory".into()));
+    if !canonical.is_dir() && !canonical.is_file() {
+        return Err(err(
+            "not a directory, an OCI image layout or a tarball".into()
+        ));
     }
     Ok(canonical)
 }
 
+/// A working directory: absolute, without `..`.
+fn check_cwd(cwd: PathBuf) -> Result<PathBuf, PathBuf> {
+    if cwd.is_absolute() && !cwd.components().any(|p| p == Component::ParentDir) {
+        Ok(cwd)
+    } else {
+        Err(cwd)
+    }
+}
+
+/// The command as docker builds it: the entrypoint (the image's, or
+/// `-entrypoint`'s, "" for none), then the given command, else the image's Cmd
+/// (which `-entrypoint` drops, as it was written for the image's entrypoint).
+fn command(
+    given: Vec<OsString>,
+    entrypoint: Option<String>,
+    config: ImageConfig,
+) -> Result<Vec<OsString>, SpecError> {
+    let replaced = entrypoint.is_some();
+    let mut command: Vec<OsString> = match entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.into()],
+        None => config.entrypoint.into_iter().map(Into::into).collect(),
+    };
+    if !given.is_empty() {
+        command.extend(given);
+    } else if !replaced {
+        command.extend(config.cmd.into_iter().map(Into::into));
+    }
+    if command.is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    if command.iter().any(|a| a.as_bytes().contains(&0)) {
+        return Err(SpecError::Nul);
+    }
+    Ok(command)
+}
+
 /// ROOTFS must be absent or an empty directory, in an existing parent, and must
-/// neither contain the image nor lie inside it.
-fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
+/// neither contain the image or the layer cache nor lie inside either.
+fn check_rootfs(path: &Path, image: &Path, cache: &Path) -> Result<PathBuf, SpecError> {
     let err = |why: &str| SpecError::Rootfs {
         path: path.to_owned(),
         why: why.to_owned(),
@@ -277,12 +360,17 @@ fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
     if rootfs.starts_with(image) || image.starts_with(&rootfs) {
         return Err(err("must not overlap the image"));
     }
+    let cache = cache.canonicalize().unwrap_or_else(|_| cache.to_owned());
+    if rootfs.starts_with(&cache) || cache.starts_with(&rootfs) {
+        return Err(err("must not overlap the layer cache"));
+    }
     Ok(rootfs)
 }
 
 /// A missing or unreadable file reads as empty: an image need not have users.
-fn image_text(image: &Path, path: &str) -> String {
-    fsutil::read_in_root(image, Path::new(path))
+fn image_text(layers: &Layers, path: &str) -> String {
+    layers
+        .read(Path::new(path))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }

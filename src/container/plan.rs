@@ -53,7 +53,6 @@ impl Plan {
                 .map(|dir| cstr(&[dir, b"/", command].concat()))
                 .collect()
         };
-        let image_etc = spec.image.join("etc");
         let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -62,7 +61,7 @@ impl Plan {
             rootfs: cstr(spec.rootfs.as_os_str().as_bytes()),
             binds: spec.binds.iter().map(plan_bind).collect(),
             resolv_conf: Path::new("/etc/resolv.conf").is_file()
-                && std::fs::symlink_metadata(&image_etc).is_ok_and(|m| m.is_dir()),
+                && spec.layers.is_dir(Path::new("etc")),
             hostname: cstr(spec.hostname.as_bytes()),
             uid: spec.identity.uid,
             gid: spec.identity.gid,
