@@ -20,23 +20,36 @@ pub fn image() -> &'static Path {
             nix::unistd::geteuid().is_root(),
             "the integration tests start real containers and must run as root"
         );
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox-image");
-        if !dir.join("bin/busybox").exists() {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-image.sh");
-            let tmp = dir.with_extension(format!("building.{}", std::process::id()));
-            let out = Command::new("sh").arg(&script).arg(&tmp).output().unwrap();
-            assert!(
-                out.status.success(),
-                "building the image: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            // Another test binary may have finished first: either copy will do.
-            if std::fs::rename(&tmp, &dir).is_err() {
-                let _ = Command::new("rm").arg("-rf").arg(&tmp).status();
-            }
-        }
-        dir
+        built_once("busybox-image", "bin/busybox", "busybox-image.sh", &[])
     })
+}
+
+/// `CARGO_TARGET_TMPDIR/NAME`, made by `scripts/SCRIPT ARGS... DIR` unless it
+/// already has `done` (a path inside it).
+pub fn built_once(name: &str, done: &str, script: &str, args: &[&OsStr]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if !dir.join(done).exists() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts")
+            .join(script);
+        let tmp = dir.with_extension(format!("building.{}", std::process::id()));
+        let out = Command::new("sh")
+            .arg(&script)
+            .args(args)
+            .arg(&tmp)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "building {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Another test binary may have finished first: either copy will do.
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = Command::new("rm").arg("-rf").arg(&tmp).status();
+        }
+    }
+    dir
 }
 
 /// A directory of one test's own: its rootfs, state directory and files.
