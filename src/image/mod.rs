@@ -16,6 +16,8 @@ mod digest;
 mod layers;
 mod oci;
 mod open;
+#[cfg(test)]
+mod raw_tar;
 mod unpack;
 
 pub use cache::Cache;

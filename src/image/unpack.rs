@@ -35,7 +35,7 @@ const OVERLAY_OPAQUE: &std::ffi::CStr = c"trusted.overlay.opaque";
 pub enum UnpackError {
     #[error("refusing entry `{entry}`: {why}")]
     Hostile { entry: String, why: &'static str },
-    #[error("entry `{entry}`: {source}")]
+    #[error("entry `{entry}`: {}", chain(.source))]
     Entry { entry: String, source: io::Error },
     #[error("cannot read the archive: {0}")]
     Read(io::Error),
@@ -127,6 +127,19 @@ pub fn unpack(blob: impl Read, dir: &Path, form: Whiteouts) -> Result<String, Un
         .finish()
         .map_err(UnpackError::Read)?;
     Ok(digest.0)
+}
+
+/// The tar crate wraps the io error that says what went wrong in one that
+/// says where: show both.
+fn chain(e: &io::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// umoci 0.4 (Debian 12's) ends a layer right after its last file's data, with
@@ -290,34 +303,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-    /// A tar stream from (path, kind) pairs, written header by header so that
-    /// hostile names (which the tar crate's builder refuses) can be made too.
-    fn archive(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (path, kind, data_or_link) in entries {
-            let mut h = tar::Header::new_gnu();
-            let name = &mut h.as_old_mut().name;
-            name[..path.len()].copy_from_slice(path.as_bytes());
-            h.set_entry_type(*kind);
-            h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
-            h.set_uid(0);
-            h.set_gid(0);
-            let data: &[u8] = if kind.is_file() {
-                data_or_link.as_bytes()
-            } else {
-                h.set_link_name_literal(data_or_link).unwrap();
-                b""
-            };
-            h.set_size(data.len() as u64);
-            h.set_cksum();
-            out.extend_from_slice(h.as_bytes());
-            out.extend_from_slice(data);
-            out.resize(out.len().div_ceil(512) * 512, 0);
-        }
-        out.resize(out.len() + 1024, 0);
-        out
-    }
-
+    use super::super::raw_tar::archive;
     use tar::EntryType::{Directory as D, Link as H, Regular as F, Symlink as S};
 
     #[test]

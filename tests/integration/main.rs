@@ -8,3 +8,6 @@ mod cli;
 
 // Rootfs drivers: the listing, an explicit choice, no fallback.
 mod drivers;
+
+// OCI layouts and rootfs tarballs: layers, whiteouts, config, the cache, refusals.
+mod oci;
