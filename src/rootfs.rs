@@ -29,7 +29,7 @@ pub enum RootfsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("-rootfs-driver: {0}")]
+    #[error("cannot stack the layers: {0}")]
     Options(String),
     #[error("cannot mount {fstype} at {}: {source}", .path.display())]
     Mount {

@@ -57,6 +57,19 @@ impl RootfsDriver for Overlay {
         data.extend(escape(&layout.upper));
         data.extend(b",workdir=");
         data.extend(escape(&layout.work));
+        // mount(2) copies at most one page of options: past that the kernel
+        // would cut the layer list short, or refuse it with a bare EINVAL.
+        // SAFETY: sysconf only reads a constant.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        if data.len() >= page {
+            return Err(format!(
+                "overlay: the {} layers' paths take {} bytes of mount options, more than the \
+                 kernel's {}; a shorter PSDOCK_CACHE_DIR makes them fit",
+                layout.lower.len(),
+                data.len(),
+                page - 1
+            ));
+        }
         Ok(MountData {
             fstype: "overlay",
             data: CString::new(data).expect("paths have no NUL byte"),
@@ -67,6 +80,19 @@ impl RootfsDriver for Overlay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_longer_than_a_page_are_refused() {
+        let layer = format!("/var/lib/psdock/layers/overlay/sha256/{}", "a".repeat(64));
+        let layers: Vec<&str> = std::iter::repeat_n(layer.as_str(), 60).collect();
+        let e = Overlay
+            .mount_data(&RootfsLayout::sample(&layers, "/r/.x.psdock/upper"))
+            .unwrap_err();
+        assert!(e.starts_with("overlay: the 60 layers' paths take "), "{e}");
+        assert!(Overlay
+            .mount_data(&RootfsLayout::sample(&layers[..20], "/r/.x.psdock/upper"))
+            .is_ok());
+    }
 
     #[test]
     fn probe_reads_proc_filesystems() {
