@@ -491,6 +491,30 @@ mod tests {
     }
 
     #[test]
+    fn command_is_entrypoint_then_given_command_or_cmd() {
+        let config = ImageConfig {
+            entrypoint: vec!["/bin/sh".into(), "-c".into()],
+            cmd: vec!["echo cmd".into()],
+            ..ImageConfig::default()
+        };
+        let run = |given: &[&str], entrypoint: Option<&str>| {
+            let given = given.iter().map(OsString::from).collect();
+            command(given, entrypoint.map(str::to_owned), config.clone())
+        };
+        assert_eq!(run(&[], None).unwrap(), ["/bin/sh", "-c", "echo cmd"]);
+        assert_eq!(
+            run(&["echo hi"], None).unwrap(),
+            ["/bin/sh", "-c", "echo hi"]
+        );
+        assert_eq!(run(&["x"], Some("/bin/echo")).unwrap(), ["/bin/echo", "x"]);
+        assert_eq!(run(&[], Some("/bin/true")).unwrap(), ["/bin/true"]);
+        assert_eq!(run(&["id"], Some("")).unwrap(), ["id"]);
+        assert!(matches!(run(&[], Some("")), Err(SpecError::NoCommand)));
+        let none = command(Vec::new(), None, ImageConfig::default());
+        assert!(matches!(none, Err(SpecError::NoCommand)));
+    }
+
+    #[test]
     fn hostnames() {
         assert!(check_hostname("web-1.example").is_ok());
         assert!(check_hostname("").is_err());
