@@ -298,3 +298,107 @@ fn run_config(image: &ImageConfiguration) -> ImageConfig {
         user: c.user().clone().filter(|u| !u.is_empty()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::cache::Cache;
+    use super::super::raw_tar;
+    use super::*;
+    use crate::plugin::Whiteouts;
+    use tar::EntryType::Regular as F;
+
+    fn blob(layout: &Path, bytes: &[u8]) -> serde_json::Value {
+        let hex = digest::of_bytes(bytes);
+        std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+        serde_json::json!({"digest": format!("sha256:{hex}"), "size": bytes.len()})
+    }
+
+    /// A layout of two gzip-less layers, written by hand; `diff_ids` as given
+    /// or, when `None`, right.
+    fn layout(diff_ids: Option<Vec<String>>) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let l = t.path();
+        std::fs::create_dir_all(l.join("blobs/sha256")).unwrap();
+        std::fs::write(l.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let tars = [
+            raw_tar::archive(&[("base", F, "1")]),
+            raw_tar::archive(&[("top", F, "2")]),
+        ];
+        let diff_ids = diff_ids.unwrap_or_else(|| {
+            tars.iter()
+                .map(|t| format!("sha256:{}", digest::of_bytes(t)))
+                .collect()
+        });
+        let mut layers = Vec::new();
+        for t in &tars {
+            let mut d = blob(l, t);
+            d["mediaType"] = "application/vnd.oci.image.layer.v1.tar".into();
+            layers.push(d);
+        }
+        let config = serde_json::json!({
+            "os": "linux", "architecture": Arch::default().to_string(),
+            "config": {"Env": ["A=1"], "User": "app"},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        });
+        let mut config = blob(l, config.to_string().as_bytes());
+        config["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config, "layers": layers,
+        });
+        let mut manifest = blob(l, manifest.to_string().as_bytes());
+        manifest["mediaType"] = "application/vnd.oci.image.manifest.v1+json".into();
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [manifest]});
+        std::fs::write(l.join("index.json"), index.to_string()).unwrap();
+        t
+    }
+
+    fn options(cache: &Cache, max_layers: usize) -> Options<'_> {
+        Options {
+            image_ref: None,
+            form: Whiteouts::Overlay,
+            max_layers,
+            cache,
+        }
+    }
+
+    #[test]
+    fn layers_come_top_first_with_the_run_config() {
+        let l = layout(None);
+        let c = tempfile::tempdir().unwrap();
+        let cache = Cache::at(c.path());
+        let (dirs, config) = open(l.path(), &options(&cache, usize::MAX)).unwrap();
+        assert!(dirs[0].join("top").is_file() && dirs[1].join("base").is_file());
+        assert_eq!(config.env, ["A=1"]);
+        assert_eq!(config.user.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn more_layers_than_the_driver_stacks_is_refused_before_unpacking() {
+        let l = layout(None);
+        let c = tempfile::tempdir().unwrap();
+        let cache = Cache::at(c.path().join("cache"));
+        let err = open(l.path(), &options(&cache, 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the image has 2 layers and the rootfs driver stacks at most 1"
+        );
+        assert!(!cache.root().exists());
+    }
+
+    #[test]
+    fn a_layer_that_is_not_what_the_config_says_is_refused() {
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        let l = layout(Some(vec![wrong.clone(), wrong]));
+        let c = tempfile::tempdir().unwrap();
+        let cache = Cache::at(c.path());
+        let err = open(l.path(), &options(&cache, usize::MAX)).unwrap_err();
+        assert!(
+            err.to_string().contains(", the config says sha256:000"),
+            "{err}"
+        );
+        let layers = c.path().join("overlay/sha256");
+        assert_eq!(std::fs::read_dir(layers).unwrap().count(), 0);
+    }
+}
