@@ -21,6 +21,10 @@ pub struct Args {
     #[arg(short = 'i', long = "image", value_name = "IMAGE")]
     pub image: Option<PathBuf>,
 
+    /// Where the container's root file system is mounted; must be absent or empty
+    #[arg(short = 'r', long = "rootfs", value_name = "ROOTFS")]
+    pub rootfs: Option<PathBuf>,
+
     /// With an OCI layout holding several images: the tag to run
     #[arg(long = "image-ref", value_name = "TAG")]
     pub image_ref: Option<String>,
@@ -41,10 +45,6 @@ pub struct Args {
     #[arg(long = "json")]
     pub json: bool,
 
-    /// Where the container's root file system is mounted; must be absent or empty
-    #[arg(short = 'r', long = "rootfs", value_name = "ROOTFS")]
-    pub rootfs: Option<PathBuf>,
-
     /// KEY=VALUE, or KEY to copy psdock's own value (repeatable)
     #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]", action = ArgAction::Append, allow_hyphen_values = true)]
     pub env: Vec<OsString>,
@@ -53,7 +53,8 @@ pub struct Args {
     #[arg(long = "env-file", value_name = "FILE", action = ArgAction::Append)]
     pub env_file: Vec<PathBuf>,
 
-    /// Working directory of the command, entered as its user
+    /// Working directory of the command, entered as its user [default: the
+    /// image's WorkingDir, else /]
     #[arg(short = 'w', long = "cwd", value_name = "DIR")]
     pub cwd: Option<PathBuf>,
 
@@ -61,7 +62,8 @@ pub struct Args {
     #[arg(long = "hostname", value_name = "NAME")]
     pub hostname: Option<String>,
 
-    /// user, uid, user:group or uid:gid, looked up in the image
+    /// user, uid, user:group or uid:gid, looked up in the image [default: the
+    /// image's User, else root]
     #[arg(long = "user", value_name = "USER[:GROUP]")]
     pub user: Option<String>,
 
