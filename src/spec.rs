@@ -264,7 +264,11 @@ fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
         Ok(m) if !m.is_dir() => return Err(err("exists and is not a directory")),
         Ok(_) => {
             let mut entries = std::fs::read_dir(&rootfs).map_err(|e| err(&e.to_string()))?;
-            if entries.next().is_some() {
+            // With a sibling, the rootfs is most likely another psdock's mount:
+            // `rootfs::prepare` tells in use from left behind by its lock, and
+            // touches nothing either way.
+            let sibling = std::fs::symlink_metadata(crate::rootfs::sibling_of(&rootfs)).is_ok();
+            if entries.next().is_some() && !sibling {
                 return Err(err("exists and is not empty"));
             }
         }

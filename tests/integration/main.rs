@@ -3,5 +3,7 @@
 
 mod util;
 
-// Command line forms, bad input and what it leaves behind.
+// Command line forms: spellings, `-flag=value`, last wins, where the command starts.
 mod cli;
+// ROOTFS: accepted forms, the lock, the untouched image, the view from the host.
+mod rootfs;
