@@ -5,5 +5,7 @@ mod util;
 
 // Command line forms: spellings, `-flag=value`, last wins, where the command starts.
 mod cli;
+// Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
+mod hardening;
 // ROOTFS: accepted forms, the lock, the untouched image, the view from the host.
 mod rootfs;
