@@ -3,6 +3,8 @@
 
 mod util;
 
+// Bad values: exit 125, one line naming flag and value, nothing left behind.
+mod bad_input;
 // Command line forms: spellings, `-flag=value`, last wins, where the command starts.
 mod cli;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
