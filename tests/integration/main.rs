@@ -5,6 +5,8 @@ mod util;
 
 // Bad values: exit 125, one line naming flag and value, nothing left behind.
 mod bad_input;
+// Bind mounts: ro/rw, created targets, symlinks that try to escape the rootfs.
+mod binds;
 // Command line forms: spellings, `-flag=value`, last wins, where the command starts.
 mod cli;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
