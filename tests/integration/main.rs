@@ -9,6 +9,8 @@ mod bad_input;
 mod binds;
 // Command line forms: spellings, `-flag=value`, last wins, where the command starts.
 mod cli;
+// Namespaces, PID 1, system mounts and the exit codes of the command.
+mod container;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
 mod hardening;
 // ROOTFS: accepted forms, the lock, the untouched image, the view from the host.
