@@ -15,3 +15,5 @@ mod container;
 mod hardening;
 // ROOTFS: accepted forms, the lock, the untouched image, the view from the host.
 mod rootfs;
+// Forwarding, the PID-1 rule, the kill timeout, held signals, the end of the init.
+mod signals;
