@@ -17,3 +17,5 @@ mod hardening;
 mod rootfs;
 // Forwarding, the PID-1 rule, the kill timeout, held signals, the end of the init.
 mod signals;
+// -user, -env, -env-file, HOME, -cwd and -hostname.
+mod user_env;
