@@ -68,9 +68,7 @@ fn two_psdocks_never_share_a_rootfs() {
     assert!(sb.rootfs().join("bin/busybox").exists());
     first.send_line("go");
     assert_eq!(first.line(), "got go");
-    let out = first.finish();
-    assert_eq!(code(&out), 0, "{out:?}");
-    sb.assert_clean();
+    sb.ends(first, 0);
 }
 
 #[test]
@@ -120,9 +118,7 @@ fn the_merged_view_is_visible_on_the_host_while_the_command_runs() {
     std::fs::write(root.join("from-host"), "host wrote this\n").unwrap();
     run.send_line("");
     assert_eq!(run.line(), "host wrote this");
-    let out = run.finish();
-    assert_eq!(code(&out), 0, "{out:?}");
-    sb.assert_clean();
+    sb.ends(run, 0);
 }
 
 #[test]
@@ -146,7 +142,5 @@ fn the_hidden_sibling_is_never_visible_inside() {
     assert!(!seen.iter().any(|l| l.contains("psdock")), "{seen:#?}");
     assert!(seen.iter().any(|l| l == "bin"), "{seen:#?}");
     run.send_line("");
-    let out = run.finish();
-    assert_eq!(code(&out), 0, "{out:?}");
-    sb.assert_clean();
+    sb.ends(run, 0);
 }

@@ -25,9 +25,7 @@ fn a_child_that_traps_sigterm_gets_it_and_exits_with_its_own_code() {
         assert_eq!(run.line(), "ready");
         run.signal(sig);
         assert_eq!(run.line(), format!("got {name}"));
-        let out = run.finish();
-        assert_eq!(code(&out), code_, "{out:?}");
-        sb.assert_clean();
+        sb.ends(run, code_);
     }
 }
 
@@ -69,9 +67,7 @@ fn other_signals_reach_a_trapping_child() {
     assert_eq!(run.line(), "RT");
     run.signal(Signal::SIGTERM);
     assert_eq!(run.line(), "TERM");
-    let out = run.finish();
-    assert_eq!(code(&out), 5, "{out:?}");
-    sb.assert_clean();
+    sb.ends(run, 5);
 }
 
 #[test]
@@ -85,9 +81,7 @@ fn a_child_that_handles_sigterm_and_carries_on_is_left_running() {
     assert_eq!(run.line(), "ignoring TERM");
     // Still alive without -kill-timeout: it answers the next signal.
     run.signal(Signal::SIGUSR1);
-    let out = run.finish();
-    assert_eq!(code(&out), 6, "{out:?}");
-    sb.assert_clean();
+    sb.ends(run, 6);
 }
 
 #[test]
@@ -153,9 +147,7 @@ fn a_signal_sent_before_the_command_starts_is_held_and_applied() {
         mask_has(&status(run.pid())?, "ShdPnd", Signal::SIGTERM).then_some(())
     });
     std::fs::write(&fifo, "A=1\n").unwrap();
-    let out = run.finish();
-    assert_eq!(code(&out), 143, "{out:?}");
-    sb.assert_clean();
+    sb.ends(run, 143);
 }
 
 #[test]

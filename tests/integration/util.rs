@@ -173,6 +173,14 @@ impl Sandbox {
         path
     }
 
+    /// Waits for `run` to end, expects exit `code`, and that nothing is left.
+    pub fn ends(&self, run: Running, code: i32) -> Output {
+        let out = run.finish();
+        assert_eq!(out.status.code(), Some(code), "{out:?}");
+        self.assert_clean();
+        out
+    }
+
     /// A private copy of the test image, to change or to watch.
     pub fn image_copy(&self, name: &str) -> PathBuf {
         let copy = self.path(name);
