@@ -307,10 +307,11 @@ fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
         Ok(m) if !m.is_dir() => return Err(err("exists and is not a directory")),
         Ok(_) => {
             let mut entries = std::fs::read_dir(&rootfs).map_err(|e| err(&e.to_string()))?;
-            // With a hidden sibling next to it, it is another psdock's rootfs,
-            // or one left by a psdock that died: `rootfs::prepare` tells which
-            // (and the left one is reclaimed), under the sibling's lock.
-            if entries.next().is_some() && !crate::rootfs::sibling_of(&rootfs).exists() {
+            // With a sibling, the rootfs is most likely another psdock's mount:
+            // `rootfs::prepare` tells in use from left behind by its lock, and
+            // touches nothing either way (a left one is reclaimed there).
+            let sibling = std::fs::symlink_metadata(crate::rootfs::sibling_of(&rootfs)).is_ok();
+            if entries.next().is_some() && !sibling {
                 return Err(err("exists and is not empty"));
             }
         }
