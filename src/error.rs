@@ -5,6 +5,7 @@ use crate::container::ContainerError;
 use crate::plugin::PickError;
 use crate::rootfs::RootfsError;
 use crate::spec::SpecError;
+use crate::state::StateError;
 
 /// psdock's own failures: 125, as docker and podman use it.
 pub const EXIT_PSDOCK: i32 = 125;
@@ -25,6 +26,12 @@ pub enum Error {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Container(#[from] ContainerError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Ls(#[from] crate::ls::LsError),
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
     #[error("-stdio: {0}")]
     Stdio(crate::plugin::PluginError),
     #[error("cannot set up signal forwarding: {0}")]
@@ -39,6 +46,18 @@ impl Error {
             Error::Container(ContainerError::NotFound(_)) => EXIT_NOT_FOUND,
             Error::Container(ContainerError::NotExecutable { .. }) => EXIT_NOT_EXECUTABLE,
             _ => EXIT_PSDOCK,
+        }
+    }
+}
+
+/// The exit code of a run of psdock or a helper, with its error, if any,
+/// printed on one line after the program's name.
+pub fn exit_code(program: &str, result: Result<i32, Error>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            e.exit_code()
         }
     }
 }

@@ -73,6 +73,9 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, last: Create) -> io::Result<O
     Ok(current)
 }
 
+/// How often [`openat2`] tries when the kernel answers EAGAIN.
+const OPENAT2_TRIES: u32 = 1000;
+
 fn openat2_in_root(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
     openat2(
         root,
@@ -98,20 +101,29 @@ fn openat2(root: &impl AsFd, path: &Path, resolve: u64) -> io::Result<OwnedFd> {
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
     how.resolve = resolve;
-    // SAFETY: `how` and `c` outlive the call; the result is a new descriptor we own.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_fd().as_raw_fd(),
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+    // EAGAIN: a rename or mount anywhere on the system raced a `..` of the walk,
+    // and the kernel asks for a retry. Bounded, so a busy host cannot hold us.
+    let mut tries = 0;
+    loop {
+        // SAFETY: `how` and `c` outlive the call; the result is a new descriptor we own.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_fd().as_raw_fd(),
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd >= 0 {
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        }
+        let e = io::Error::last_os_error();
+        tries += 1;
+        if e.raw_os_error() != Some(libc::EAGAIN) || tries == OPENAT2_TRIES {
+            return Err(e);
+        }
     }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Reads a file inside `root` without following symlinks out of it.
@@ -209,6 +221,42 @@ mod tests {
         // refused rather than created through the link.
         assert!(open_in_root(&dir, Path::new("abs/made"), Create::Dir).is_err());
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn resolution_through_dot_dot_survives_renames_elsewhere() {
+        // openat2 answers EAGAIN for a scoped `..` whenever any rename (or
+        // mount) happens on the system meanwhile, as in parallel test runs.
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("a/b/target")).unwrap();
+        symlink("../..", root.path().join("a/b/up")).unwrap();
+        let busy = tempfile::tempdir().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renamer = {
+            let stop = stop.clone();
+            let (x, y) = (busy.path().join("x"), busy.path().join("y"));
+            std::fs::write(&x, b"").unwrap();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::fs::rename(&x, &y).unwrap();
+                    std::fs::rename(&y, &x).unwrap();
+                }
+            })
+        };
+        let dir = std::fs::File::open(root.path()).unwrap();
+        let path = Path::new("a/b/up/a/b/up/a/b/target");
+        open_in_root(&dir, path, Create::Nothing).unwrap();
+        let failures: Vec<_> = (0..3000)
+            .filter_map(|_| open_in_root(&dir, path, Create::Nothing).err())
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        renamer.join().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} failures: {:?}",
+            failures.len(),
+            failures.first()
+        );
     }
 
     #[test]

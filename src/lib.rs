@@ -6,14 +6,18 @@
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod exec;
 pub mod fsutil;
 pub mod host;
 pub mod image;
+pub mod ls;
 pub mod plugin;
+pub mod proc;
 pub mod rootfs;
 pub mod run;
 pub mod signals;
 pub mod spec;
+pub mod state;
 pub mod supervisor;
 pub mod user;
 

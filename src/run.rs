@@ -11,17 +11,12 @@ use crate::plugin::{listing, Kind, Registry, RootfsDriver, StdioSink, StdioSpec}
 use crate::rootfs;
 use crate::signals::Signals;
 use crate::spec::RunSpec;
+use crate::state;
 use crate::supervisor;
 
 /// psdock's `main`: returns the process exit code.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
-    match run(argv) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("psdock: {e}");
-            e.exit_code()
-        }
-    }
+    crate::error::exit_code("psdock", run(argv))
 }
 
 fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
@@ -52,14 +47,17 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let sink = Registry::<dyn StdioSink>::new(Kind::Stdio).by_name("inherit", &host)?;
     let stdio = sink.open(&StdioSpec::default()).map_err(Error::Stdio)?;
 
-    let rootfs = rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs)?;
+    // Owns the rootfs from here on: torn down before the entry goes.
+    let mut entry = state::Entry::create(&spec)?;
+    entry.prepare(|| rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs))?;
     let raw = |i: usize| stdio.child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     let container = container::spawn(&spec, &plan)?;
     drop(plan);
+    entry.started(container.pid)?;
     let ending =
         supervisor::supervise(&container, &signals, spec.kill_timeout).map_err(Error::Supervise)?;
     drop(container);
-    drop(rootfs);
+    drop(entry);
     Ok(ending.exit_code())
 }

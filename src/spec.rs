@@ -7,7 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::Args;
+use crate::cli::{Args, ProcessArgs};
+use crate::fsutil;
 use crate::image::{self, Cache, ImageConfig, Layers};
 use crate::plugin::RootfsDriver;
 use crate::user::{self, Identity};
@@ -43,10 +44,10 @@ pub enum SpecError {
         path: PathBuf,
         source: crate::image::ImageError,
     },
-    #[error("-bind-mount {}: {why}", .value.to_string_lossy())]
-    Bind { value: OsString, why: String },
     #[error("-json: only with -list-drivers")]
     JsonWithoutList,
+    #[error("-bind-mount {}: {why}", .value.to_string_lossy())]
+    Bind { value: OsString, why: String },
     #[error("command contains a NUL byte")]
     Nul,
 }
@@ -77,27 +78,48 @@ pub struct RunSpec {
     pub kill_timeout: Option<Duration>,
 }
 
-impl RunSpec {
-    /// Validates the command line and opens the image for `driver`: an OCI
-    /// image or a tarball is unpacked into the layer cache here, after every
-    /// flag is checked and before anything of the run exists.
-    pub fn from_args(args: Args, driver: &dyn RootfsDriver) -> Result<Self, SpecError> {
-        if args.json {
-            return Err(SpecError::JsonWithoutList);
+/// The process to run, as psdock and psdock-exec both take it: the command,
+/// its environment, working directory and user.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub command: Vec<OsString>,
+    /// `KEY=VALUE` entries in the order they were first set.
+    pub env: Vec<OsString>,
+    pub cwd: PathBuf,
+    pub identity: Identity,
+}
+
+impl ProcessSpec {
+    /// `passwd` and `group` are the text of the container's own files; the
+    /// image's Env, User and WorkingDir go under the flags.
+    pub fn from_args(
+        args: ProcessArgs,
+        command: Vec<OsString>,
+        passwd: &str,
+        group: &str,
+        image: &ImageConfig,
+    ) -> Result<Self, SpecError> {
+        check_command(&command)?;
+        let identity = match (&args.user, &image.user) {
+            (None, None) => Identity::root(passwd, group),
+            (Some(spec), _) => user::resolve(spec, passwd, group)
+                .map_err(|e| SpecError::User(spec.clone(), e.to_string()))?,
+            (None, Some(spec)) => user::resolve(spec, passwd, group)
+                .map_err(|e| SpecError::ImageUser(spec.clone(), e.to_string()))?,
+        };
+        let mut env = Env::default();
+        env.set(OsString::from(format!("PATH={DEFAULT_PATH}")));
+        env.set(OsString::from("TERM=xterm"));
+        for entry in &image.env {
+            // Set as they are: a bare KEY means nothing in an image.
+            if entry.contains('=') && !entry.starts_with('=') && !entry.contains('\0') {
+                env.set(entry.into());
+            }
         }
-        let image = args.image.ok_or(SpecError::Missing("image (-i)"))?;
-        let rootfs = args.rootfs.ok_or(SpecError::Missing("rootfs (-r)"))?;
-        if args.command.iter().any(|a| a.as_bytes().contains(&0))
-            || args.entrypoint.as_ref().is_some_and(|e| e.contains('\0'))
-        {
-            return Err(SpecError::Nul);
-        }
-        let image = check_image(&image)?;
-        let cache = Cache::from_env();
-        let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
-        let mut user_env = Vec::new();
         for file in &args.env_file {
-            user_env.extend(read_env_file(file)?);
+            for entry in read_env_file(file)? {
+                env.apply(entry);
+            }
         }
         for entry in args.env {
             let key = entry
@@ -117,21 +139,74 @@ impl RunSpec {
                     why: "contains a NUL byte",
                 });
             }
-            user_env.push(entry);
+            env.apply(entry);
         }
-        let cwd = match args.cwd {
-            Some(c) => Some(check_cwd(c).map_err(SpecError::Cwd)?),
-            None => None,
+        if !env.has("HOME") {
+            let home = identity
+                .home
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .unwrap_or("/");
+            env.set(OsString::from(format!("HOME={home}")));
+        }
+        let cwd = match (args.cwd, &image.working_dir) {
+            (Some(c), _) => check_cwd(c).map_err(SpecError::Cwd)?,
+            (None, Some(w)) => check_cwd(PathBuf::from(w)).map_err(SpecError::ImageWorkingDir)?,
+            (None, None) => PathBuf::from("/"),
         };
-        let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
-        check_hostname(&hostname)?;
-        let binds = args
-            .bind_mount
-            .into_iter()
-            .map(parse_bind)
-            .collect::<Result<_, _>>()?;
+        Ok(ProcessSpec {
+            command,
+            env: env.0,
+            cwd,
+            identity,
+        })
+    }
 
-        // The image last: unpacking it is the slow part, which bad flags need not wait for.
+    /// The value of `KEY` in the process's environment.
+    pub fn env_var(&self, key: &str) -> Option<&OsStr> {
+        env_var(&self.env, key)
+    }
+}
+
+fn check_command(command: &[OsString]) -> Result<(), SpecError> {
+    if command.is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    if command.iter().any(|a| a.as_bytes().contains(&0)) {
+        return Err(SpecError::Nul);
+    }
+    Ok(())
+}
+
+/// The value of `KEY` in a list of `KEY=VALUE` entries.
+pub fn env_var<'a>(env: &'a [OsString], key: &str) -> Option<&'a OsStr> {
+    env.iter().find_map(|e| {
+        let rest = e
+            .as_bytes()
+            .strip_prefix(key.as_bytes())?
+            .strip_prefix(b"=")?;
+        Some(OsStr::from_bytes(rest))
+    })
+}
+
+impl RunSpec {
+    /// Validates the command line and opens the image for `driver`: an OCI
+    /// image or a tarball is unpacked into the layer cache here, before
+    /// anything of the run exists.
+    pub fn from_args(args: Args, driver: &dyn RootfsDriver) -> Result<Self, SpecError> {
+        if args.json {
+            return Err(SpecError::JsonWithoutList);
+        }
+        let image = args.image.ok_or(SpecError::Missing("image (-i)"))?;
+        let rootfs = args.rootfs.ok_or(SpecError::Missing("rootfs (-r)"))?;
+        if args.command.iter().any(|a| a.as_bytes().contains(&0))
+            || args.entrypoint.as_ref().is_some_and(|e| e.contains('\0'))
+        {
+            return Err(SpecError::Nul);
+        }
+        let image = check_image(&image)?;
+        let cache = Cache::from_env();
+        let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
         let opened = image::open(
             &image,
             &image::Options {
@@ -145,52 +220,31 @@ impl RunSpec {
             path: image.clone(),
             source,
         })?;
-        let config = opened.config;
         let layers = opened.layers;
-        let passwd = image_text(&layers, "etc/passwd");
-        let group = image_text(&layers, "etc/group");
-        let identity = match (&args.user, &config.user) {
-            (None, None) => Identity::root(&passwd, &group),
-            (Some(spec), _) => user::resolve(spec, &passwd, &group)
-                .map_err(|e| SpecError::User(spec.clone(), e.to_string()))?,
-            (None, Some(spec)) => user::resolve(spec, &passwd, &group)
-                .map_err(|e| SpecError::ImageUser(spec.clone(), e.to_string()))?,
-        };
-        let mut env = Env::default();
-        env.set(OsString::from(format!("PATH={DEFAULT_PATH}")));
-        env.set(OsString::from("TERM=xterm"));
-        for entry in &config.env {
-            // The image's entries are set as they are: a bare KEY means nothing there.
-            if entry.contains('=') && !entry.starts_with('=') && !entry.contains('\0') {
-                env.set(entry.into());
-            }
-        }
-        for entry in user_env {
-            env.apply(entry);
-        }
-        if !env.has("HOME") {
-            let home = identity
-                .home
-                .as_deref()
-                .filter(|h| !h.is_empty())
-                .unwrap_or("/");
-            env.set(OsString::from(format!("HOME={home}")));
-        }
-        let cwd = match (cwd, &config.working_dir) {
-            (Some(c), _) => c,
-            (None, Some(w)) => check_cwd(PathBuf::from(w)).map_err(SpecError::ImageWorkingDir)?,
-            (None, None) => PathBuf::from("/"),
-        };
-        let command = command(args.command, args.entrypoint, config)?;
+        let command = command(args.command, args.entrypoint, &opened.config)?;
+        let process = ProcessSpec::from_args(
+            args.process,
+            command,
+            &layers_text(&layers, "etc/passwd"),
+            &layers_text(&layers, "etc/group"),
+            &opened.config,
+        )?;
+        let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
+        check_hostname(&hostname)?;
+        let binds = args
+            .bind_mount
+            .into_iter()
+            .map(parse_bind)
+            .collect::<Result<_, _>>()?;
         Ok(RunSpec {
             image,
             layers,
             rootfs,
-            command,
-            env: env.0,
-            cwd,
+            command: process.command,
+            env: process.env,
+            cwd: process.cwd,
             hostname,
-            identity,
+            identity: process.identity,
             binds,
             kill_timeout: args.kill_timeout.map(Duration::from_secs),
         })
@@ -198,13 +252,7 @@ impl RunSpec {
 
     /// The value of `KEY` in the container's environment.
     pub fn env_var(&self, key: &str) -> Option<&OsStr> {
-        self.env.iter().find_map(|e| {
-            let rest = e
-                .as_bytes()
-                .strip_prefix(key.as_bytes())?
-                .strip_prefix(b"=")?;
-            Some(OsStr::from_bytes(rest))
-        })
+        env_var(&self.env, key)
     }
 }
 
@@ -305,25 +353,20 @@ fn check_cwd(cwd: PathBuf) -> Result<PathBuf, PathBuf> {
 fn command(
     given: Vec<OsString>,
     entrypoint: Option<String>,
-    config: ImageConfig,
+    config: &ImageConfig,
 ) -> Result<Vec<OsString>, SpecError> {
     let replaced = entrypoint.is_some();
     let mut command: Vec<OsString> = match entrypoint {
         Some(e) if e.is_empty() => Vec::new(),
         Some(e) => vec![e.into()],
-        None => config.entrypoint.into_iter().map(Into::into).collect(),
+        None => config.entrypoint.iter().map(Into::into).collect(),
     };
     if !given.is_empty() {
         command.extend(given);
     } else if !replaced {
-        command.extend(config.cmd.into_iter().map(Into::into));
+        command.extend(config.cmd.iter().map(Into::into));
     }
-    if command.is_empty() {
-        return Err(SpecError::NoCommand);
-    }
-    if command.iter().any(|a| a.as_bytes().contains(&0)) {
-        return Err(SpecError::Nul);
-    }
+    check_command(&command)?;
     Ok(command)
 }
 
@@ -352,7 +395,11 @@ fn check_rootfs(path: &Path, image: &Path, cache: &Path) -> Result<PathBuf, Spec
         Ok(m) if !m.is_dir() => return Err(err("exists and is not a directory")),
         Ok(_) => {
             let mut entries = std::fs::read_dir(&rootfs).map_err(|e| err(&e.to_string()))?;
-            if entries.next().is_some() {
+            // With a sibling, the rootfs is most likely another psdock's mount:
+            // `rootfs::prepare` tells in use from left behind by its lock, and
+            // touches nothing either way (a left one is reclaimed there).
+            let sibling = std::fs::symlink_metadata(crate::rootfs::sibling_of(&rootfs)).is_ok();
+            if entries.next().is_some() && !sibling {
                 return Err(err("exists and is not empty"));
             }
         }
@@ -367,8 +414,17 @@ fn check_rootfs(path: &Path, image: &Path, cache: &Path) -> Result<PathBuf, Spec
     Ok(rootfs)
 }
 
-/// A missing or unreadable file reads as empty: an image need not have users.
-fn image_text(layers: &Layers, path: &str) -> String {
+/// A file of a container's root (an image, or a running container's
+/// `/proc/<pid>/root`), symlinks resolved inside it. A missing or unreadable
+/// file reads as empty: an image need not have users.
+pub fn root_text(image: &Path, path: &str) -> String {
+    fsutil::read_in_root(image, Path::new(path))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A file of the image as the container will see it, read the same way.
+fn layers_text(layers: &Layers, path: &str) -> String {
     layers
         .read(Path::new(path))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -499,7 +555,7 @@ mod tests {
         };
         let run = |given: &[&str], entrypoint: Option<&str>| {
             let given = given.iter().map(OsString::from).collect();
-            command(given, entrypoint.map(str::to_owned), config.clone())
+            command(given, entrypoint.map(str::to_owned), &config)
         };
         assert_eq!(run(&[], None).unwrap(), ["/bin/sh", "-c", "echo cmd"]);
         assert_eq!(
@@ -510,7 +566,7 @@ mod tests {
         assert_eq!(run(&[], Some("/bin/true")).unwrap(), ["/bin/true"]);
         assert_eq!(run(&["id"], Some("")).unwrap(), ["id"]);
         assert!(matches!(run(&[], Some("")), Err(SpecError::NoCommand)));
-        let none = command(Vec::new(), None, ImageConfig::default());
+        let none = command(Vec::new(), None, &ImageConfig::default());
         assert!(matches!(none, Err(SpecError::NoCommand)));
     }
 

@@ -38,16 +38,7 @@ impl AsRawFd for Fd {
 }
 
 fn send(pidfd: RawFd, sig: i32) {
-    // SAFETY: plain system call on a pidfd we own. ESRCH (already gone) is fine.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd,
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
+    crate::proc::pidfd_send(&Fd(pidfd), sig);
 }
 
 /// Runs until the container's init has exited; returns how it ended.

@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
+use super::ProcessArgs;
+
 /// Run one command in a throwaway container and supervise it until it ends.
 ///
 /// Flags are read up to the first word that is not a flag; that word and
@@ -45,27 +47,12 @@ pub struct Args {
     #[arg(long = "json")]
     pub json: bool,
 
-    /// KEY=VALUE, or KEY to copy psdock's own value (repeatable)
-    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]", action = ArgAction::Append, allow_hyphen_values = true)]
-    pub env: Vec<OsString>,
-
-    /// File of KEY=VALUE lines, `#` starts a comment (repeatable)
-    #[arg(long = "env-file", value_name = "FILE", action = ArgAction::Append)]
-    pub env_file: Vec<PathBuf>,
-
-    /// Working directory of the command, entered as its user [default: the
-    /// image's WorkingDir, else /]
-    #[arg(short = 'w', long = "cwd", value_name = "DIR")]
-    pub cwd: Option<PathBuf>,
+    #[command(flatten)]
+    pub process: ProcessArgs,
 
     /// Container hostname [default: psdock]
     #[arg(long = "hostname", value_name = "NAME")]
     pub hostname: Option<String>,
-
-    /// user, uid, user:group or uid:gid, looked up in the image [default: the
-    /// image's User, else root]
-    #[arg(long = "user", value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
 
     /// HOST:CONTAINER[:ro|rw] bind mount, rw by default (repeatable)
     #[arg(short = 'v', long = "bind-mount", value_name = "HOST:CONTAINER[:ro|rw]", action = ArgAction::Append)]

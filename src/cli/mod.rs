@@ -3,6 +3,12 @@
 
 mod args;
 mod compat;
+mod exec;
+mod ls;
+mod process;
 
 pub use args::Args;
-pub use compat::{parse, CliError, Parsed};
+pub use compat::{parse, parse_as, CliError, Parsed};
+pub use exec::ExecArgs;
+pub use ls::LsArgs;
+pub use process::ProcessArgs;

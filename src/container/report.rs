@@ -25,10 +25,11 @@ pub enum Stage {
     NoNewPrivs,
     Cwd,
     Exec,
+    Enter,
 }
 
 impl Stage {
-    const ALL: [Stage; 16] = [
+    const ALL: [Stage; 17] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -45,6 +46,7 @@ impl Stage {
         Stage::NoNewPrivs,
         Stage::Cwd,
         Stage::Exec,
+        Stage::Enter,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -69,6 +71,7 @@ impl Stage {
             Stage::NoNewPrivs => "set no_new_privs",
             Stage::Cwd => "enter the working directory",
             Stage::Exec => "execute the command",
+            Stage::Enter => "enter the container",
         }
     }
 }

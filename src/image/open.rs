@@ -118,6 +118,10 @@ fn tarball(path: &Path, size: u64, opts: &Options) -> Result<PathBuf, ImageError
         path: path.to_owned(),
         source,
     };
+    let file = std::fs::File::open(path).map_err(read)?;
+    if !unpack::is_tar(file) {
+        return Err(ImageError::Kind);
+    }
     let hex = digest::of_file(path).map_err(read)?;
     let bar = progress(if opts.cache.has(opts.form, &hex) {
         0

@@ -44,17 +44,7 @@ pub enum UnpackError {
 /// Unpacks `blob` into the empty directory `dir`. Returns the sha256 of the
 /// uncompressed tar stream (an OCI layer's diff id).
 pub fn unpack(blob: impl Read, dir: &Path, form: Whiteouts) -> Result<String, UnpackError> {
-    let mut blob = BufReader::with_capacity(64 * 1024, blob);
-    let magic = blob.fill_buf().map_err(UnpackError::Read)?;
-    let tar: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(blob))
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let decoder = ruzstd::decoding::StreamingDecoder::new(blob)
-            .map_err(|e| UnpackError::Read(io::Error::other(e)))?;
-        Box::new(decoder)
-    } else {
-        Box::new(blob)
-    };
+    let tar = decompressed(blob).map_err(UnpackError::Read)?;
     let data_end = Rc::new(Cell::new(0));
     let mut archive = tar::Archive::new(Unterminated {
         inner: Digesting::new(tar, ProgressBar::hidden()),
@@ -176,6 +166,46 @@ impl<R: Read> Read for Unterminated<R> {
         }
         Ok(n)
     }
+}
+
+/// The tar stream in `blob`: plain, gzip or zstd, told apart by their magic.
+fn decompressed<'a>(blob: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    let mut blob = BufReader::with_capacity(64 * 1024, blob);
+    let magic = blob.fill_buf()?;
+    Ok(if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(blob))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(ruzstd::decoding::StreamingDecoder::new(blob).map_err(io::Error::other)?)
+    } else {
+        Box::new(blob)
+    })
+}
+
+/// Whether `file` starts with a tar header (after decompression): a cheap
+/// look before a file given as `-image` is taken for a tarball.
+pub fn is_tar(file: impl Read) -> bool {
+    let mut block = [0u8; 512];
+    let Ok(mut tar) = decompressed(file) else {
+        return false;
+    };
+    if tar.read_exact(&mut block).is_err() {
+        return false;
+    }
+    let header = tar::Header::from_byte_slice(&block);
+    // The checksum counts its own field as spaces; an all-zero block (an
+    // empty archive) has a stored checksum of nothing.
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                0x20
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    header.cksum().is_ok_and(|stored| stored == sum)
 }
 
 /// The entry's path relative to the layer, or why it is refused. Only the
@@ -332,6 +362,18 @@ mod tests {
         // Cut inside the padding: an error too, as in Go's reader.
         let dir = tempfile::tempdir().unwrap();
         assert!(unpack(&full[..512 * 4 + 7], dir.path(), Whiteouts::Overlay).is_err());
+    }
+
+    #[test]
+    fn a_tar_is_told_from_other_files() {
+        let tar = archive(&[("a", F, "x")]);
+        assert!(is_tar(&tar[..]));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut gz, &tar).unwrap();
+        assert!(is_tar(&gz.finish().unwrap()[..]));
+        assert!(!is_tar(&b"not an image"[..]));
+        assert!(!is_tar(&[0u8; 1024][..]));
+        assert!(!is_tar(&b""[..]));
     }
 
     #[test]

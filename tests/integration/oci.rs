@@ -23,13 +23,12 @@ fn layout() -> &'static Path {
 }
 
 fn cache(sb: &Sandbox) -> PathBuf {
-    sb.path("cache")
+    sb.cache_dir()
 }
 
-/// `psdock -i IMAGE -r ROOTFS` with the sandbox's own layer cache.
+/// `psdock -i IMAGE -r ROOTFS` (the sandbox's own layer cache included).
 fn psdock_with(sb: &Sandbox, image: &Path) -> Command {
     let mut cmd = sb.bare();
-    cmd.env("PSDOCK_CACHE_DIR", cache(sb));
     cmd.arg("-i").arg(image).arg("-r").arg(sb.rootfs());
     cmd
 }
@@ -381,8 +380,7 @@ fn two_psdocks_starting_together_unpack_a_new_layer_once() {
     inotify.add_watch(&tmp, AddWatchFlags::IN_CREATE).unwrap();
     let start = |rootfs: &str| {
         let mut cmd = sb.bare();
-        cmd.env("PSDOCK_CACHE_DIR", cache(&sb))
-            .arg("-i")
+        cmd.arg("-i")
             .arg(layout())
             .arg("-r")
             .arg(sb.path(rootfs))
