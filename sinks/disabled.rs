@@ -1,3 +1,2 @@
 //! The names of the stdio sinks this build leaves out, with their features.
-
-crate::disabled!(StdioSink, "inherit", "stdio-inherit");
+//! (`inherit` is in every build.)

@@ -1,5 +1,5 @@
 //! `inherit`: the container shares psdock's own stdin, stdout and stderr. Picked
-//! when no `-stdio` is given.
+//! when no `-stdio` is given. Every build has it (no feature).
 
 use crate::host::Host;
 use crate::plugin::{Descriptor, Probe, Stdio, StdioSink, StdioSpec};
@@ -9,7 +9,7 @@ struct Inherit;
 inventory::submit! {
     Descriptor::<dyn StdioSink> {
         name: "inherit",
-        feature: "stdio-inherit",
+        feature: "",
         priority: 0,
         summary: "psdock's own stdin, stdout and stderr",
         probe,

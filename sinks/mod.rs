@@ -2,5 +2,4 @@
 //! scheme of `-stdio` (none: `inherit`). Each is one file behind one Cargo feature.
 
 mod disabled;
-#[cfg(feature = "stdio-inherit")]
 mod inherit;

@@ -73,15 +73,34 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, last: Create) -> io::Result<O
     Ok(current)
 }
 
-/// How often [`openat2_in_root`] tries when the kernel answers EAGAIN.
+/// How often [`openat2`] tries when the kernel answers EAGAIN.
 const OPENAT2_TRIES: u32 = 1000;
 
 fn openat2_in_root(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
+    openat2(
+        root,
+        path,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// Opens `path` below `root` with `O_PATH`, failing with `EXDEV` when resolving
+/// it (`..`, an absolute symlink, a relative one that climbs out) would leave
+/// `root` (`openat2` with `RESOLVE_BENEATH`).
+pub fn open_beneath(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
+    openat2(
+        root,
+        path,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+fn openat2(root: &impl AsFd, path: &Path, resolve: u64) -> io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: open_how is plain data; all-zero is its "no options" value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    how.resolve = resolve;
     // EAGAIN: a rename or mount anywhere on the system raced a `..` of the walk,
     // and the kernel asks for a retry. Bounded, so a busy host cannot hold us.
     let mut tries = 0;

@@ -6,11 +6,12 @@
 //! says which feature to enable. Registration does no work before `main`: probes
 //! are plain functions called when a run needs them.
 
+pub mod listing;
 mod registry;
 mod traits;
 
 pub use registry::{not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection};
 pub use traits::{
     MountData, Notifier, PluginError, PortProbe, RootfsDriver, RootfsLayout, Stdio, StdioSink,
-    StdioSpec,
+    StdioSpec, Whiteouts,
 };

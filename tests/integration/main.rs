@@ -11,10 +11,14 @@ mod binds;
 mod cli;
 // Namespaces, PID 1, system mounts and the exit codes of the command.
 mod container;
+// Rootfs drivers: the listing, an explicit choice, no fallback.
+mod drivers;
 // psdock-exec: entering a running container.
 mod exec;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
 mod hardening;
+// OCI layouts and rootfs tarballs: layers, whiteouts, config, the cache, refusals.
+mod oci;
 // State records, psdock-ls, and reclaiming what a killed psdock left.
 mod records;
 // ROOTFS: accepted forms, the lock, the untouched image, the view from the host.

@@ -36,25 +36,43 @@ pub fn image() -> &'static Path {
             nix::unistd::geteuid().is_root(),
             "the integration tests start real containers and must run as root"
         );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-image.sh");
-        let version = fnv1a(&std::fs::read(&script).unwrap());
-        let dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("busybox-image-{version:016x}"));
-        if !dir.join("bin/busybox").exists() {
-            let tmp = dir.with_extension(format!("building.{}", std::process::id()));
-            let out = Command::new("sh").arg(&script).arg(&tmp).output().unwrap();
-            assert!(
-                out.status.success(),
-                "building the image: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            // Another test binary may have finished first: either copy will do.
-            if std::fs::rename(&tmp, &dir).is_err() {
-                let _ = Command::new("rm").arg("-rf").arg(&tmp).status();
-            }
-        }
-        dir
+        built_once("busybox-image", "bin/busybox", "busybox-image.sh", &[])
     })
+}
+
+/// `CARGO_TARGET_TMPDIR/NAME-VERSION`, made by `scripts/SCRIPT ARGS... DIR` unless
+/// it already has `done` (a path inside it). VERSION hashes the script and its
+/// arguments: a changed script gets a fresh build.
+pub fn built_once(name: &str, done: &str, script: &str, args: &[&OsStr]) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
+    let mut key = std::fs::read(&script).unwrap();
+    for a in args {
+        key.extend_from_slice(a.as_bytes());
+        key.push(0);
+    }
+    let version = fnv1a(&key);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{version:016x}"));
+    if !dir.join(done).exists() {
+        let tmp = dir.with_extension(format!("building.{}", std::process::id()));
+        let out = Command::new("sh")
+            .arg(&script)
+            .args(args)
+            .arg(&tmp)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "building {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Another test binary may have finished first: either copy will do.
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = Command::new("rm").arg("-rf").arg(&tmp).status();
+        }
+    }
+    dir
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -116,9 +134,16 @@ impl Sandbox {
         cmd
     }
 
+    /// The sandbox's own layer cache: OCI images and tarballs are unpacked
+    /// there, never into the host's /var/lib/psdock.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.path("cache")
+    }
+
     /// Marks a command as this sandbox's (for a psdock binary other than the built one).
     pub fn mark_command(&self, cmd: &mut Command) {
         cmd.env("PSDOCK_STATE_DIR", self.state_dir())
+            .env("PSDOCK_CACHE_DIR", self.cache_dir())
             .env("PSDOCK_TEST_MARK", self.dir.path());
     }
 
