@@ -5,3 +5,6 @@ mod util;
 
 // Command line forms, bad input and what it leaves behind.
 mod cli;
+
+// The overlay rootfs: mount options and teardown.
+mod overlay;
