@@ -120,12 +120,15 @@ if [ -n "${QUIET:-}" ]; then
 fi
 busy_before=$(busy)
 say "start-up: $warmup warm-up runs, then $runs runs each ($busy_before)"
+# hyperfine runs each command's runs in one block: psdock sits between the
+# two it is most compared with, so that a change in load between blocks
+# skews those ratios the least.
 hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$tmp/startup.json" \
+    -n c-floor "$tmp/overlay-run $tmp/image $tmp/c /bin/true" \
     -n psdock "$PSDOCK -i $tmp/image -r $tmp/psdock-rootfs /bin/true" \
     -n crun "${crun[*]} run --bundle $tmp/bundle-true bench-crun" \
     -n runc "${runc[*]} run --bundle $tmp/bundle-true bench-runc" \
     -n bwrap "bwrap --bind $tmp/peers/rootfs / --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts /bin/true" \
-    -n c-floor "$tmp/overlay-run $tmp/image $tmp/c /bin/true" \
     -n host "/bin/true" >&2
 median_ms() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$tmp/startup.json"; }
 
