@@ -17,6 +17,8 @@ mod drivers;
 mod exec;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
 mod hardening;
+// The overlay rootfs: mount options and teardown.
+mod overlay;
 // OCI layouts and rootfs tarballs: layers, whiteouts, config, the cache, refusals.
 mod oci;
 // State records, psdock-ls, and reclaiming what a killed psdock left.
