@@ -2,12 +2,12 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
 use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fstatat, mkdirat, Mode};
+use nix::sys::stat::{mkdirat, Mode};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 /// What to create at the end of a path that does not exist yet.
@@ -145,19 +145,40 @@ pub fn remove_tree(dir: &Path) -> io::Result<()> {
     if !meta.is_dir() {
         return std::fs::remove_file(dir);
     }
-    use std::os::unix::fs::MetadataExt;
-    let dev = meta.dev();
     let fd = nix::fcntl::open(
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    empty_dir(fd, dev)?;
+    let (_, mount) = statx_mount(fd.as_raw_fd(), c"")?;
+    empty_dir(fd, mount)?;
     std::fs::remove_dir(dir)
 }
 
-fn empty_dir(fd: OwnedFd, dev: u64) -> io::Result<()> {
+/// The type and mount id of `name` in `dir` (the directory itself when `name`
+/// is empty). The mount id, unlike the device number, also tells a bind mount
+/// from the same file system.
+fn statx_mount(dir: RawFd, name: &std::ffi::CStr) -> io::Result<(u32, u64)> {
+    // SAFETY: zeroed statx is a valid buffer for the kernel to fill.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let flags = libc::AT_SYMLINK_NOFOLLOW
+        | if name.is_empty() {
+            libc::AT_EMPTY_PATH
+        } else {
+            0
+        };
+    let mask = libc::STATX_TYPE | libc::STATX_MNT_ID;
+    if unsafe { libc::statx(dir, name.as_ptr(), flags, mask, &mut stx) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if stx.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(io::Error::other("the kernel does not report mount ids"));
+    }
+    Ok((u32::from(stx.stx_mode) & libc::S_IFMT, stx.stx_mnt_id))
+}
+
+fn empty_dir(fd: OwnedFd, mount: u64) -> io::Result<()> {
     let raw = fd.as_raw_fd();
     let mut entries = nix::dir::Dir::from_fd(fd.as_raw_fd())?;
     std::mem::forget(fd); // owned by `entries` now
@@ -168,20 +189,16 @@ fn empty_dir(fd: OwnedFd, dev: u64) -> io::Result<()> {
         .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .collect();
     for name in names {
-        let st = fstatat(
-            Some(raw),
-            name.as_c_str(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-            unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::NoRemoveDir)?;
-            continue;
-        }
-        if st.st_dev != dev {
+        let (kind, id) = statx_mount(raw, &name)?;
+        if id != mount {
             return Err(io::Error::other(format!(
                 "refusing to cross a mount point at {}",
                 name.to_string_lossy()
             )));
+        }
+        if kind != libc::S_IFDIR {
+            unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::NoRemoveDir)?;
+            continue;
         }
         let child = openat(
             Some(raw),
@@ -189,7 +206,7 @@ fn empty_dir(fd: OwnedFd, dev: u64) -> io::Result<()> {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        empty_dir(unsafe { OwnedFd::from_raw_fd(child) }, dev)?;
+        empty_dir(unsafe { OwnedFd::from_raw_fd(child) }, mount)?;
         unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::RemoveDir)?;
     }
     Ok(())
@@ -266,6 +283,35 @@ mod tests {
         open_in_root(&dir, Path::new("/etc/resolv.conf"), Create::File).unwrap();
         assert!(root.path().join("etc/resolv.conf").is_file());
         assert!(open_in_root(&dir, Path::new("/a/../b"), Create::Dir).is_err());
+    }
+
+    #[test]
+    fn remove_tree_stops_at_a_bind_mount_from_the_same_file_system() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test mounts: run it as root"
+        );
+        let keep = tempfile::tempdir().unwrap();
+        std::fs::write(keep.path().join("precious"), b"x").unwrap();
+        let gone = tempfile::tempdir().unwrap();
+        let top = gone.path().join("top");
+        std::fs::create_dir_all(top.join("a/bound")).unwrap();
+        let target = top.join("a/bound");
+        nix::mount::mount(
+            Some(keep.path()),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        let r = remove_tree(&top);
+        nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("refusing to cross a mount point at bound"));
+        assert!(keep.path().join("precious").exists());
     }
 
     #[test]
