@@ -39,6 +39,11 @@ psdextra:x:4713:app,psdtest
 psdmore:x:4714:psdtest
 nogroup:x:65534:
 GR
+# Like any distribution image: a container's network files exist in the image,
+# so binding the host's resolv.conf over it copies nothing up.
+: > "$tmp/etc/resolv.conf"
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' > "$tmp/etc/hosts"
+echo localhost > "$tmp/etc/hostname"
 chown 1000:1000 "$tmp/home/app"
 chown 4711:4712 "$tmp/home/psdtest"
 chmod 700 "$tmp/home/psdtest"
