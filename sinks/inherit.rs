@@ -1,5 +1,5 @@
 //! `inherit`: psdock's own stdin, stdout and stderr. Picked when no `-stdio`
-//! is given.
+//! is given. Every build has it (no feature).
 //!
 //! When psdock's stdin and stdout are both terminals, the container gets a
 //! terminal of its own, bridged to psdock's, which is in raw mode meanwhile
@@ -26,7 +26,7 @@ struct Inherit;
 inventory::submit! {
     Descriptor::<dyn StdioSink> {
         name: "inherit",
-        feature: "stdio-inherit",
+        feature: "",
         priority: 0,
         summary: "psdock's own stdin, stdout and stderr; a tty on a terminal",
         probe: always_usable,

@@ -5,7 +5,6 @@
 mod disabled;
 #[cfg(feature = "stdio-file")]
 mod file;
-#[cfg(feature = "stdio-inherit")]
 mod inherit;
 #[cfg(feature = "stdio-tcp")]
 mod tcp;

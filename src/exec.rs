@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::cli::{self, ExecArgs, Parsed};
 use crate::container::{self, ProcessPlan};
 use crate::error::Error;
+use crate::image::ImageConfig;
 use crate::signals::Signals;
 use crate::spec::{root_text, ProcessSpec};
 use crate::state::{self, Listed, Status};
@@ -66,6 +67,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         args.command,
         &root_text(&root, "etc/passwd"),
         &root_text(&root, "etc/group"),
+        &ImageConfig::default(),
     )?;
     let plan = ProcessPlan::new(&spec, [None; 3]);
     let child = container::enter(init, &pidfd, &spec, &plan)?;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod exec;
 pub mod fsutil;
 pub mod host;
+pub mod image;
 pub mod ls;
 pub mod plugin;
 pub mod proc;

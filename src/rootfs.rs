@@ -29,6 +29,8 @@ pub enum RootfsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot stack the layers: {0}")]
+    Options(String),
     #[error("cannot mount {fstype} at {}: {source}", .path.display())]
     Mount {
         fstype: &'static str,
@@ -154,7 +156,7 @@ pub fn prepare(
         work,
         target: rootfs.to_owned(),
     };
-    let m = driver.mount_data(&layout);
+    let m = driver.mount_data(&layout).map_err(RootfsError::Options)?;
     mount(
         Some(m.fstype),
         rootfs,

@@ -7,7 +7,7 @@ use crate::cli::{self, Parsed};
 use crate::container::{self, Plan};
 use crate::error::Error;
 use crate::host::Host;
-use crate::plugin::{Kind, Registry, RootfsDriver, Stdio, StdioSink};
+use crate::plugin::{listing, Kind, Registry, RootfsDriver, Stdio, StdioSink};
 use crate::rootfs;
 use crate::signals::Signals;
 use crate::spec::RunSpec;
@@ -27,12 +27,23 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
             return Ok(0);
         }
     };
+    if args.list_drivers {
+        print!(
+            "{}",
+            listing::render(&listing::list(&Host::read()), args.json)
+        );
+        return Ok(0);
+    }
     // Held from here on: a signal that arrives during set-up reaches the command
     // once it runs, and cannot kill psdock halfway through a mount.
     let signals = Signals::block().map_err(Error::Signals)?;
-    let spec = RunSpec::from_args(*args)?;
     let host = Host::read();
-    let (_, driver) = Registry::<dyn RootfsDriver>::new(Kind::Rootfs).auto(&host)?;
+    let rootfs_drivers = Registry::<dyn RootfsDriver>::new(Kind::Rootfs);
+    let driver = match &args.rootfs_driver {
+        Some(name) => rootfs_drivers.by_name(name, &host)?,
+        None => rootfs_drivers.auto(&host)?.1,
+    };
+    let spec = RunSpec::from_args(*args, &*driver)?;
     let sink = Registry::<dyn StdioSink>::new(Kind::Stdio)
         .by_name(&spec.stdio.scheme, &host)
         .map_err(|e| Error::StdioPick(spec.stdio.url.clone(), e))?;
@@ -45,7 +56,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
 
     // Owns the rootfs from here on: torn down before the entry goes.
     let mut entry = state::Entry::create(&spec)?;
-    entry.prepare(|| rootfs::prepare(&*driver, vec![spec.image.clone()], &spec.rootfs))?;
+    entry.prepare(|| rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs))?;
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;

@@ -18,13 +18,34 @@ use super::ProcessArgs;
     disable_version_flag = true
 )]
 pub struct Args {
-    /// Image directory the container starts from; never written to
+    /// Image the container starts from, never written to: a directory, an OCI
+    /// image layout, or a root file system tarball
     #[arg(short = 'i', long = "image", value_name = "IMAGE")]
     pub image: Option<PathBuf>,
 
     /// Where the container's root file system is mounted; must be absent or empty
     #[arg(short = 'r', long = "rootfs", value_name = "ROOTFS")]
     pub rootfs: Option<PathBuf>,
+
+    /// With an OCI layout holding several images: the tag to run
+    #[arg(long = "image-ref", value_name = "TAG")]
+    pub image_ref: Option<String>,
+
+    /// Replaces the image's Entrypoint (and its Cmd); "" runs the command alone
+    #[arg(long = "entrypoint", value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
+
+    /// Rootfs driver to use, with no fallback [default: the first usable]
+    #[arg(long = "rootfs-driver", value_name = "NAME")]
+    pub rootfs_driver: Option<String>,
+
+    /// Print every plug-in of this build and whether this host can use it, then exit
+    #[arg(long = "list-drivers")]
+    pub list_drivers: bool,
+
+    /// With -list-drivers: print JSON
+    #[arg(long = "json")]
+    pub json: bool,
 
     #[command(flatten)]
     pub process: ProcessArgs,

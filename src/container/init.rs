@@ -13,6 +13,7 @@ use super::plan::{Plan, ProcessPlan};
 use super::report::{Failure, Stage};
 use super::{caps, mounts};
 use crate::fsutil::{self, Create};
+use crate::signals;
 
 trait At<T> {
     fn at(self, stage: Stage) -> Result<T, Failure>;
@@ -233,20 +234,18 @@ fn switch_user(plan: &ProcessPlan) -> Result<(), Errno> {
     Ok(())
 }
 
-/// psdock blocks the signals it forwards, and Rust ignores SIGPIPE: neither
-/// may leak into the command, since an exec keeps both.
+/// psdock blocks the signals it forwards, Rust ignores SIGPIPE, and psdock's own
+/// parent may have left any signal ignored (32 and 33 included, which glibc's
+/// wrappers cannot touch): none of it may leak into the command, since an exec
+/// keeps both the mask and ignored dispositions. Neither call can fail for these
+/// arguments.
 fn reset_signals() {
-    // SAFETY: resetting dispositions to default and clearing the mask.
-    unsafe {
-        for sig in 1..=libc::SIGRTMAX() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            let _ = signals::set_disposition(sig, libc::SIG_DFL);
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
+    let _ = signals::unblock_all();
 }
 
 /// Tries each candidate like execvp, but with the container's PATH. Returns the

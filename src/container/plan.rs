@@ -53,12 +53,11 @@ fn cstr(b: &[u8]) -> CString {
 
 impl Plan {
     pub fn new(spec: &RunSpec, stdio: [Option<RawFd>; 3]) -> Plan {
-        let image_etc = spec.image.join("etc");
         Plan {
             rootfs: cstr(spec.rootfs.as_os_str().as_bytes()),
             binds: spec.binds.iter().map(plan_bind).collect(),
             resolv_conf: Path::new("/etc/resolv.conf").is_file()
-                && std::fs::symlink_metadata(&image_etc).is_ok_and(|m| m.is_dir()),
+                && spec.layers.is_dir(Path::new("etc")),
             hostname: cstr(spec.hostname.as_bytes()),
             process: ProcessPlan::new(
                 &ProcessSpec {

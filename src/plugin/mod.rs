@@ -6,6 +6,7 @@
 //! says which feature to enable. Registration does no work before `main`: probes
 //! are plain functions called when a run needs them.
 
+pub mod listing;
 mod registry;
 mod traits;
 
@@ -14,5 +15,5 @@ pub use registry::{
 };
 pub use traits::{
     LocalFuture, MountData, Notifier, PluginError, PortProbe, Pump, PumpEnd, RootfsDriver,
-    RootfsLayout, Stdio, StdioSink, StdioSpec, Transfer, Tty,
+    RootfsLayout, Stdio, StdioSink, StdioSpec, Transfer, Tty, Whiteouts,
 };

@@ -20,6 +20,19 @@ pub struct RootfsLayout {
     pub target: PathBuf,
 }
 
+#[cfg(test)]
+impl RootfsLayout {
+    /// Layers and upper as given, work and target anywhere: what driver tests need.
+    pub fn sample(lower: &[&str], upper: &str) -> Self {
+        Self {
+            lower: lower.iter().map(PathBuf::from).collect(),
+            upper: PathBuf::from(upper),
+            work: PathBuf::from("/r/.x.psdock/work"),
+            target: PathBuf::from("/r/x"),
+        }
+    }
+}
+
 /// The arguments of one `mount(2)` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountData {
@@ -27,9 +40,31 @@ pub struct MountData {
     pub data: CString,
 }
 
+/// How a layer marks the names it deletes from the layers below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// A 0/0 character device per deleted name, and `trusted.overlay.opaque=y`
+    /// on a directory that hides what the layers below have in it.
+    Overlay,
+    /// The OCI form as it is (taken from aufs): `.wh.NAME` files and a
+    /// `.wh..wh..opq` file in an opaque directory.
+    Aufs,
+}
+
 pub trait RootfsDriver {
-    /// The mount that makes `layout.target` a writable copy of the layers.
-    fn mount_data(&self, layout: &RootfsLayout) -> MountData;
+    /// The mount that makes `layout.target` a writable copy of the layers, or
+    /// why this driver cannot express it (a path it cannot escape, too many layers).
+    fn mount_data(&self, layout: &RootfsLayout) -> Result<MountData, String>;
+
+    /// The form in which image layers must be unpacked for this filesystem.
+    fn whiteouts(&self) -> Whiteouts {
+        Whiteouts::Overlay
+    }
+
+    /// The most read-only layers one mount can stack.
+    fn max_layers(&self) -> usize {
+        usize::MAX
+    }
 }
 
 pub use crate::stdio::pty::Tty;

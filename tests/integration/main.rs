@@ -3,14 +3,32 @@
 
 mod util;
 
-// Command line forms, bad input and what it leaves behind.
+// Bad values: exit 125, one line naming flag and value, nothing left behind.
+mod bad_input;
+// Bind mounts: ro/rw, created targets, symlinks that try to escape the rootfs.
+mod binds;
+// Command line forms: spellings, `-flag=value`, last wins, where the command starts.
 mod cli;
-
-// State records, psdock-ls, and reclaiming what a killed psdock left.
-mod records;
-
+// Namespaces, PID 1, system mounts and the exit codes of the command.
+mod container;
+// Rootfs drivers: the listing, an explicit choice, no fallback.
+mod drivers;
 // psdock-exec: entering a running container.
 mod exec;
+// Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
+mod hardening;
+// The overlay rootfs: mount options and teardown.
+mod overlay;
+// OCI layouts and rootfs tarballs: layers, whiteouts, config, the cache, refusals.
+mod oci;
+// State records, psdock-ls, and reclaiming what a killed psdock left.
+mod records;
+// ROOTFS: accepted forms, the lock, the untouched image, the view from the host.
+mod rootfs;
+// Forwarding, the PID-1 rule, the kill timeout, held signals, the end of the init.
+mod signals;
+// -user, -env, -env-file, HOME, -cwd and -hostname.
+mod user_env;
 
 // The inherit sink on a real terminal: pty, size, raw mode restored.
 mod stdio_tty;

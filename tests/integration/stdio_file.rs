@@ -174,12 +174,12 @@ impl Rotating {
 fn rotation_every_second_loses_and_repeats_no_line() {
     let r = Rotating::new();
     let child = r.spawn(&["-log-rotate", "1s"], NUMBERS);
-    wait_until("three archives", 30, || {
-        archives(&r.logs)
+    wait_for("three archives", || {
+        let gz = archives(&r.logs)
             .iter()
             .filter(|n| n.ends_with(".gz"))
-            .count()
-            >= 3
+            .count();
+        (gz >= 3).then_some(())
     });
     r.stop(child);
     let names = archives(&r.logs);
@@ -224,13 +224,13 @@ fn retention_keeps_the_newest_archives_and_touches_nothing_else() {
         "i=0; while [ ! -e /ctl/stop ]; do echo $i; i=$((i+1)); sleep 0.01; done",
     );
     let mut seen = BTreeSet::new();
-    wait_until("8 rotations", 60, || {
+    wait_for("8 rotations", || {
         seen.extend(
             archives(&r.logs)
                 .into_iter()
                 .filter(|n| is_archive_name(n) && n.as_str() != old),
         );
-        seen.len() >= 8
+        (seen.len() >= 8).then_some(())
     });
     r.stop(child);
     seen.extend(
@@ -304,10 +304,7 @@ fn a_full_disk_holds_the_command_until_space_returns_and_loses_no_line() {
         .spawn()
         .unwrap();
     let (said, reader) = Collected::from(child.stderr.take().unwrap());
-    said.wait_for(
-        "No space left on device; the command is held until space returns",
-        30,
-    );
+    said.wait_for("No space left on device; the command is held until space returns");
     assert!(
         child.try_wait().unwrap().is_none(),
         "psdock ended on a full disk"

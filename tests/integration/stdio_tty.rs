@@ -125,14 +125,14 @@ fn a_terminal_gets_its_own_pty_sized_like_the_hosts_with_ctrl_c_as_a_character()
              echo ready; while :; do sleep 0.05; done",
         ],
     );
-    term.screen.wait_for("ready", 10);
+    term.screen.wait_for("ready");
     let during = term.flags();
     assert!(
         during.contains("-icanon") && during.contains("-echo ") && during.contains("-isig"),
         "{during}"
     );
     term.resize(44, 99);
-    term.screen.wait_for("44 99", 10);
+    term.screen.wait_for("44 99");
     // With the host terminal raw, Ctrl-C is a byte: psdock is not interrupted,
     // the container's terminal turns it into SIGINT for the command.
     term.type_bytes(b"\x03");
@@ -150,7 +150,7 @@ fn the_terminal_is_restored_when_psdock_is_signalled() {
     let term = Terminal::new(24, 80);
     let before = term.settings();
     let mut psdock = term.spawn(&sb, &["sh", "-c", "echo ready; exec sleep 1000"]);
-    term.screen.wait_for("ready", 10);
+    term.screen.wait_for("ready");
     assert_ne!(
         term.settings(),
         before,
@@ -197,7 +197,7 @@ fn typed_input_reaches_the_command_and_its_output_is_prefixed() {
             "echo ready; read x; echo \"got $x\"",
         ],
     );
-    term.screen.wait_for("ready", 10);
+    term.screen.wait_for("ready");
     term.type_bytes(b"hello\r");
     assert_eq!(wait_code(&mut psdock), 0);
     let screen = term.close();
