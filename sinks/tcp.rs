@@ -26,12 +26,7 @@ inventory::submit! {
 impl StdioSink for Tcp {
     fn open<'a>(&'a self, spec: &'a StdioSpec) -> LocalFuture<'a, Result<Stdio, PluginError>> {
         Box::pin(async move {
-            let fail = |why: String| format!("-stdio {}: {why}", spec.url);
-            let (host, port) = remote::host_port(&spec.target).map_err(fail)?;
-            let stream = remote::dial(&host, port)
-                .await
-                .map_err(|e| fail(format!("cannot connect: {e}")))?;
-            stream.set_nodelay(true)?;
+            let (_, stream) = remote::connect(spec).await?;
             Ok(remote::stdio(stream, spec.prefix.clone()))
         })
     }

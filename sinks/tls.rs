@@ -42,19 +42,16 @@ impl StdioSink for Tls {
     fn open<'a>(&'a self, spec: &'a StdioSpec) -> LocalFuture<'a, Result<Stdio, PluginError>> {
         Box::pin(async move {
             let fail = |why: String| format!("-stdio {}: {why}", spec.url);
-            let (host, port) = remote::host_port(&spec.target).map_err(fail)?;
-            let name = ServerName::try_from(host.clone()).map_err(|e| fail(e.to_string()))?;
+            // Bad certificate files are found before anything is dialed.
             let config = client_config(&spec.tls)?;
+            let (host, tcp) = remote::connect(spec).await?;
+            let name = ServerName::try_from(host.clone()).map_err(|e| fail(e.to_string()))?;
             if spec.tls.insecure {
                 eprintln!(
                     "psdock: warning: -tls-insecure: the certificate of {host} is not verified; \
                      anyone on the way can read and drive the session"
                 );
             }
-            let tcp = remote::dial(&host, port)
-                .await
-                .map_err(|e| fail(format!("cannot connect: {e}")))?;
-            tcp.set_nodelay(true)?;
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
             let stream =
                 tokio::time::timeout(remote::CONNECT_TIMEOUT, connector.connect(name, tcp))

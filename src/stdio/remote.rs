@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use super::prefix::{Prefix, Prefixer};
 use super::pty::{Size, Tty};
 use super::pump::{bridge, Fd, Stream};
-use crate::plugin::{Pump, Stdio, Transfer};
+use crate::plugin::{PluginError, Pump, Stdio, StdioSpec, Transfer};
 
 /// Resolving and connecting together take at most this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,7 +21,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REMOTE_SIZE: Size = Size { rows: 24, cols: 80 };
 
 /// `host:port` or `[v6]:port`, with an optional trailing `/`.
-pub fn host_port(target: &str) -> Result<(String, u16), String> {
+fn host_port(target: &str) -> Result<(String, u16), String> {
     let target = target.strip_suffix('/').unwrap_or(target);
     let bad = || "expected HOST:PORT".to_owned();
     let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;
@@ -43,7 +43,7 @@ pub fn host_port(target: &str) -> Result<(String, u16), String> {
 
 /// Connects to the first address of `host` that answers, within
 /// [`CONNECT_TIMEOUT`].
-pub async fn dial(host: &str, port: u16) -> io::Result<TcpStream> {
+async fn dial(host: &str, port: u16) -> io::Result<TcpStream> {
     let attempt = async {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address found");
         for addr in tokio::net::lookup_host((host, port)).await? {
@@ -62,6 +62,19 @@ pub async fn dial(host: &str, port: u16) -> io::Result<TcpStream> {
                 format!("timed out after {}s", CONNECT_TIMEOUT.as_secs()),
             ))
         })
+}
+
+/// Connects to the peer `spec` names; returns its host (for TLS) and the
+/// connection, or psdock's error naming `-stdio` and its value.
+pub async fn connect(spec: &StdioSpec) -> Result<(String, TcpStream), PluginError> {
+    let fail = |why: String| format!("-stdio {}: {why}", spec.url);
+    let (host, port) = host_port(&spec.target).map_err(fail)?;
+    let stream = dial(&host, port)
+        .await
+        .map_err(|e| fail(format!("cannot connect: {e}")))?;
+    // Interactive: a keystroke or a prompt goes out at once.
+    stream.set_nodelay(true)?;
+    Ok((host, stream))
 }
 
 /// The [`Stdio`] of a connected peer.
