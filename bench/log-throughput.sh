@@ -12,7 +12,7 @@
 # Prints one markdown table and writes it to bench/results/log-throughput.md.
 #
 # Usage (as root): bench/log-throughput.sh
-#   SIZE=1073741824 PER_LINE=67108864 RUNS=3   the defaults
+#   SIZE=1073741824 PER_LINE=67108864 RUNS=9   the defaults
 #   PSDOCK=/path/to/psdock                      measure that binary instead of building one
 #   TMPDIR=/dev/shm                             where the files go: tmpfs by default, so
 #                                               that the log path is measured, not the disk
@@ -25,7 +25,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 size=${SIZE:-1073741824}
 per_line=${PER_LINE:-67108864}
-runs=${RUNS:-3}
+runs=${RUNS:-9}
 
 if [ "$(id -u)" != 0 ]; then
     echo "log-throughput.sh: must run as root (it starts containers)" >&2

@@ -525,6 +525,37 @@ mod tests {
     }
 
     #[test]
+    fn the_rotated_file_is_replaced_only_by_a_complete_archive() {
+        use std::io::Read;
+        let d = tempfile::tempdir().unwrap();
+        let base = "app.log.20250101T000000.000000001Z";
+        std::fs::write(d.path().join(base), "one\ntwo\n").unwrap();
+        // Something that is not ours at the temporary name: creating it fails.
+        std::fs::create_dir(d.path().join(format!("{base}.gz.tmp"))).unwrap();
+        let dir: OwnedFd = File::open(d.path()).unwrap().into();
+        let c = CString::new(base).unwrap();
+        assert!(compress(&dir, &c).is_err());
+        assert_eq!(
+            std::fs::read_to_string(d.path().join(base)).unwrap(),
+            "one\ntwo\n"
+        );
+        assert!(!d.path().join(format!("{base}.gz")).exists());
+        assert!(
+            d.path().join(format!("{base}.gz.tmp")).is_dir(),
+            "not ours to remove"
+        );
+
+        std::fs::remove_dir(d.path().join(format!("{base}.gz.tmp"))).unwrap();
+        compress(&dir, &c).unwrap();
+        assert!(!d.path().join(base).exists());
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(File::open(d.path().join(format!("{base}.gz"))).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "one\ntwo\n");
+    }
+
+    #[test]
     fn retention_keeps_the_newest_and_touches_nothing_else() {
         let d = tempfile::tempdir().unwrap();
         let names = [
