@@ -32,8 +32,11 @@ pub enum Error {
     Ls(#[from] crate::ls::LsError),
     #[error(transparent)]
     Exec(#[from] crate::exec::ExecError),
-    #[error("-stdio: {0}")]
+    /// Sinks name the flag and value in their messages.
+    #[error("{0}")]
     Stdio(crate::plugin::PluginError),
+    #[error("-stdio {0}: {1}")]
+    StdioPick(String, PickError),
     #[error("cannot set up signal forwarding: {0}")]
     Signals(std::io::Error),
     #[error("cannot supervise the container: {0}")]

@@ -71,6 +71,8 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     )?;
     let plan = ProcessPlan::new(&spec, [None; 3]);
     let child = container::enter(init, &pidfd, &spec, &plan)?;
-    let ending = supervisor::supervise(&child, &signals, None).map_err(Error::Supervise)?;
+    let rt = supervisor::runtime().map_err(Error::Supervise)?;
+    let ending =
+        supervisor::supervise(&rt, &child, &signals, None, None).map_err(Error::Supervise)?;
     Ok(ending.exit_code())
 }

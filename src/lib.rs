@@ -18,6 +18,7 @@ pub mod run;
 pub mod signals;
 pub mod spec;
 pub mod state;
+pub mod stdio;
 pub mod supervisor;
 pub mod user;
 

@@ -7,7 +7,7 @@ use crate::cli::{self, Parsed};
 use crate::container::{self, Plan};
 use crate::error::Error;
 use crate::host::Host;
-use crate::plugin::{listing, Kind, Registry, RootfsDriver, StdioSink, StdioSpec};
+use crate::plugin::{listing, Kind, Registry, RootfsDriver, Stdio, StdioSink};
 use crate::rootfs;
 use crate::signals::Signals;
 use crate::spec::RunSpec;
@@ -44,19 +44,44 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         None => rootfs_drivers.auto(&host)?.1,
     };
     let spec = RunSpec::from_args(*args, &*driver)?;
-    let sink = Registry::<dyn StdioSink>::new(Kind::Stdio).by_name("inherit", &host)?;
-    let stdio = sink.open(&StdioSpec::default()).map_err(Error::Stdio)?;
+    let sink = Registry::<dyn StdioSink>::new(Kind::Stdio)
+        .by_name(&spec.stdio.scheme, &host)
+        .map_err(|e| Error::StdioPick(spec.stdio.url.clone(), e))?;
+    spec.stdio
+        .check_flags(sink.flags())
+        .map_err(crate::spec::SpecError::from)?;
+    // Single-threaded: the container is still cloned from a one-thread psdock.
+    let rt = supervisor::runtime().map_err(Error::Supervise)?;
+    let Stdio { child, tty, pump } = rt.block_on(sink.open(&spec.stdio)).map_err(Error::Stdio)?;
 
     // Owns the rootfs from here on: torn down before the entry goes.
     let mut entry = state::Entry::create(&spec)?;
     entry.prepare(|| rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs))?;
-    let raw = |i: usize| stdio.child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
+    let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
+    plan.tty = tty;
     let container = container::spawn(&spec, &plan)?;
     drop(plan);
     entry.started(container.pid)?;
-    let ending =
-        supervisor::supervise(&container, &signals, spec.kill_timeout).map_err(Error::Supervise)?;
+    // psdock's copies of the command's pipe ends: the pump sees end of file
+    // only once the command's own are closed too.
+    drop(child);
+    let transfer = match pump {
+        Some(pump) => {
+            let _runtime = rt.enter();
+            // The container keeps its terminal's master until it is reaped:
+            // were the pump's copy the last, a peer going away would hang
+            // the command up before the PID-1 rule could be applied.
+            let pty = container.pty.as_ref().map(|p| p.try_clone()).transpose();
+            Some(
+                pump.start(pty.map_err(Error::Supervise)?)
+                    .map_err(Error::Supervise)?,
+            )
+        }
+        None => None,
+    };
+    let ending = supervisor::supervise(&rt, &container, &signals, spec.kill_timeout, transfer)
+        .map_err(Error::Supervise)?;
     drop(container);
     drop(entry);
     Ok(ending.exit_code())

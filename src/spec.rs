@@ -50,6 +50,8 @@ pub enum SpecError {
     Bind { value: OsString, why: String },
     #[error("command contains a NUL byte")]
     Nul,
+    #[error(transparent)]
+    Stdio(#[from] crate::stdio::StdioError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +78,7 @@ pub struct RunSpec {
     pub identity: Identity,
     pub binds: Vec<BindMount>,
     pub kill_timeout: Option<Duration>,
+    pub stdio: crate::stdio::StdioSpec,
 }
 
 /// The process to run, as psdock and psdock-exec both take it: the command,
@@ -204,6 +207,8 @@ impl RunSpec {
         {
             return Err(SpecError::Nul);
         }
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let image = check_image(&image)?;
         let cache = Cache::from_env();
         let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
@@ -247,6 +252,7 @@ impl RunSpec {
             identity: process.identity,
             binds,
             kill_timeout: args.kill_timeout.map(Duration::from_secs),
+            stdio,
         })
     }
 

@@ -1,5 +1,5 @@
 //! The supervisor loop: one current-thread runtime watching the container's
-//! pidfd, the signalfd and the kill timeout.
+//! pidfd, the signalfd, the kill timeout and the stdio pump.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -10,6 +10,7 @@ use tokio::io::Interest;
 use tokio::time::Instant;
 
 use crate::container::Container;
+use crate::plugin::{PumpEnd, Transfer};
 use crate::signals::{self, Signals};
 
 /// How the command ended, as psdock reports it.
@@ -41,16 +42,25 @@ fn send(pidfd: RawFd, sig: i32) {
     crate::proc::pidfd_send(&Fd(pidfd), sig);
 }
 
-/// Runs until the container's init has exited; returns how it ended.
+/// The supervisor's runtime: one thread (no worker threads, so the container
+/// can still be cloned from a single-threaded psdock after it is built). Built
+/// before the stdio sink is opened, whose connections it then drives.
+pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+}
+
+/// Runs until the container's init has exited and its output is delivered;
+/// returns how it ended.
 pub fn supervise(
+    rt: &tokio::runtime::Runtime,
     container: &Container,
     signals: &Signals,
     kill_timeout: Option<Duration>,
+    stdio: Option<Transfer>,
 ) -> io::Result<Ending> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
     rt.block_on(async {
         let pidfd = container.pidfd.as_raw_fd();
         // SAFETY: both descriptors are owned by our callers and outlive these
@@ -59,6 +69,23 @@ pub fn supervise(
         let sigfd = unsafe { AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)? };
         let mut translated = None;
         let mut deadline: Option<Instant> = None;
+        let mut deliver = |sig: i32, deadline: &mut Option<Instant>| {
+            if sig == libc::SIGINT || sig == libc::SIGTERM {
+                if let (None, Some(t)) = (*deadline, kill_timeout) {
+                    *deadline = Some(Instant::now() + t);
+                }
+                if !signals::handles(container.pid.as_raw(), sig) {
+                    send(pidfd, libc::SIGKILL);
+                    translated.get_or_insert(sig);
+                    return;
+                }
+            }
+            send(pidfd, sig);
+        };
+        let (mut pump, resize) = match stdio {
+            Some(t) => (Some(t.done), t.resize),
+            None => (None, None),
+        };
         loop {
             tokio::select! {
                 biased;
@@ -66,23 +93,50 @@ pub fn supervise(
                 guard = sigfd.readable() => {
                     let mut guard = guard?;
                     while let Some(sig) = signals.next()? {
-                        if sig == libc::SIGINT || sig == libc::SIGTERM {
-                            if let (None, Some(t)) = (deadline, kill_timeout) {
-                                deadline = Some(Instant::now() + t);
-                            }
-                            if !signals::handles(container.pid.as_raw(), sig) {
-                                send(pidfd, libc::SIGKILL);
-                                translated.get_or_insert(sig);
-                                continue;
-                            }
+                        // With a terminal, SIGWINCH is psdock's: the terminal's
+                        // size changes, and the kernel tells the container.
+                        if let (libc::SIGWINCH, Some(resize)) = (sig, &resize) {
+                            resize();
+                            continue;
                         }
-                        send(pidfd, sig);
+                        deliver(sig, &mut deadline);
                     }
                     guard.clear_ready();
+                }
+                end = async { pump.as_mut().expect("guarded").await }, if pump.is_some() => {
+                    pump = None;
+                    if let PumpEnd::PeerGone(e) = end {
+                        if !is_hangup(&e) {
+                            eprintln!("psdock: -stdio: {e}");
+                        }
+                        deliver(libc::SIGTERM, &mut deadline);
+                    }
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     send(pidfd, libc::SIGKILL);
                     deadline = None;
+                }
+            }
+        }
+        // What the command wrote before it ended is delivered, unless psdock
+        // is told to stop (a sink that can no longer take it must not hold
+        // psdock forever).
+        if let Some(mut pump) = pump {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = &mut pump => break,
+                    guard = sigfd.readable() => {
+                        let mut guard = guard?;
+                        let mut stop = false;
+                        while let Some(sig) = signals.next()? {
+                            stop |= sig == libc::SIGINT || sig == libc::SIGTERM;
+                        }
+                        guard.clear_ready();
+                        if stop {
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -92,6 +146,14 @@ pub fn supervise(
             (ending, _) => ending,
         })
     })
+}
+
+/// The peer simply went away: nothing worth a message.
+fn is_hangup(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
 }
 
 fn reap(pidfd: RawFd) -> io::Result<Ending> {

@@ -62,6 +62,9 @@ pub struct Args {
     #[arg(long = "kill-timeout", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub kill_timeout: Option<u64>,
 
+    #[command(flatten)]
+    pub stdio: super::StdioArgs,
+
     /// Print the version
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     pub version: (),

@@ -6,9 +6,11 @@ mod compat;
 mod exec;
 mod ls;
 mod process;
+mod stdio_args;
 
 pub use args::Args;
 pub use compat::{parse, parse_as, CliError, Parsed};
 pub use exec::ExecArgs;
 pub use ls::LsArgs;
 pub use process::ProcessArgs;
+pub use stdio_args::StdioArgs;

@@ -34,8 +34,8 @@ fn check(r: libc::c_long) -> Result<(), Errno> {
 }
 
 /// Never returns: execs the command, or reports and exits.
-pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd) -> ! {
-    finish(report, setup(plan, &sync))
+pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd, tty: Option<OwnedFd>) -> ! {
+    finish(report, setup(plan, &sync, tty))
 }
 
 /// Reports the failure of a child's setup on the report pipe and exits with
@@ -82,7 +82,11 @@ pub(super) fn begin(process: &ProcessPlan, sync: &OwnedFd) -> Result<(), Failure
     Ok(())
 }
 
-fn setup(plan: &Plan, sync: &OwnedFd) -> Result<std::convert::Infallible, Failure> {
+fn setup(
+    plan: &Plan,
+    sync: &OwnedFd,
+    tty_channel: Option<OwnedFd>,
+) -> Result<std::convert::Infallible, Failure> {
     begin(&plan.process, sync)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     mount(
@@ -111,6 +115,12 @@ fn setup(plan: &Plan, sync: &OwnedFd) -> Result<std::convert::Infallible, Failur
 
     pivot(&plan.rootfs).at(Stage::PivotRoot)?;
     mounts::system().at(Stage::SystemMount)?;
+    // The terminal comes from the container's own devpts, mounted just now;
+    // setsid() above left this process without a controlling terminal.
+    if let (Some(tty), Some(channel)) = (&plan.tty, tty_channel) {
+        crate::stdio::pty::open_in_container(tty, plan.process.uid, channel.as_raw_fd())
+            .at(Stage::Tty)?;
+    }
     let root = std::fs::File::open("/").map_err(|e| io_failure(Stage::PivotRoot, 0, &e))?;
     if let Some(tree) = resolv {
         let target = fsutil::open_in_root(&root, Path::new("/etc/resolv.conf"), Create::File)

@@ -23,6 +23,9 @@ pub struct Plan {
     pub resolv_conf: bool,
     pub hostname: CString,
     pub process: ProcessPlan,
+    /// A terminal of the container's own, allocated in its devpts: it becomes
+    /// the init's 0, 1 and 2 (`process.stdio` is then unused).
+    pub tty: Option<crate::stdio::pty::Tty>,
 }
 
 /// The process that ends up running in a container, the init or one entered
@@ -65,6 +68,7 @@ impl Plan {
                 },
                 stdio,
             ),
+            tty: None,
         }
     }
 }

@@ -19,6 +19,7 @@ pub enum Stage {
     ResolvConf,
     Bind,
     Mask,
+    Tty,
     Hostname,
     Capabilities,
     User,
@@ -29,7 +30,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 17] = [
+    const ALL: [Stage; 18] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -40,6 +41,7 @@ impl Stage {
         Stage::ResolvConf,
         Stage::Bind,
         Stage::Mask,
+        Stage::Tty,
         Stage::Hostname,
         Stage::Capabilities,
         Stage::User,
@@ -65,6 +67,7 @@ impl Stage {
             Stage::ResolvConf => "bind-mount /etc/resolv.conf",
             Stage::Bind => "bind-mount",
             Stage::Mask => "mask /proc paths",
+            Stage::Tty => "allocate the terminal",
             Stage::Hostname => "set the hostname",
             Stage::Capabilities => "drop capabilities",
             Stage::User => "switch user",
@@ -131,6 +134,8 @@ pub enum ContainerError {
     Setup { what: &'static str, errno: Errno },
     #[error("container setup failed: malformed report from the container")]
     Report,
+    #[error("cannot receive the container's terminal: {0}")]
+    Tty(std::io::Error),
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub struct Container {
     /// Signals and exit are handled through the pidfd, so a reused pid can never
     /// be hit by mistake.
     pub pidfd: OwnedFd,
+    /// The master of the container's terminal, when the plan asked for one;
+    /// held for as long as the container runs.
+    pub pty: Option<OwnedFd>,
 }
 
 impl Drop for Container {
@@ -49,13 +52,39 @@ impl Drop for Container {
 /// Must be called while psdock is single-threaded.
 pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-    launch(flags, |report, sync| init::run(plan, report, sync)).map_err(|e| {
+    // The init sends the master of its terminal over this before exec.
+    let (tty_parent, tty_child) = match plan.tty {
+        Some(_) => {
+            use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+            let (p, c) = socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(ContainerError::Clone)?;
+            (Some(p), Some(c))
+        }
+        None => (None, None),
+    };
+    let mut container = launch(flags, |report, sync| {
+        init::run(plan, report, sync, tty_child)
+    })
+    .map_err(|e| {
         e.explain(&Context {
             command: &spec.command[0],
             cwd: &spec.cwd,
             binds: &spec.binds,
         })
-    })
+    })?;
+    // Already queued: the init sent it before exec. On failure, dropping the
+    // container kills and reaps it.
+    container.pty = tty_parent
+        .as_ref()
+        .map(crate::stdio::pty::receive)
+        .transpose()
+        .map_err(ContainerError::Tty)?;
+    Ok(container)
 }
 
 /// What a child's failure is reported against.
@@ -128,7 +157,11 @@ pub(super) fn launch(
     let report = read_report(&report_r);
     drop(sync_w);
     match (go, report) {
-        (Ok(_), Ok(None)) => Ok(Container { pid, pidfd }),
+        (Ok(_), Ok(None)) => Ok(Container {
+            pid,
+            pidfd,
+            pty: None,
+        }),
         (go, report) => {
             let _ = waitpid(pid, None);
             let failure = report.map_err(Launch::Parent)?;

@@ -10,8 +10,10 @@ pub mod listing;
 mod registry;
 mod traits;
 
-pub use registry::{not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection};
+pub use registry::{
+    always_usable, not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection,
+};
 pub use traits::{
-    MountData, Notifier, PluginError, PortProbe, RootfsDriver, RootfsLayout, Stdio, StdioSink,
-    StdioSpec, Whiteouts,
+    LocalFuture, MountData, Notifier, PluginError, PortProbe, Pump, PumpEnd, RootfsDriver,
+    RootfsLayout, Stdio, StdioSink, StdioSpec, Transfer, Tty, Whiteouts,
 };

@@ -54,6 +54,11 @@ impl<T: ?Sized> Descriptor<T> {
     }
 }
 
+/// The probe of an implementation that needs nothing of the host.
+pub fn always_usable(_: &Host) -> Probe {
+    Ok(())
+}
+
 /// The probe of a compiled-out implementation; never called for a pick.
 pub fn not_compiled_in(_: &Host) -> Probe {
     Err("not compiled in".into())

@@ -29,3 +29,12 @@ mod rootfs;
 mod signals;
 // -user, -env, -env-file, HOME, -cwd and -hostname.
 mod user_env;
+
+// The inherit sink on a real terminal: pty, size, raw mode restored.
+mod stdio_tty;
+// The inherit sink on pipes, the per-line prefix, bad stdio flags.
+mod stdio_pipes;
+// The file sink: appending, symlinks, rotation, retention, a full disk.
+mod stdio_file;
+// The tcp and tls sinks against real loopback listeners.
+mod stdio_net;

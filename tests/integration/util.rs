@@ -644,3 +644,38 @@ pub fn tree_snapshot(root: &Path) -> Vec<String> {
 pub fn sh(script: &str) -> [&str; 3] {
     ["sh", "-c", script]
 }
+
+/// Bytes read from `reader` by a thread, as they come.
+#[derive(Clone, Default)]
+pub struct Collected(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Collected {
+    /// Starts a thread that appends everything `reader` yields until it ends or fails.
+    pub fn from(
+        mut reader: impl std::io::Read + Send + 'static,
+    ) -> (Self, std::thread::JoinHandle<()>) {
+        let c = Collected::default();
+        let sink = c.clone();
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.0.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        (c, t)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the text read so far contains `needle`.
+    pub fn wait_for(&self, needle: &str) {
+        wait_for(&format!("{needle:?} (got {:?})", self.text()), || {
+            self.text().contains(needle).then_some(())
+        });
+    }
+}
