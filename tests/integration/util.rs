@@ -25,7 +25,11 @@ pub fn image() -> &'static Path {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-image.sh");
             let tmp = dir.with_extension(format!("building.{}", std::process::id()));
             let out = Command::new("sh").arg(&script).arg(&tmp).output().unwrap();
-            assert!(out.status.success(), "building the image: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "building the image: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             // Another test binary may have finished first: either copy will do.
             if std::fs::rename(&tmp, &dir).is_err() {
                 let _ = Command::new("rm").arg("-rf").arg(&tmp).status();
@@ -43,7 +47,12 @@ pub struct Sandbox {
 impl Sandbox {
     pub fn new() -> Self {
         image();
-        Self { dir: tempfile::Builder::new().prefix("psdock-test-").tempdir().unwrap() }
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("psdock-test-")
+                .tempdir()
+                .unwrap(),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -89,7 +98,10 @@ impl Sandbox {
         let left: Vec<&str> = mounts.lines().filter(|l| l.contains(here)).collect();
         assert!(left.is_empty(), "mounts left behind: {left:#?}");
         assert!(!self.rootfs().exists(), "rootfs left behind");
-        assert!(!self.path(".rootfs.psdock").exists(), "hidden sibling left behind");
+        assert!(
+            !self.path(".rootfs.psdock").exists(),
+            "hidden sibling left behind"
+        );
     }
 }
 
@@ -103,5 +115,7 @@ pub fn stderr(out: &Output) -> String {
 
 /// Exit code, with the output in the panic message when there is none.
 pub fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or_else(|| panic!("psdock died by a signal: {out:?}"))
+    out.status
+        .code()
+        .unwrap_or_else(|| panic!("psdock died by a signal: {out:?}"))
 }
