@@ -27,6 +27,9 @@ pub enum Error {
     Container(#[from] ContainerError),
     #[error("-stdio: {0}")]
     Stdio(crate::plugin::PluginError),
+    /// The notifier's own message names the flag and the value.
+    #[error("{0}")]
+    Notify(crate::plugin::PluginError),
     #[error("cannot set up signal forwarding: {0}")]
     Signals(std::io::Error),
     #[error("cannot supervise the container: {0}")]

@@ -7,6 +7,7 @@ use crate::cli::{self, Parsed};
 use crate::container::{self, Plan};
 use crate::error::Error;
 use crate::host::Host;
+use crate::lifecycle::Lifecycle;
 use crate::plugin::{Kind, Registry, RootfsDriver, StdioSink, StdioSpec};
 use crate::rootfs;
 use crate::signals::Signals;
@@ -40,14 +41,23 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let (_, driver) = Registry::<dyn RootfsDriver>::new(Kind::Rootfs).auto(&host)?;
     let sink = Registry::<dyn StdioSink>::new(Kind::Stdio).by_name("inherit", &host)?;
     let stdio = sink.open(&StdioSpec::default()).map_err(Error::Stdio)?;
+    let mut lifecycle = Lifecycle::from_spec(&spec, &host, &crate::id::generate())?;
 
     let rootfs = rootfs::prepare(&*driver, vec![spec.image.clone()], &spec.rootfs)?;
     let raw = |i: usize| stdio.child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
-    let container = container::spawn(&spec, &plan)?;
+    lifecycle.starting();
+    let container = match container::spawn(&spec, &plan) {
+        Ok(c) => c,
+        Err(e) => {
+            let e = Error::from(e);
+            lifecycle.failed_start(e.exit_code());
+            return Err(e);
+        }
+    };
     drop(plan);
-    let ending =
-        supervisor::supervise(&container, &signals, spec.kill_timeout).map_err(Error::Supervise)?;
+    let ending = supervisor::supervise(&container, &signals, spec.kill_timeout, lifecycle)
+        .map_err(Error::Supervise)?;
     drop(container);
     drop(rootfs);
     Ok(ending.exit_code())

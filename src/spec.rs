@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::cli::Args;
 use crate::fsutil;
+use crate::plugin::NotifySpec;
 use crate::user::{self, Identity};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -37,6 +38,8 @@ pub enum SpecError {
     Bind { value: OsString, why: String },
     #[error("command contains a NUL byte")]
     Nul,
+    #[error("-{0} needs -{1}")]
+    Needs(&'static str, &'static str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,10 @@ pub struct RunSpec {
     pub identity: Identity,
     pub binds: Vec<BindMount>,
     pub kill_timeout: Option<Duration>,
+    /// `-web-hook` and its companions, with the per-request timeout.
+    pub notify: Option<(NotifySpec, Duration)>,
+    /// `-bind-port`, and `-port-probe` when one was named.
+    pub bind_port: Option<(u16, Option<String>)>,
 }
 
 impl RunSpec {
@@ -73,6 +80,12 @@ impl RunSpec {
             return Err(SpecError::Nul);
         }
         let image = check_image(&image)?;
+        let notify = notify_spec(
+            args.web_hook,
+            args.web_hook_timeout,
+            args.web_hook_secret,
+            args.tls_ca,
+        )?;
         let rootfs = check_rootfs(&rootfs, &image)?;
         let identity = match &args.user {
             None => Identity::root(
@@ -129,6 +142,11 @@ impl RunSpec {
         };
         let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
         check_hostname(&hostname)?;
+        let bind_port = match (args.bind_port, args.port_probe) {
+            (Some(port), probe) => Some((port, probe)),
+            (None, Some(_)) => return Err(SpecError::Needs("port-probe", "bind-port")),
+            (None, None) => None,
+        };
         let binds = args
             .bind_mount
             .into_iter()
@@ -144,6 +162,8 @@ impl RunSpec {
             identity,
             binds,
             kill_timeout: args.kill_timeout.map(Duration::from_secs),
+            notify,
+            bind_port,
         })
     }
 
@@ -157,6 +177,31 @@ impl RunSpec {
             Some(OsStr::from_bytes(rest))
         })
     }
+}
+
+/// The URL itself is the notifier's to check: it knows which schemes it speaks.
+fn notify_spec(
+    url: Option<String>,
+    timeout: Option<u64>,
+    secret: Option<String>,
+    tls_ca: Option<PathBuf>,
+) -> Result<Option<(NotifySpec, Duration)>, SpecError> {
+    let Some(url) = url else {
+        if secret.is_some() {
+            return Err(SpecError::Needs("web-hook-secret", "web-hook"));
+        }
+        if timeout.is_some() {
+            return Err(SpecError::Needs("web-hook-timeout", "web-hook"));
+        }
+        return Ok(None);
+    };
+    let timeout = timeout.map_or(crate::lifecycle::DEFAULT_TIMEOUT, Duration::from_secs);
+    let spec = NotifySpec {
+        url,
+        secret,
+        tls_ca,
+    };
+    Ok(Some((spec, timeout)))
 }
 
 /// The environment under construction: last write wins per key, first position kept.

@@ -1,5 +1,6 @@
 //! The supervisor loop: one current-thread runtime watching the container's
-//! pidfd, the signalfd and the kill timeout.
+//! pidfd, the signalfd and the kill timeout, with the lifecycle events (port
+//! probe, notifications) beside it.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -10,6 +11,7 @@ use tokio::io::Interest;
 use tokio::time::Instant;
 
 use crate::container::Container;
+use crate::lifecycle::{self, Lifecycle};
 use crate::signals::{self, Signals};
 
 /// How the command ended, as psdock reports it.
@@ -50,17 +52,20 @@ fn send(pidfd: RawFd, sig: i32) {
     };
 }
 
-/// Runs until the container's init has exited; returns how it ended.
+/// Runs until the container's init has exited (and the notifications are
+/// delivered, or one timeout has passed); returns how it ended.
 pub fn supervise(
     container: &Container,
     signals: &Signals,
     kill_timeout: Option<Duration>,
+    lifecycle: Lifecycle,
 ) -> io::Result<Ending> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()?;
-    rt.block_on(async {
+    let (mut events, ready, deliveries) = lifecycle.start(container.pid);
+    rt.block_on(lifecycle::alongside(deliveries, async {
         let pidfd = container.pidfd.as_raw_fd();
         // SAFETY: both descriptors are owned by our callers and outlive these
         // registrations, which end with this block.
@@ -68,9 +73,15 @@ pub fn supervise(
         let sigfd = unsafe { AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)? };
         let mut translated = None;
         let mut deadline: Option<Instant> = None;
+        let mut ready = std::pin::pin!(ready);
+        let mut running = false;
         loop {
             tokio::select! {
                 biased;
+                () = &mut ready, if !running => {
+                    running = true;
+                    events.running();
+                }
                 _ = exited.readable() => break,
                 guard = sigfd.readable() => {
                     let mut guard = guard?;
@@ -95,12 +106,14 @@ pub fn supervise(
                 }
             }
         }
-        let ending = reap(pidfd)?;
-        Ok(match (ending, translated) {
+        let ending = match (reap(pidfd)?, translated) {
             (Ending::Signaled(libc::SIGKILL), Some(sig)) => Ending::Translated(sig),
             (ending, _) => ending,
-        })
-    })
+        };
+        events.crashed(ending.into());
+        drop(events);
+        Ok(ending)
+    }))
 }
 
 fn reap(pidfd: RawFd) -> io::Result<Ending> {

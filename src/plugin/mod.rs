@@ -11,6 +11,6 @@ mod traits;
 
 pub use registry::{not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection};
 pub use traits::{
-    MountData, Notifier, PluginError, PortProbe, RootfsDriver, RootfsLayout, Stdio, StdioSink,
-    StdioSpec,
+    Attempt, Delivery, Event, Exit, LocalFuture, MountData, Notifier, NotifySpec, PluginError,
+    PortProbe, RootfsDriver, RootfsLayout, State, Stdio, StdioSink, StdioSpec,
 };

@@ -1,0 +1,166 @@
+//! The container's processes as the host sees them: its init and every
+//! descendant, and which of them hold a given socket. The one walk every port
+//! probe uses: a listener opened by a grandchild counts as the command's own.
+
+use std::collections::HashSet;
+use std::io;
+
+use nix::unistd::Pid;
+use procfs::process::{FDTarget, Process};
+
+/// The init and its descendants, parents before children, each once. `children`
+/// answers "which processes have one of these parents?" for one generation at a
+/// time, so that a source costing one call per question (a command) is asked
+/// once per generation, not once per process.
+pub fn walk(
+    init: Pid,
+    mut children: impl FnMut(&[Pid]) -> io::Result<Vec<Pid>>,
+) -> io::Result<Vec<Pid>> {
+    let mut seen = HashSet::from([init]);
+    let mut all = vec![init];
+    let mut generation = vec![init];
+    while !generation.is_empty() {
+        // A pid reused between two reads could point back into the tree:
+        // `seen` keeps the walk finite.
+        generation = children(&generation)?
+            .into_iter()
+            .filter(|p| seen.insert(*p))
+            .collect();
+        all.extend(&generation);
+    }
+    Ok(all)
+}
+
+/// The init and its descendants, read from `/proc`: each task's `children`
+/// file where the kernel has them (CONFIG_PROC_CHILDREN), otherwise the parent
+/// pid of every process.
+pub fn descendants(init: Pid) -> io::Result<Vec<Pid>> {
+    if has_children_files(init) {
+        walk(init, children_files)
+    } else {
+        let table = parents()?;
+        walk(init, |generation| {
+            Ok(table
+                .iter()
+                .filter(|(_, parent)| generation.contains(parent))
+                .map(|(pid, _)| *pid)
+                .collect())
+        })
+    }
+}
+
+/// Whether one of `pids` has a descriptor open on a socket with one of these
+/// inode numbers. Processes that end while they are looked at are skipped.
+pub fn holds_socket(pids: &[Pid], inodes: &[u64]) -> io::Result<bool> {
+    if inodes.is_empty() {
+        return Ok(false);
+    }
+    for &pid in pids {
+        let Ok(fds) = Process::new(pid.as_raw()).and_then(|p| p.fd()) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if matches!(fd.target, FDTarget::Socket(inode) if inodes.contains(&inode)) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Whether the init or one of its descendants holds one of these sockets. The
+/// tree is only walked when there is a candidate socket at all, so that a probe
+/// waiting for a port that nobody listens on costs one table look-up per poll.
+pub fn tree_holds_socket(init: Pid, inodes: &[u64]) -> io::Result<bool> {
+    if inodes.is_empty() {
+        return Ok(false);
+    }
+    holds_socket(&descendants(init)?, inodes)
+}
+
+fn has_children_files(init: Pid) -> bool {
+    std::path::Path::new(&format!("/proc/{init}/task/{init}/children")).exists()
+}
+
+fn children_files(generation: &[Pid]) -> io::Result<Vec<Pid>> {
+    let mut out = Vec::new();
+    for &parent in generation {
+        let Ok(tasks) = Process::new(parent.as_raw()).and_then(|p| p.tasks()) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let kids = task.children().unwrap_or_default();
+            out.extend(kids.into_iter().map(|k| Pid::from_raw(k as i32)));
+        }
+    }
+    Ok(out)
+}
+
+/// `(pid, parent)` of every process on the host.
+fn parents() -> io::Result<Vec<(Pid, Pid)>> {
+    let all = procfs::process::all_processes().map_err(io::Error::other)?;
+    Ok(all
+        .flatten()
+        .filter_map(|p| p.stat().ok())
+        .map(|s| (Pid::from_raw(s.pid), Pid::from_raw(s.ppid)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn walk_visits_each_generation_once_and_survives_a_cycle() {
+        let p = Pid::from_raw;
+        let tree = |g: &[Pid]| -> io::Result<Vec<Pid>> {
+            Ok(g.iter()
+                .flat_map(|x| match x.as_raw() {
+                    1 => vec![p(2), p(3)],
+                    3 => vec![p(4)],
+                    4 => vec![p(1)], // a reused pid pointing back
+                    _ => vec![],
+                })
+                .collect())
+        };
+        assert_eq!(walk(p(1), tree).unwrap(), [p(1), p(2), p(3), p(4)]);
+    }
+
+    #[test]
+    fn finds_a_grandchild_and_the_socket_it_holds() {
+        // sh -> (sh -> sleep): the grandchild holds a listening socket.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = std::fs::metadata(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&listener)
+        ))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", "(sleep 30; true) & wait"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let me = Pid::from_raw(child.id() as i32);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let tree = loop {
+            let tree = descendants(me).unwrap();
+            if tree.len() >= 3 || std::time::Instant::now() > deadline {
+                break tree;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert_eq!(tree[0], me);
+        assert_eq!(tree.len(), 3, "sh, subshell, sleep: {tree:?}");
+        // Nobody in the child's tree holds the test's own socket; the test does.
+        assert!(!holds_socket(&tree, &[inode]).unwrap());
+        let own = Pid::from_raw(std::process::id() as i32);
+        assert!(holds_socket(&[own], &[inode]).unwrap());
+        assert!(!tree_holds_socket(me, &[]).unwrap());
+        for pid in tree.iter().rev() {
+            let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        child.wait().unwrap();
+    }
+}
