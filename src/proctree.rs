@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 use procfs::process::{FDTarget, Process};
@@ -49,33 +50,71 @@ pub fn descendants(init: Pid) -> io::Result<Vec<Pid>> {
     }
 }
 
-/// Whether one of `pids` has a descriptor open on a socket with one of these
-/// inode numbers. Processes that end while they are looked at are skipped.
-pub fn holds_socket(pids: &[Pid], inodes: &[u64]) -> io::Result<bool> {
-    if inodes.is_empty() {
-        return Ok(false);
-    }
+/// Which of `inodes` one of `pids` has a descriptor open on. Processes that
+/// end while they are looked at are skipped.
+pub fn held_by(pids: &[Pid], inodes: &[u64]) -> Vec<u64> {
+    let mut held = Vec::new();
     for &pid in pids {
         let Ok(fds) = Process::new(pid.as_raw()).and_then(|p| p.fd()) else {
             continue;
         };
         for fd in fds.flatten() {
-            if matches!(fd.target, FDTarget::Socket(inode) if inodes.contains(&inode)) {
-                return Ok(true);
+            if let FDTarget::Socket(inode) = fd.target {
+                if inodes.contains(&inode) && !held.contains(&inode) {
+                    held.push(inode);
+                }
             }
         }
     }
-    Ok(false)
+    held
 }
 
-/// Whether the init or one of its descendants holds one of these sockets. The
-/// tree is only walked when there is a candidate socket at all, so that a probe
-/// waiting for a port that nobody listens on costs one table look-up per poll.
-pub fn tree_holds_socket(init: Pid, inodes: &[u64]) -> io::Result<bool> {
-    if inodes.is_empty() {
-        return Ok(false);
+/// Answers "does the tree below this init hold one of these sockets?" poll
+/// after poll, cheaply when the answer keeps being no.
+///
+/// The tree is only walked when there is a candidate socket at all, so waiting
+/// for a port nobody listens on costs one table look-up per poll. A candidate
+/// found to be someone else's (another process listening on the port) is
+/// remembered as such for a while, so that it does not cost a walk of every
+/// process on the host at each poll; the memory is short so that a socket
+/// handed into the tree later is still seen.
+pub struct Ownership {
+    foreign: HashSet<u64>,
+    since: Instant,
+}
+
+impl Default for Ownership {
+    fn default() -> Self {
+        Self {
+            foreign: HashSet::new(),
+            since: Instant::now(),
+        }
     }
-    holds_socket(&descendants(init)?, inodes)
+}
+
+impl Ownership {
+    const FORGET_AFTER: Duration = Duration::from_secs(1);
+
+    pub fn tree_holds(&mut self, init: Pid, inodes: &[u64]) -> io::Result<bool> {
+        if self.since.elapsed() > Self::FORGET_AFTER {
+            self.foreign.clear();
+            self.since = Instant::now();
+        }
+        let candidates: Vec<u64> = inodes
+            .iter()
+            .copied()
+            .filter(|i| !self.foreign.contains(i))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(false);
+        }
+        let held = held_by(&descendants(init)?, &candidates);
+        if held.is_empty() {
+            self.foreign.extend(candidates);
+            return Ok(false);
+        }
+        Ok(true)
+    }
 }
 
 fn has_children_files(init: Pid) -> bool {
@@ -154,10 +193,14 @@ mod tests {
         assert_eq!(tree[0], me);
         assert_eq!(tree.len(), 3, "sh, subshell, sleep: {tree:?}");
         // Nobody in the child's tree holds the test's own socket; the test does.
-        assert!(!holds_socket(&tree, &[inode]).unwrap());
+        assert!(held_by(&tree, &[inode]).is_empty());
         let own = Pid::from_raw(std::process::id() as i32);
-        assert!(holds_socket(&[own], &[inode]).unwrap());
-        assert!(!tree_holds_socket(me, &[]).unwrap());
+        assert_eq!(held_by(&[own], &[inode, 1]), [inode]);
+        let mut ownership = Ownership::default();
+        assert!(!ownership.tree_holds(me, &[]).unwrap());
+        assert!(!ownership.tree_holds(me, &[inode]).unwrap());
+        assert!(ownership.foreign.contains(&inode));
+        assert!(Ownership::default().tree_holds(own, &[inode]).unwrap());
         for pid in tree.iter().rev() {
             let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL);
         }

@@ -20,7 +20,10 @@ use crate::proctree;
 /// waiting cost under a tenth of a core.
 const INTERVAL: Duration = Duration::from_millis(100);
 
-struct Procfs;
+#[derive(Default)]
+struct Procfs {
+    ownership: proctree::Ownership,
+}
 
 inventory::submit! {
     Descriptor::<dyn PortProbe> {
@@ -29,7 +32,7 @@ inventory::submit! {
         priority: 200,
         summary: "/proc/<init>/net/tcp and tcp6",
         probe,
-        build: Some(|| Box::new(Procfs)),
+        build: Some(|| Box::new(Procfs::default())),
     }
 }
 
@@ -45,13 +48,14 @@ impl PortProbe for Procfs {
     }
 
     fn listening(&mut self, init: Pid, port: u16) -> LocalFuture<'_, Result<bool, PluginError>> {
-        Box::pin(std::future::ready(look(init, port).map_err(|e| {
-            PluginError::from(format!("procfs port probe: {e}"))
-        })))
+        Box::pin(std::future::ready(
+            look(&mut self.ownership, init, port)
+                .map_err(|e| PluginError::from(format!("procfs port probe: {e}"))),
+        ))
     }
 }
 
-fn look(init: Pid, port: u16) -> io::Result<bool> {
+fn look(ownership: &mut proctree::Ownership, init: Pid, port: u16) -> io::Result<bool> {
     let process = Process::new(init.as_raw()).map_err(io::Error::other)?;
     let mut inodes = Vec::new();
     for table in [process.tcp(), process.tcp6()] {
@@ -63,7 +67,7 @@ fn look(init: Pid, port: u16) -> io::Result<bool> {
                 .map(|e| e.inode),
         );
     }
-    proctree::tree_holds_socket(init, &inodes)
+    ownership.tree_holds(init, &inodes)
 }
 
 #[cfg(test)]
@@ -76,15 +80,18 @@ mod tests {
         let me = Pid::from_raw(std::process::id() as i32);
         let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = v4.local_addr().unwrap().port();
-        assert!(look(me, port).unwrap());
+        let mut own = proctree::Ownership::default();
+        assert!(look(&mut own, me, port).unwrap());
         let v6 = TcpListener::bind("[::1]:0").unwrap();
-        assert!(look(me, v6.local_addr().unwrap().port()).unwrap());
+        assert!(look(&mut own, me, v6.local_addr().unwrap().port()).unwrap());
 
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
-        assert!(!look(Pid::from_raw(child.id() as i32), port).unwrap());
+        let child_pid = Pid::from_raw(child.id() as i32);
+        let mut theirs = proctree::Ownership::default();
+        assert!(!look(&mut theirs, child_pid, port).unwrap());
         child.kill().unwrap();
         child.wait().unwrap();
     }
