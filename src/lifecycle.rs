@@ -10,6 +10,7 @@
 //! finish: a dead or hanging hook delays psdock's exit by at most that and
 //! never changes its exit code.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
@@ -198,7 +199,8 @@ async fn ready(probe: Option<(Box<dyn PortProbe>, u16)>, init: Pid) {
 /// dropped its [`Events`]), the deliveries still outstanding get one timeout.
 pub async fn alongside<T>(deliveries: Deliveries, main: impl Future<Output = T>) -> T {
     let grace = deliveries.timeout;
-    let mut delivering = pin!(deliveries.run());
+    let trying = Rc::new(RefCell::new(None));
+    let mut delivering = pin!(deliveries.run(trying.clone()));
     let mut main = pin!(main);
     let mut delivered = false;
     let out = loop {
@@ -208,27 +210,33 @@ pub async fn alongside<T>(deliveries: Deliveries, main: impl Future<Output = T>)
         }
     };
     if !delivered && tokio::time::timeout(grace, delivering).await.is_err() {
+        let (status, why) = trying.take().unwrap_or_default();
         eprintln!(
-            "psdock: -web-hook: gave up on the notifications still outstanding at exit \
-             (-web-hook-timeout {}s)",
+            "psdock: -web-hook: {status:?} and what follows not delivered within \
+             -web-hook-timeout {}s of the end: {why}",
             grace.as_secs()
         );
     }
     out
 }
 
+/// The event being delivered and why its last try failed, if it did.
+type Trying = Rc<RefCell<Option<(&'static str, String)>>>;
+
 impl Deliveries {
-    async fn run(self) {
+    async fn run(self, trying: Trying) {
         let Some((delivery, mut rx)) = self.worker else {
             return;
         };
         while let Some(event) = rx.recv().await {
-            deliver(&*delivery, &event, self.timeout).await;
+            let status = event.state.as_str();
+            *trying.borrow_mut() = Some((status, "no answer yet".into()));
+            deliver(&*delivery, &event, self.timeout, &trying).await;
         }
     }
 }
 
-async fn deliver(delivery: &dyn Delivery, event: &Event, timeout: Duration) {
+async fn deliver(delivery: &dyn Delivery, event: &Event, timeout: Duration, trying: &Trying) {
     let status = event.state.as_str();
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=ATTEMPTS {
@@ -245,6 +253,7 @@ async fn deliver(delivery: &dyn Delivery, event: &Event, timeout: Duration) {
             eprintln!("psdock: -web-hook: {status:?} not delivered after {ATTEMPTS} tries: {why}");
             return;
         }
+        *trying.borrow_mut() = Some((status, why));
         tokio::time::sleep(backoff).await;
         backoff *= 2;
     }
@@ -254,7 +263,6 @@ async fn deliver(delivery: &dyn Delivery, event: &Event, timeout: Duration) {
 mod tests {
     use super::*;
     use crate::plugin::{LocalFuture, PluginError};
-    use std::cell::RefCell;
 
     /// Records what it was given; answers from a script, then `Delivered`.
     struct Script {
