@@ -1,11 +1,12 @@
-//! A real HTTP server on 127.0.0.1 for web hook tests: records every request
-//! (method, path, headers, body, arrival order and time) and answers from a
-//! script: a status per request, or no answer at all.
+//! A real HTTP server on 127.0.0.1 for web hook tests, plain or https with a
+//! CA of its own: records every request (method, path, headers, body, arrival
+//! order and time) and answers from a script: a status per request, or no
+//! answer at all.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,7 +56,43 @@ type Log = Arc<(Mutex<Vec<Request>>, Condvar)>;
 
 pub struct Hook {
     pub port: u16,
+    scheme: &'static str,
     log: Log,
+}
+
+/// A CA and a certificate it signed for 127.0.0.1 and localhost.
+pub struct Tls {
+    pub ca_pem: String,
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl Tls {
+    pub fn new() -> Tls {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            )
+            .unwrap();
+        Tls {
+            ca_pem: ca.pem(),
+            config: Arc::new(config),
+        }
+    }
 }
 
 impl Hook {
@@ -65,24 +102,43 @@ impl Hook {
     }
 
     pub fn start(reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Hook {
+        Hook::serve(None, reply)
+    }
+
+    /// https with `tls`'s certificate.
+    pub fn start_tls(tls: &Tls, reply: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Hook {
+        Hook::serve(Some(tls.config.clone()), reply)
+    }
+
+    fn serve(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        reply: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    ) -> Hook {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log: Log = Arc::default();
         let reply = Arc::new(reply);
         let l = log.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         // Lives until the test binary ends; each connection gets a thread so a
         // hanging answer holds up nobody else.
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (log, reply) = (l.clone(), reply.clone());
-                std::thread::spawn(move || serve(conn, &log, &*reply));
+                let (log, reply, tls) = (l.clone(), reply.clone(), tls.clone());
+                std::thread::spawn(move || match tls {
+                    None => serve(conn, &log, &*reply),
+                    Some(config) => {
+                        let server = rustls::ServerConnection::new(config).unwrap();
+                        serve(rustls::StreamOwned::new(server, conn), &log, &*reply)
+                    }
+                });
             }
         });
-        Hook { port, log }
+        Hook { port, scheme, log }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
+        format!("{}://127.0.0.1:{}/hook", self.scheme, self.port)
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -116,8 +172,7 @@ impl Hook {
     }
 }
 
-fn serve(conn: TcpStream, log: &Log, reply: &(dyn Fn(usize) -> Reply + Send + Sync)) {
-    let mut out = conn.try_clone().unwrap();
+fn serve(conn: impl Read + Write, log: &Log, reply: &(dyn Fn(usize) -> Reply + Send + Sync)) {
     let mut reader = BufReader::new(conn);
     // Keep-alive: several requests may come over one connection.
     while let Some(request) = read_request(&mut reader) {
@@ -131,7 +186,12 @@ fn serve(conn: TcpStream, log: &Log, reply: &(dyn Fn(usize) -> Reply + Send + Sy
         match reply(index) {
             Reply::Status(code) => {
                 let head = format!("HTTP/1.1 {code} Scripted\r\ncontent-length: 0\r\n\r\n");
-                if out.write_all(head.as_bytes()).is_err() {
+                let out = reader.get_mut();
+                if out
+                    .write_all(head.as_bytes())
+                    .and_then(|()| out.flush())
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -144,7 +204,9 @@ fn serve(conn: TcpStream, log: &Log, reply: &(dyn Fn(usize) -> Reply + Send + Sy
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+/// `None` at the end of the stream, or when it breaks (a TLS handshake the
+/// client gave up on).
+fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;

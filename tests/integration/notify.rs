@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::hook::{Hook, Reply, Request};
+use crate::hook::{Hook, Reply, Request, Tls};
 use crate::util::*;
 
 fn statuses(requests: &[Request]) -> Vec<(u64, String)> {
@@ -247,6 +247,48 @@ fn a_hanging_hook_neither_delays_the_command_nor_changes_the_exit_code() {
         "{}",
         stderr(&out)
     );
+    sb.assert_clean();
+}
+
+#[test]
+fn https_is_verified_against_the_tls_ca_and_never_sent_unverified() {
+    let sb = Sandbox::new();
+    let tls = Tls::new();
+    let ca = sb.path("ca.pem");
+    std::fs::write(&ca, &tls.ca_pem).unwrap();
+    let hook = Hook::start_tls(&tls, |_| Reply::Status(200));
+    let ca_arg = ca.to_str().unwrap();
+    let out = sb.run([
+        "-web-hook",
+        &hook.url(),
+        "-tls-ca",
+        ca_arg,
+        "sh",
+        "-c",
+        "exit 8",
+    ]);
+    assert_eq!(code(&out), 8);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(
+        statuses(&hook.requests()),
+        seqs_and(&["starting", "running", "crashed"])
+    );
+    sb.assert_clean();
+
+    // The system's roots do not know the test CA: nothing may be sent.
+    let untrusted = Hook::start_tls(&tls, |_| Reply::Status(200));
+    let out = sb.run([
+        "-web-hook",
+        &untrusted.url(),
+        "-web-hook-timeout",
+        "1",
+        "sh",
+        "-c",
+        "exit 8",
+    ]);
+    assert_eq!(code(&out), 8);
+    assert!(untrusted.requests().is_empty());
+    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
     sb.assert_clean();
 }
 
