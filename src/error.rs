@@ -21,6 +21,9 @@ pub enum Error {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Pick(#[from] PickError),
+    /// A pick made for a flag (`-bind-port`, `-port-probe`, `-web-hook`).
+    #[error("{0}: {1}")]
+    PickFor(&'static str, PickError),
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
     #[error(transparent)]

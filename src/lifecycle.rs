@@ -85,15 +85,27 @@ impl Lifecycle {
     pub fn from_spec(spec: &RunSpec, host: &Host, id: &str) -> Result<Self, Error> {
         let notifier = match &spec.notify {
             Some((notify, timeout)) => {
-                let (_, notifier) = Registry::<dyn Notifier>::new(Kind::Notify).auto(host)?;
+                let (_, notifier) = Registry::<dyn Notifier>::new(Kind::Notify)
+                    .auto(host)
+                    .map_err(|e| Error::PickFor("-web-hook", e))?;
                 Some((notifier.open(notify).map_err(Error::Notify)?, *timeout))
             }
             None => None,
         };
         let probes = Registry::<dyn PortProbe>::new(Kind::Ports);
         let probe = match &spec.bind_port {
-            Some((port, Some(name))) => Some((probes.by_name(name, host)?, *port)),
-            Some((port, None)) => Some((probes.auto(host)?.1, *port)),
+            Some((port, Some(name))) => {
+                let probe = probes
+                    .by_name(name, host)
+                    .map_err(|e| Error::PickFor("-port-probe", e))?;
+                Some((probe, *port))
+            }
+            Some((port, None)) => {
+                let (_, probe) = probes
+                    .auto(host)
+                    .map_err(|e| Error::PickFor("-bind-port", e))?;
+                Some((probe, *port))
+            }
             None => None,
         };
         Ok(Self::new(id, notifier, probe))

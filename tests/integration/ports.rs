@@ -175,7 +175,7 @@ fn bad_port_flags_are_exit_125_naming_flag_and_value_and_leave_nothing() {
     assert_eq!(code(&out), 125);
     assert_eq!(
         stderr(&out),
-        "psdock: unknown ports implementation `telepathy` (this build has: netlink, procfs, lsof)\n"
+        "psdock: -port-probe: unknown ports implementation `telepathy` (this build has: netlink, procfs, lsof)\n"
     );
     let out = sb.run(["-port-probe", "netlink", "true"]);
     assert_eq!(code(&out), 125);
