@@ -145,6 +145,31 @@ fn parents() -> io::Result<Vec<(Pid, Pid)>> {
         .collect())
 }
 
+/// The contract every port probe's unit test checks, with `look` answering
+/// for (init, port): this process's listeners on IPv4 and IPv6 loopback are
+/// seen, and not from a child's tree, which does not hold them.
+#[cfg(test)]
+pub fn check_probe(mut look: impl FnMut(Pid, u16) -> bool) {
+    use std::net::TcpListener;
+    let me = Pid::from_raw(std::process::id() as i32);
+    let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = v4.local_addr().unwrap().port();
+    assert!(look(me, port), "own listener on 127.0.0.1");
+    let v6 = TcpListener::bind("[::1]:0").unwrap();
+    assert!(
+        look(me, v6.local_addr().unwrap().port()),
+        "own listener on ::1"
+    );
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let child_pid = Pid::from_raw(child.id() as i32);
+    assert!(!look(child_pid, port), "a listener outside the tree");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,12 @@ fn seqs_and(statuses: &[&str]) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// psdock said on stderr what went wrong with the hook.
+fn assert_warned(out: &std::process::Output, text: &str) {
+    let e = stderr(out);
+    assert!(e.contains("psdock: -web-hook: ") && e.contains(text), "{e}");
+}
+
 /// `2026-01-02T03:04:05.678Z`
 fn is_rfc3339_utc_millis(t: &str) -> bool {
     let b = t.as_bytes();
@@ -162,11 +168,7 @@ fn client_errors_are_not_retried_and_do_not_change_the_exit_code() {
         statuses(&hook.requests()),
         seqs_and(&["starting", "running", "crashed"])
     );
-    assert!(
-        stderr(&out).contains("psdock: -web-hook: \"starting\" refused: HTTP 404"),
-        "{}",
-        stderr(&out)
-    );
+    assert_warned(&out, "psdock: -web-hook: \"starting\" refused: HTTP 404");
     sb.assert_clean();
 }
 
@@ -191,11 +193,7 @@ fn a_hook_that_is_down_does_not_change_the_exit_code() {
     ]);
     assert_eq!(code(&out), 4);
     assert_eq!(stdout(&out), "ran\n");
-    assert!(
-        stderr(&out).contains("psdock: -web-hook:"),
-        "{}",
-        stderr(&out)
-    );
+    assert_warned(&out, "psdock: -web-hook:");
     sb.assert_clean();
 }
 
@@ -242,11 +240,7 @@ fn a_hanging_hook_neither_delays_the_command_nor_changes_the_exit_code() {
         "{:?}",
         ended.elapsed()
     );
-    assert!(
-        stderr(&out).contains("psdock: -web-hook:"),
-        "{}",
-        stderr(&out)
-    );
+    assert_warned(&out, "psdock: -web-hook:");
     sb.assert_clean();
 }
 
@@ -288,7 +282,7 @@ fn https_is_verified_against_the_tls_ca_and_never_sent_unverified() {
     ]);
     assert_eq!(code(&out), 8);
     assert!(untrusted.requests().is_empty());
-    assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
+    assert_warned(&out, "certificate");
     sb.assert_clean();
 }
 
