@@ -330,4 +330,36 @@ mod tests {
         expected.push(true);
         assert_eq!(next, expected);
     }
+
+    #[test]
+    fn asks_in_the_network_namespace_of_the_init() {
+        // nc listens in a network namespace of its own, on a port that is
+        // free there whatever the host uses.
+        let port = 5555;
+        let mut child = std::process::Command::new("unshare")
+            .args(["--net", "busybox", "nc", "-l", "-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let mut probe = Netlink::default();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !probe.look(pid, port).unwrap() {
+            assert!(std::time::Instant::now() < deadline, "never seen listening");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The same question asked in psdock's own namespace finds nothing of it.
+        let ours = open_in_netns(own_pid()).unwrap();
+        let mut inodes = Vec::new();
+        for family in [AF_INET, AF_INET6] {
+            list(&ours, family, port, &mut Vec::new(), &mut |i| {
+                inodes.push(i)
+            })
+            .unwrap();
+        }
+        let theirs = proctree::held_by(&[pid], &inodes);
+        assert!(theirs.is_empty(), "{inodes:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
