@@ -331,19 +331,41 @@ mod tests {
         assert_eq!(next, expected);
     }
 
+    /// Killed and reaped however the test ends.
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     #[test]
     fn asks_in_the_network_namespace_of_the_init() {
         // nc listens in a network namespace of its own, on a port that is
         // free there whatever the host uses.
         let port = 5555;
-        let mut child = std::process::Command::new("unshare")
-            .args(["--net", "busybox", "nc", "-l", "-p", &port.to_string()])
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = Pid::from_raw(child.id() as i32);
-        let mut probe = Netlink::default();
+        let child = Reaped(
+            std::process::Command::new("unshare")
+                .args(["--net", "busybox", "nc", "-l", "-p", &port.to_string()])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let pid = Pid::from_raw(child.0.id() as i32);
+        // The probe keeps the namespace of its first look, as psdock's init
+        // never changes its own: wait until unshare has made the new one.
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/net")).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while ns(&pid.to_string()) == ns("self") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no namespace of its own"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut probe = Netlink::default();
         while !probe.look(pid, port).unwrap() {
             assert!(std::time::Instant::now() < deadline, "never seen listening");
             std::thread::sleep(Duration::from_millis(10));
@@ -359,7 +381,5 @@ mod tests {
         }
         let theirs = proctree::held_by(&[pid], &inodes);
         assert!(theirs.is_empty(), "{inodes:?}");
-        child.kill().unwrap();
-        child.wait().unwrap();
     }
 }
