@@ -136,6 +136,7 @@ impl Lifecycle {
             .build()
         {
             rt.block_on(alongside(deliveries, async {}));
+            leave(rt);
         }
     }
 
@@ -230,6 +231,13 @@ pub async fn alongside<T>(deliveries: Deliveries, main: impl Future<Output = T>)
         );
     }
     out
+}
+
+/// Drops the runtime without waiting for its blocking threads: a name look-up
+/// for the hook, or a port probe's command, may hang there past the time
+/// allowed at exit, and psdock's exit must not wait for them.
+pub fn leave(rt: tokio::runtime::Runtime) {
+    rt.shutdown_background();
 }
 
 /// The event being delivered and why its last try failed, if it did.

@@ -65,7 +65,7 @@ pub fn supervise(
         .enable_time()
         .build()?;
     let (mut events, ready, deliveries) = lifecycle.start(container.pid);
-    rt.block_on(lifecycle::alongside(deliveries, async {
+    let ending = rt.block_on(lifecycle::alongside(deliveries, async {
         let pidfd = container.pidfd.as_raw_fd();
         // SAFETY: both descriptors are owned by our callers and outlive these
         // registrations, which end with this block.
@@ -113,7 +113,9 @@ pub fn supervise(
         events.crashed(ending.into());
         drop(events);
         Ok(ending)
-    }))
+    }));
+    lifecycle::leave(rt);
+    ending
 }
 
 fn reap(pidfd: RawFd) -> io::Result<Ending> {
