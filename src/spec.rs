@@ -142,7 +142,11 @@ impl RunSpec {
         };
         let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
         check_hostname(&hostname)?;
+        // As in the seed: -bind-port only decides when `running` is notified.
         let bind_port = match (args.bind_port, args.port_probe) {
+            (Some(_), _) if notify.is_none() => {
+                return Err(SpecError::Needs("bind-port", "web-hook"))
+            }
             (Some(port), probe) => Some((port, probe)),
             (None, Some(_)) => return Err(SpecError::Needs("port-probe", "bind-port")),
             (None, None) => None,

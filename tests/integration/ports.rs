@@ -171,14 +171,26 @@ fn bad_port_flags_are_exit_125_naming_flag_and_value_and_leave_nothing() {
         assert_eq!(e.lines().count(), 1, "{e}");
         sb.assert_clean();
     }
-    let out = sb.run(["-bind-port", "80", "-port-probe", "telepathy", "true"]);
+    let hook = "http://127.0.0.1:1/";
+    let out = sb.run([
+        "-web-hook",
+        hook,
+        "-bind-port",
+        "80",
+        "-port-probe",
+        "telepathy",
+        "true",
+    ]);
     assert_eq!(code(&out), 125);
     assert_eq!(
         stderr(&out),
         "psdock: -port-probe: unknown ports implementation `telepathy` (this build has: netlink, procfs, lsof)\n"
     );
-    let out = sb.run(["-port-probe", "netlink", "true"]);
+    let out = sb.run(["-web-hook", hook, "-port-probe", "netlink", "true"]);
     assert_eq!(code(&out), 125);
     assert_eq!(stderr(&out), "psdock: -port-probe needs -bind-port\n");
+    let out = sb.run(["-bind-port", "80", "true"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(stderr(&out), "psdock: -bind-port needs -web-hook\n");
     sb.assert_clean();
 }
