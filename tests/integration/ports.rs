@@ -45,6 +45,16 @@ fn statuses(requests: &[Request]) -> Vec<String> {
     requests.iter().map(Request::status).collect()
 }
 
+/// Nothing but `starting` arrives for 1.2 s: more than two looks of the
+/// slowest probe (lsof, every 500 ms).
+fn stays_starting(hook: &Hook, probe: &str) {
+    let until = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < until {
+        assert_eq!(statuses(&hook.requests()), ["starting"], "{probe}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn finish(child: Child) -> Output {
     let out = child.wait_with_output().unwrap();
     assert!(!stderr(&out).contains("psdock"), "{}", stderr(&out));
@@ -61,11 +71,7 @@ fn running_waits_for(probe: &str, listen: &str) {
     let mut child = start(&sb, &hook, probe, port, &script);
     hook.wait_for_status("starting");
     // `running` would be next if it did not wait for the port.
-    let quiet_until = Instant::now() + Duration::from_millis(1200);
-    while Instant::now() < quiet_until {
-        assert_eq!(statuses(&hook.requests()), ["starting"], "{probe}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    stays_starting(&hook, probe);
     let go = Instant::now();
     child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     let running = hook.wait_for_status("running");
@@ -140,11 +146,7 @@ fn an_outgoing_connection_to_the_port_and_another_listener_do_not_count() {
         // The container's connection: local port random, remote port the one.
         let (conn, _) = listener.accept().unwrap();
         hook.wait_for_status("starting");
-        let quiet_until = Instant::now() + Duration::from_millis(1200);
-        while Instant::now() < quiet_until {
-            assert_eq!(statuses(&hook.requests()), ["starting"], "{probe}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        stays_starting(&hook, probe);
         drop(conn); // nc sees the end of the stream and exits
         let out = finish(child);
         assert_eq!(code(&out), 5, "{probe}");
