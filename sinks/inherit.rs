@@ -1,28 +1,171 @@
-//! `inherit`: the container shares psdock's own stdin, stdout and stderr. Picked
-//! when no `-stdio` is given.
+//! `inherit`: psdock's own stdin, stdout and stderr. Picked when no `-stdio`
+//! is given. Every build has it (no feature).
+//!
+//! When psdock's stdin and stdout are both terminals, the container gets a
+//! terminal of its own, bridged to psdock's, which is in raw mode meanwhile
+//! (Ctrl-C is a byte for the container's terminal); its size is copied at
+//! start and on SIGWINCH. Otherwise the command inherits psdock's stdin,
+//! stdout and stderr as they are (separate streams), or, with a prefix, writes
+//! stdout and stderr into two pipes that psdock prefixes onto its own.
 
-use crate::host::Host;
-use crate::plugin::{Descriptor, Probe, Stdio, StdioSink, StdioSpec};
+use std::io::{self, IsTerminal};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
+
+use crate::plugin::{
+    always_usable, Descriptor, LocalFuture, PluginError, Pump, PumpEnd, Stdio, StdioSink,
+    StdioSpec, Transfer, Tty,
+};
+use crate::stdio::prefix::{Prefix, Prefixer};
+use crate::stdio::pty;
+use crate::stdio::pump::{bridge, copy, output_pipe, Fd, Output, Stop};
+use crate::stdio::terminal::{reopen_nonblocking, RawMode};
 
 struct Inherit;
 
 inventory::submit! {
     Descriptor::<dyn StdioSink> {
         name: "inherit",
-        feature: "stdio-inherit",
+        feature: "",
         priority: 0,
-        summary: "psdock's own stdin, stdout and stderr",
-        probe,
+        summary: "psdock's own stdin, stdout and stderr; a tty on a terminal",
+        probe: always_usable,
         build: Some(|| Box::new(Inherit)),
     }
 }
 
-fn probe(_: &Host) -> Probe {
-    Ok(())
+impl StdioSink for Inherit {
+    fn open<'a>(&'a self, spec: &'a StdioSpec) -> LocalFuture<'a, Result<Stdio, PluginError>> {
+        Box::pin(async move {
+            let prefix = spec.prefix.clone();
+            if io::stdin().is_terminal() && io::stdout().is_terminal() {
+                return Ok(Stdio {
+                    child: Default::default(),
+                    tty: Some(Tty {
+                        size: pty::size(io::stdout().as_fd()),
+                        echo: true,
+                    }),
+                    pump: Some(Box::new(Terminal { prefix })),
+                });
+            }
+            let Some(prefix) = prefix else {
+                return Ok(Stdio::default());
+            };
+            let (out_r, out_w) = output_pipe()?;
+            let (err_r, err_w) = output_pipe()?;
+            Ok(Stdio {
+                child: [None, Some(out_w), Some(err_w)],
+                tty: None,
+                pump: Some(Box::new(Prefixed {
+                    out: out_r,
+                    err: err_r,
+                    prefix,
+                })),
+            })
+        })
+    }
 }
 
-impl StdioSink for Inherit {
-    fn open(&self, _: &StdioSpec) -> Result<Stdio, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Stdio::default())
+/// psdock's terminal bridged to the container's.
+struct Terminal {
+    prefix: Option<Prefix>,
+}
+
+impl Pump for Terminal {
+    fn start(self: Box<Self>, pty: Option<OwnedFd>) -> io::Result<Transfer> {
+        let master =
+            Rc::new(Fd::new(pty.ok_or_else(|| {
+                io::Error::other("the container has no terminal")
+            })?)?);
+        let input = Fd::new(reopen_nonblocking(io::stdin().as_fd(), false)?)?;
+        let output = Fd::new(reopen_nonblocking(io::stdout().as_fd(), true)?)?;
+        let raw = RawMode::enter(io::stdin().as_fd())?;
+        let resized = master.clone();
+        let mut prefixer = Prefixer::new(self.prefix);
+        Ok(Transfer {
+            done: Box::pin(async move {
+                let _raw = raw;
+                bridge(&master, &input, &mut prefixer, &output).await
+            }),
+            resize: Some(Box::new(move || {
+                if let Some(size) = pty::size(io::stdout().as_fd()) {
+                    let _ = pty::resize(resized.raw(), size);
+                }
+            })),
+        })
+    }
+}
+
+/// The command's stdout and stderr, each prefixed onto psdock's own.
+struct Prefixed {
+    out: OwnedFd,
+    err: OwnedFd,
+    prefix: Prefix,
+}
+
+impl Pump for Prefixed {
+    fn start(self: Box<Self>, _: Option<OwnedFd>) -> io::Result<Transfer> {
+        let out = Fd::new(self.out)?;
+        let err = Fd::new(self.err)?;
+        let out_host = HostOutput::new(io::stdout().as_fd())?;
+        let err_host = HostOutput::new(io::stderr().as_fd())?;
+        let mut out_prefixer = Prefixer::new(Some(self.prefix.clone()));
+        let mut err_prefixer = Prefixer::new(Some(self.prefix));
+        Ok(Transfer {
+            done: Box::pin(async move {
+                let one = |stop| match stop {
+                    Stop::Write(e) => Err(e),
+                    Stop::End | Stop::Read(_) => Ok(()),
+                };
+                let stdout = async { one(copy(&out, &mut out_prefixer, out_host).await) };
+                let stderr = async { one(copy(&err, &mut err_prefixer, err_host).await) };
+                match tokio::try_join!(stdout, stderr) {
+                    Ok(_) => PumpEnd::Drained,
+                    Err(e) => PumpEnd::PeerGone(e),
+                }
+            }),
+            resize: None,
+        })
+    }
+}
+
+/// One of psdock's own outputs. A regular file is written directly (it never
+/// makes a write wait, and the shell's offset and O_APPEND must be kept); a
+/// pipe or terminal is reopened non-blocking, so that a stalled reader holds
+/// the command but not the supervisor; a socket, which cannot be reopened, is
+/// written blocking.
+enum HostOutput {
+    Direct(OwnedFd),
+    Async(Fd),
+}
+
+impl HostOutput {
+    fn new(fd: BorrowedFd<'_>) -> io::Result<Self> {
+        let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            if let Ok(fresh) = reopen_nonblocking(fd, true) {
+                return Ok(HostOutput::Async(Fd::new(fresh)?));
+            }
+        }
+        Ok(HostOutput::Direct(fd.try_clone_to_owned()?))
+    }
+}
+
+impl Output for HostOutput {
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            HostOutput::Async(fd) => fd.write_all(buf).await,
+            HostOutput::Direct(fd) => {
+                let mut buf = buf;
+                while !buf.is_empty() {
+                    match nix::unistd::write(&*fd, buf) {
+                        Ok(n) => buf = &buf[n..],
+                        Err(nix::errno::Errno::EINTR) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }

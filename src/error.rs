@@ -5,6 +5,7 @@ use crate::container::ContainerError;
 use crate::plugin::PickError;
 use crate::rootfs::RootfsError;
 use crate::spec::SpecError;
+use crate::state::StateError;
 
 /// psdock's own failures: 125, as docker and podman use it.
 pub const EXIT_PSDOCK: i32 = 125;
@@ -28,8 +29,17 @@ pub enum Error {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Container(#[from] ContainerError),
-    #[error("-stdio: {0}")]
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Ls(#[from] crate::ls::LsError),
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
+    /// Sinks name the flag and value in their messages.
+    #[error("{0}")]
     Stdio(crate::plugin::PluginError),
+    #[error("-stdio {0}: {1}")]
+    StdioPick(String, PickError),
     /// The notifier's own message names the flag and the value.
     #[error("{0}")]
     Notify(crate::plugin::PluginError),
@@ -45,6 +55,18 @@ impl Error {
             Error::Container(ContainerError::NotFound(_)) => EXIT_NOT_FOUND,
             Error::Container(ContainerError::NotExecutable { .. }) => EXIT_NOT_EXECUTABLE,
             _ => EXIT_PSDOCK,
+        }
+    }
+}
+
+/// The exit code of a run of psdock or a helper, with its error, if any,
+/// printed on one line after the program's name.
+pub fn exit_code(program: &str, result: Result<i32, Error>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            e.exit_code()
         }
     }
 }

@@ -2,12 +2,12 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
 use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fstatat, mkdirat, Mode};
+use nix::sys::stat::{mkdirat, Mode};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 /// What to create at the end of a path that does not exist yet.
@@ -73,26 +73,57 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, last: Create) -> io::Result<O
     Ok(current)
 }
 
+/// How often [`openat2`] tries when the kernel answers EAGAIN.
+const OPENAT2_TRIES: u32 = 1000;
+
 fn openat2_in_root(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
+    openat2(
+        root,
+        path,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// Opens `path` below `root` with `O_PATH`, failing with `EXDEV` when resolving
+/// it (`..`, an absolute symlink, a relative one that climbs out) would leave
+/// `root` (`openat2` with `RESOLVE_BENEATH`).
+pub fn open_beneath(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
+    openat2(
+        root,
+        path,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+fn openat2(root: &impl AsFd, path: &Path, resolve: u64) -> io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: open_how is plain data; all-zero is its "no options" value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: `how` and `c` outlive the call; the result is a new descriptor we own.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_fd().as_raw_fd(),
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+    how.resolve = resolve;
+    // EAGAIN: a rename or mount anywhere on the system raced a `..` of the walk,
+    // and the kernel asks for a retry. Bounded, so a busy host cannot hold us.
+    let mut tries = 0;
+    loop {
+        // SAFETY: `how` and `c` outlive the call; the result is a new descriptor we own.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_fd().as_raw_fd(),
+                c.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd >= 0 {
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        }
+        let e = io::Error::last_os_error();
+        tries += 1;
+        if e.raw_os_error() != Some(libc::EAGAIN) || tries == OPENAT2_TRIES {
+            return Err(e);
+        }
     }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Reads a file inside `root` without following symlinks out of it.
@@ -114,19 +145,40 @@ pub fn remove_tree(dir: &Path) -> io::Result<()> {
     if !meta.is_dir() {
         return std::fs::remove_file(dir);
     }
-    use std::os::unix::fs::MetadataExt;
-    let dev = meta.dev();
     let fd = nix::fcntl::open(
         dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    empty_dir(fd, dev)?;
+    let (_, mount) = statx_mount(fd.as_raw_fd(), c"")?;
+    empty_dir(fd, mount)?;
     std::fs::remove_dir(dir)
 }
 
-fn empty_dir(fd: OwnedFd, dev: u64) -> io::Result<()> {
+/// The type and mount id of `name` in `dir` (the directory itself when `name`
+/// is empty). The mount id, unlike the device number, also tells a bind mount
+/// from the same file system.
+fn statx_mount(dir: RawFd, name: &std::ffi::CStr) -> io::Result<(u32, u64)> {
+    // SAFETY: zeroed statx is a valid buffer for the kernel to fill.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let flags = libc::AT_SYMLINK_NOFOLLOW
+        | if name.is_empty() {
+            libc::AT_EMPTY_PATH
+        } else {
+            0
+        };
+    let mask = libc::STATX_TYPE | libc::STATX_MNT_ID;
+    if unsafe { libc::statx(dir, name.as_ptr(), flags, mask, &mut stx) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if stx.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(io::Error::other("the kernel does not report mount ids"));
+    }
+    Ok((u32::from(stx.stx_mode) & libc::S_IFMT, stx.stx_mnt_id))
+}
+
+fn empty_dir(fd: OwnedFd, mount: u64) -> io::Result<()> {
     let raw = fd.as_raw_fd();
     let mut entries = nix::dir::Dir::from_fd(fd.as_raw_fd())?;
     std::mem::forget(fd); // owned by `entries` now
@@ -137,20 +189,16 @@ fn empty_dir(fd: OwnedFd, dev: u64) -> io::Result<()> {
         .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .collect();
     for name in names {
-        let st = fstatat(
-            Some(raw),
-            name.as_c_str(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-            unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::NoRemoveDir)?;
-            continue;
-        }
-        if st.st_dev != dev {
+        let (kind, id) = statx_mount(raw, &name)?;
+        if id != mount {
             return Err(io::Error::other(format!(
                 "refusing to cross a mount point at {}",
                 name.to_string_lossy()
             )));
+        }
+        if kind != libc::S_IFDIR {
+            unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::NoRemoveDir)?;
+            continue;
         }
         let child = openat(
             Some(raw),
@@ -158,7 +206,7 @@ fn empty_dir(fd: OwnedFd, dev: u64) -> io::Result<()> {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        empty_dir(unsafe { OwnedFd::from_raw_fd(child) }, dev)?;
+        empty_dir(unsafe { OwnedFd::from_raw_fd(child) }, mount)?;
         unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::RemoveDir)?;
     }
     Ok(())
@@ -193,12 +241,77 @@ mod tests {
     }
 
     #[test]
+    fn resolution_through_dot_dot_survives_renames_elsewhere() {
+        // openat2 answers EAGAIN for a scoped `..` whenever any rename (or
+        // mount) happens on the system meanwhile, as in parallel test runs.
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("a/b/target")).unwrap();
+        symlink("../..", root.path().join("a/b/up")).unwrap();
+        let busy = tempfile::tempdir().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renamer = {
+            let stop = stop.clone();
+            let (x, y) = (busy.path().join("x"), busy.path().join("y"));
+            std::fs::write(&x, b"").unwrap();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::fs::rename(&x, &y).unwrap();
+                    std::fs::rename(&y, &x).unwrap();
+                }
+            })
+        };
+        let dir = std::fs::File::open(root.path()).unwrap();
+        let path = Path::new("a/b/up/a/b/up/a/b/target");
+        open_in_root(&dir, path, Create::Nothing).unwrap();
+        let failures: Vec<_> = (0..3000)
+            .filter_map(|_| open_in_root(&dir, path, Create::Nothing).err())
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        renamer.join().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} failures: {:?}",
+            failures.len(),
+            failures.first()
+        );
+    }
+
+    #[test]
     fn creates_a_file_at_the_end() {
         let root = tempfile::tempdir().unwrap();
         let dir = std::fs::File::open(root.path()).unwrap();
         open_in_root(&dir, Path::new("/etc/resolv.conf"), Create::File).unwrap();
         assert!(root.path().join("etc/resolv.conf").is_file());
         assert!(open_in_root(&dir, Path::new("/a/../b"), Create::Dir).is_err());
+    }
+
+    #[test]
+    fn remove_tree_stops_at_a_bind_mount_from_the_same_file_system() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test mounts: run it as root"
+        );
+        let keep = tempfile::tempdir().unwrap();
+        std::fs::write(keep.path().join("precious"), b"x").unwrap();
+        let gone = tempfile::tempdir().unwrap();
+        let top = gone.path().join("top");
+        std::fs::create_dir_all(top.join("a/bound")).unwrap();
+        let target = top.join("a/bound");
+        nix::mount::mount(
+            Some(keep.path()),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        let r = remove_tree(&top);
+        nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("refusing to cross a mount point at bound"));
+        assert!(keep.path().join("precious").exists());
     }
 
     #[test]

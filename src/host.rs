@@ -12,10 +12,7 @@ pub struct Host {
 impl Host {
     pub fn read() -> Self {
         let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-        let kernel = nix::sys::utsname::uname()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Self::snapshot(&filesystems, &kernel)
+        Self::snapshot(&filesystems, &running_kernel())
     }
 
     /// `filesystems` in the format of `/proc/filesystems`, `kernel` as `uname -r`.
@@ -41,11 +38,23 @@ impl Host {
 
     /// `(major, minor)` of the running kernel, if the release string parses.
     pub fn kernel_version(&self) -> Option<(u32, u32)> {
-        let mut parts = self.kernel.split(|c: char| !c.is_ascii_digit());
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        Some((major, minor))
+        version_of(&self.kernel)
     }
+}
+
+/// The release of the running kernel, as `uname -r` prints it.
+pub fn running_kernel() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `(major, minor)` of a kernel release string, if it parses.
+pub fn version_of(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 #[cfg(test)]

@@ -6,16 +6,21 @@
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod exec;
 pub mod fsutil;
 pub mod host;
-pub mod id;
+pub mod image;
 pub mod lifecycle;
+pub mod ls;
 pub mod plugin;
+pub mod proc;
 pub mod proctree;
 pub mod rootfs;
 pub mod run;
 pub mod signals;
 pub mod spec;
+pub mod state;
+pub mod stdio;
 pub mod supervisor;
 pub mod user;
 

@@ -57,7 +57,6 @@ impl Lifecycle {
     /// `notifier`: where events go and how long one request may take (none:
     /// nowhere). `probe`: what decides `running` with `-bind-port`.
     pub fn new(
-        id: &str,
         notifier: Option<(Box<dyn Delivery>, Duration)>,
         probe: Option<(Box<dyn PortProbe>, u16)>,
     ) -> Self {
@@ -70,7 +69,7 @@ impl Lifecycle {
         };
         Self {
             events: Events {
-                id: id.into(),
+                id: "".into(),
                 seq: 0,
                 tx,
             },
@@ -82,7 +81,7 @@ impl Lifecycle {
     /// Picks the notifier (when `-web-hook` is given) and the port probe (with
     /// `-bind-port`: the one `-port-probe` names, else the first usable) and
     /// opens the notifier, so that any error is psdock's before anything exists.
-    pub fn from_spec(spec: &RunSpec, host: &Host, id: &str) -> Result<Self, Error> {
+    pub fn from_spec(spec: &RunSpec, host: &Host) -> Result<Self, Error> {
         let notifier = match &spec.notify {
             Some((notify, timeout)) => {
                 let (_, notifier) = Registry::<dyn Notifier>::new(Kind::Notify)
@@ -108,18 +107,20 @@ impl Lifecycle {
             }
             None => None,
         };
-        Ok(Self::new(id, notifier, probe))
+        Ok(Self::new(notifier, probe))
     }
 
-    /// Queues `starting`; it is sent once the supervisor runs.
-    pub fn starting(&mut self) {
+    /// Queues `starting` for the container `id`; it is sent once the
+    /// supervisor runs.
+    pub fn starting(&mut self, id: &str) {
+        self.events.id = id.into();
         self.events.send(State::Starting);
     }
 
     /// The container could not be started after `starting` was queued (the
     /// command was not found, a step of its setup failed): `crashed` with
     /// psdock's exit code, and both delivered within one timeout.
-    pub fn failed_start(self, code: i32) {
+    pub fn failed_start(self, rt: &tokio::runtime::Runtime, code: i32) {
         let Lifecycle {
             mut events,
             deliveries,
@@ -130,14 +131,7 @@ impl Lifecycle {
         }
         events.crashed(Exit::Code(code));
         drop(events);
-        // The supervisor's runtime never started: a small one of the same kind.
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            rt.block_on(alongside(deliveries, async {}));
-            leave(rt);
-        }
+        rt.block_on(alongside(deliveries, async {}));
     }
 
     /// Splits for the supervisor: the events to send, the future that ends
@@ -311,18 +305,14 @@ mod tests {
             answers: RefCell::new(answers.into_iter().rev().collect()),
             seen: seen.clone(),
         };
-        let life = Lifecycle::new(
-            "psdock_0000000",
-            Some((Box::new(script), DEFAULT_TIMEOUT)),
-            None,
-        );
+        let life = Lifecycle::new(Some((Box::new(script), DEFAULT_TIMEOUT)), None);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .start_paused(true)
             .build()
             .unwrap();
         let mut life = life;
-        life.starting();
+        life.starting("psdock_0000000");
         let (mut events, ready, deliveries) = life.start(Pid::from_raw(1));
         rt.block_on(alongside(deliveries, async move {
             ready.await;

@@ -20,7 +20,7 @@ use crate::plugin::{RootfsDriver, RootfsLayout};
 pub enum RootfsError {
     #[error("-rootfs {}: in use by another psdock", .0.display())]
     InUse(PathBuf),
-    #[error("-rootfs {}: left behind by a psdock that died ({} still exists); remove it to reuse the rootfs", .rootfs.display(), .sibling.display())]
+    #[error("-rootfs {}: left behind by a psdock that died, with no state entry to reclaim it from ({} still exists); remove it by hand to reuse the rootfs", .rootfs.display(), .sibling.display())]
     Stale { rootfs: PathBuf, sibling: PathBuf },
     #[error("-rootfs {}: exists and is not empty", .0.display())]
     NotEmpty(PathBuf),
@@ -29,6 +29,8 @@ pub enum RootfsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot stack the layers: {0}")]
+    Options(String),
     #[error("cannot mount {fstype} at {}: {source}", .path.display())]
     Mount {
         fstype: &'static str,
@@ -43,7 +45,12 @@ pub enum RootfsError {
 pub struct Rootfs {
     target: PathBuf,
     sibling: PathBuf,
+    /// ROOTFS was made by this run (else it was an empty directory given to us:
+    /// removed at the end of a run that mounted on it, but left by a reclaim,
+    /// which removes only what the state entry says psdock made).
+    created_target: bool,
     mounted: bool,
+    closed: bool,
     /// Held for the whole run: the lock that keeps other psdocks out.
     _lock: Flock<File>,
 }
@@ -111,7 +118,9 @@ pub fn prepare(
     let mut guard = Rootfs {
         target: rootfs.to_owned(),
         sibling: sibling.clone(),
+        created_target: false,
         mounted: false,
+        closed: false,
         _lock: lock,
     };
     let upper = sibling.join("upper");
@@ -124,14 +133,13 @@ pub fn prepare(
         copy_owner_and_mode(top, &upper)?;
     }
     match std::fs::DirBuilder::new().mode(0o755).create(rootfs) {
-        Ok(()) => {}
+        Ok(()) => guard.created_target = true,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             // Checked empty by RunSpec; checked again now that we hold the lock.
             let empty = std::fs::read_dir(rootfs)
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(false);
             if !empty {
-                guard.target = PathBuf::new(); // not ours to remove
                 return Err(RootfsError::NotEmpty(rootfs.to_owned()));
             }
         }
@@ -148,7 +156,7 @@ pub fn prepare(
         work,
         target: rootfs.to_owned(),
     };
-    let m = driver.mount_data(&layout);
+    let m = driver.mount_data(&layout).map_err(RootfsError::Options)?;
     mount(
         Some(m.fstype),
         rootfs,
@@ -177,20 +185,60 @@ fn copy_owner_and_mode(from: &Path, to: &Path) -> Result<(), RootfsError> {
 }
 
 fn busy_or_stale(rootfs: &Path, sibling: &Path) -> RootfsError {
-    let lock = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(sibling.join("lock"));
-    match lock {
-        // Another psdock holds it, or is between making the directory and the lock.
-        Err(_) => RootfsError::InUse(rootfs.to_owned()),
-        Ok(f) => match Flock::lock(f, FlockArg::LockSharedNonblock) {
-            Err(_) => RootfsError::InUse(rootfs.to_owned()),
-            Ok(_) => RootfsError::Stale {
-                rootfs: rootfs.to_owned(),
-                sibling: sibling.to_owned(),
-            },
+    match lock_sibling(sibling) {
+        Ok(SiblingLock::Free(_)) => RootfsError::Stale {
+            rootfs: rootfs.to_owned(),
+            sibling: sibling.to_owned(),
         },
+        // Another psdock holds it, or is between making the directory and the lock.
+        _ => RootfsError::InUse(rootfs.to_owned()),
+    }
+}
+
+/// A sibling's lock, as a process other than its psdock finds it.
+#[derive(Debug)]
+pub enum SiblingLock {
+    /// There is no sibling.
+    NoSibling,
+    /// The sibling has no lock file: a psdock is between making the directory
+    /// and the lock, or died right there.
+    NoLock,
+    /// A live psdock holds it.
+    Held,
+    /// Nobody held it; now the caller does, until it drops this.
+    Free(Flock<File>),
+}
+
+/// Tries to take a sibling's lock without waiting. The sibling and the lock are
+/// opened without following symlinks.
+pub fn lock_sibling(sibling: &Path) -> std::io::Result<SiblingLock> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let dir = match nix::fcntl::open(
+        sibling,
+        nix::fcntl::OFlag::O_RDONLY
+            | nix::fcntl::OFlag::O_DIRECTORY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
+        Err(nix::errno::Errno::ENOENT) => return Ok(SiblingLock::NoSibling),
+        Err(e) => return Err(e.into()),
+    };
+    let lock = match nix::fcntl::openat(
+        Some(std::os::fd::AsRawFd::as_raw_fd(&dir)),
+        "lock",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => File::from(unsafe { OwnedFd::from_raw_fd(fd) }),
+        Err(nix::errno::Errno::ENOENT) => return Ok(SiblingLock::NoLock),
+        Err(e) => return Err(e.into()),
+    };
+    match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(SiblingLock::Free(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(SiblingLock::Held),
+        Err((_, e)) => Err(e.into()),
     }
 }
 
@@ -198,10 +246,27 @@ impl Rootfs {
     pub fn path(&self) -> &Path {
         &self.target
     }
-}
 
-impl Drop for Rootfs {
-    fn drop(&mut self) {
+    /// The hidden sibling holding the lock, upper and work directories.
+    pub fn sibling(&self) -> &Path {
+        &self.sibling
+    }
+
+    /// Whether ROOTFS itself was made by this run.
+    pub fn created_target(&self) -> bool {
+        self.created_target
+    }
+
+    /// Unmounts and removes what this run created, as dropping does; false when
+    /// something had to be left behind (for a later reclaim).
+    pub fn close(mut self) -> bool {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> bool {
+        if std::mem::replace(&mut self.closed, true) {
+            return true;
+        }
         if self.mounted {
             // Detach: the container is gone, but a lazy reference (an open file
             // in a dying process) must not keep us from cleaning up.
@@ -210,21 +275,33 @@ impl Drop for Rootfs {
                 MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
             ) {
                 eprintln!("psdock: cannot unmount {}: {e}", self.target.display());
-                return; // leave everything for a later reclaim rather than delete through a mount
+                return false; // leave everything for a later reclaim rather than delete through a mount
             }
         }
-        // rmdir, not a recursive removal: ROOTFS is empty once unmounted, and
-        // rmdir refuses a mount point or anything still holding files.
-        if !self.target.as_os_str().is_empty() {
+        let mut clean = true;
+        // ROOTFS is ephemeral (issue 2, and the seed's "rootfs are destroyed"):
+        // removed when this run made it or mounted on it, having found it empty.
+        // rmdir, not a recursive removal: it refuses a mount point or anything
+        // still holding files.
+        if self.created_target || self.mounted {
             if let Err(e) = std::fs::remove_dir(&self.target) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     eprintln!("psdock: cannot remove {}: {e}", self.target.display());
+                    clean = false;
                 }
             }
         }
         if let Err(e) = crate::fsutil::remove_tree(&self.sibling) {
             eprintln!("psdock: cannot remove {}: {e}", self.sibling.display());
+            clean = false;
         }
+        clean
+    }
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        self.teardown();
     }
 }
 

@@ -7,22 +7,17 @@ use crate::cli::{self, Parsed};
 use crate::container::{self, Plan};
 use crate::error::Error;
 use crate::host::Host;
-use crate::lifecycle::Lifecycle;
-use crate::plugin::{Kind, Registry, RootfsDriver, StdioSink, StdioSpec};
+use crate::lifecycle::{self, Lifecycle};
+use crate::plugin::{listing, Kind, Registry, RootfsDriver, Stdio, StdioSink};
 use crate::rootfs;
 use crate::signals::Signals;
 use crate::spec::RunSpec;
+use crate::state;
 use crate::supervisor;
 
 /// psdock's `main`: returns the process exit code.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
-    match run(argv) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("psdock: {e}");
-            e.exit_code()
-        }
-    }
+    crate::error::exit_code("psdock", run(argv))
 }
 
 fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
@@ -33,32 +28,83 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
             return Ok(0);
         }
     };
+    if args.list_drivers {
+        print!(
+            "{}",
+            listing::render(&listing::list(&Host::read()), args.json)
+        );
+        return Ok(0);
+    }
     // Held from here on: a signal that arrives during set-up reaches the command
     // once it runs, and cannot kill psdock halfway through a mount.
     let signals = Signals::block().map_err(Error::Signals)?;
-    let spec = RunSpec::from_args(*args)?;
     let host = Host::read();
-    let (_, driver) = Registry::<dyn RootfsDriver>::new(Kind::Rootfs).auto(&host)?;
-    let sink = Registry::<dyn StdioSink>::new(Kind::Stdio).by_name("inherit", &host)?;
-    let stdio = sink.open(&StdioSpec::default()).map_err(Error::Stdio)?;
-    let mut lifecycle = Lifecycle::from_spec(&spec, &host, &crate::id::generate())?;
+    let rootfs_drivers = Registry::<dyn RootfsDriver>::new(Kind::Rootfs);
+    let driver = match &args.rootfs_driver {
+        Some(name) => rootfs_drivers.by_name(name, &host)?,
+        None => rootfs_drivers.auto(&host)?.1,
+    };
+    let spec = RunSpec::from_args(*args, &*driver)?;
+    let sink = Registry::<dyn StdioSink>::new(Kind::Stdio)
+        .by_name(&spec.stdio.scheme, &host)
+        .map_err(|e| Error::StdioPick(spec.stdio.url.clone(), e))?;
+    let mut flags = sink.flags().to_vec();
+    if spec.notify.is_some() {
+        flags.push("-tls-ca"); // https hooks take it too
+    }
+    spec.stdio
+        .check_flags(&flags)
+        .map_err(crate::spec::SpecError::from)?;
+    let mut lifecycle = Lifecycle::from_spec(&spec, &host)?;
+    // Single-threaded: the container is still cloned from a one-thread psdock.
+    let rt = supervisor::runtime().map_err(Error::Supervise)?;
+    let Stdio { child, tty, pump } = rt.block_on(sink.open(&spec.stdio)).map_err(Error::Stdio)?;
 
-    let rootfs = rootfs::prepare(&*driver, vec![spec.image.clone()], &spec.rootfs)?;
-    let raw = |i: usize| stdio.child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
-    lifecycle.starting();
+    // Owns the rootfs from here on: torn down before the entry goes.
+    let mut entry = state::Entry::create(&spec)?;
+    entry.prepare(|| rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs))?;
+    let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
+    plan.tty = tty;
+    lifecycle.starting(entry.id());
     let container = match container::spawn(&spec, &plan) {
         Ok(c) => c,
         Err(e) => {
             let e = Error::from(e);
-            lifecycle.failed_start(e.exit_code());
+            lifecycle.failed_start(&rt, e.exit_code());
             return Err(e);
         }
     };
     drop(plan);
-    let ending = supervisor::supervise(&container, &signals, spec.kill_timeout, lifecycle)
-        .map_err(Error::Supervise)?;
+    entry.started(container.pid)?;
+    // psdock's copies of the command's pipe ends: the pump sees end of file
+    // only once the command's own are closed too.
+    drop(child);
+    let transfer = match pump {
+        Some(pump) => {
+            let _runtime = rt.enter();
+            // The container keeps its terminal's master until it is reaped:
+            // were the pump's copy the last, a peer going away would hang
+            // the command up before the PID-1 rule could be applied.
+            let pty = container.pty.as_ref().map(|p| p.try_clone()).transpose();
+            Some(
+                pump.start(pty.map_err(Error::Supervise)?)
+                    .map_err(Error::Supervise)?,
+            )
+        }
+        None => None,
+    };
+    let ending = supervisor::supervise(
+        &rt,
+        &container,
+        &signals,
+        spec.kill_timeout,
+        transfer,
+        lifecycle,
+    )
+    .map_err(Error::Supervise)?;
     drop(container);
-    drop(rootfs);
+    drop(entry);
+    lifecycle::leave(rt);
     Ok(ending.exit_code())
 }

@@ -86,6 +86,64 @@ impl AsRawFd for Signals {
     }
 }
 
+/// The kernel's `struct sigaction` (x86_64, aarch64). Only SIG_DFL and SIG_IGN
+/// are ever set, which need no restorer.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// The kernel's signal set size.
+const SIGSET_SIZE: usize = 8;
+
+/// Sets `sig` to `handler` (`SIG_DFL` or `SIG_IGN`) with the raw system call:
+/// glibc's wrappers refuse 32 and 33, its own, so they could neither reset nor
+/// set them. Neither allocates nor locks: safe in the container's cloned init.
+pub fn set_disposition(sig: i32, handler: libc::sighandler_t) -> io::Result<()> {
+    let act = KernelSigaction {
+        handler,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: plain system call on local, correctly laid out data.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &act as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            SIGSET_SIZE,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Unblocks every signal, 32 and 33 included, with the raw system call.
+pub fn unblock_all() -> io::Result<()> {
+    let empty: u64 = 0;
+    // SAFETY: plain system call on a local signal set.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            SIGSET_SIZE,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Whether `pid` catches or ignores `sig`, from all 64 bits of `SigCgt` and
 /// `SigIgn` in `/proc/<pid>/status`. A PID 1 that does neither never sees
 /// SIGINT or SIGTERM sent from outside its namespace.

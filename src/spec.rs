@@ -7,9 +7,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::Args;
+use crate::cli::{Args, ProcessArgs};
 use crate::fsutil;
-use crate::plugin::NotifySpec;
+use crate::image::{self, Cache, ImageConfig, Layers};
+use crate::plugin::{NotifySpec, RootfsDriver};
 use crate::user::{self, Identity};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -30,14 +31,27 @@ pub enum SpecError {
     EnvFile { path: PathBuf, why: String },
     #[error("-cwd {}: must be an absolute path without `..`", .0.display())]
     Cwd(PathBuf),
+    #[error("-image: the image's WorkingDir {} is not an absolute path without `..`", .0.display())]
+    ImageWorkingDir(PathBuf),
     #[error("-hostname {0:?}: {1}")]
     Hostname(String, &'static str),
     #[error("-user {0}: {1}")]
     User(String, String),
+    #[error("-image: the image's User {0}: {1} (override with -user)")]
+    ImageUser(String, String),
+    #[error("-image {}: {source}", .path.display())]
+    ImageContent {
+        path: PathBuf,
+        source: crate::image::ImageError,
+    },
+    #[error("-json: only with -list-drivers")]
+    JsonWithoutList,
     #[error("-bind-mount {}: {why}", .value.to_string_lossy())]
     Bind { value: OsString, why: String },
     #[error("command contains a NUL byte")]
     Nul,
+    #[error(transparent)]
+    Stdio(#[from] crate::stdio::StdioError),
     #[error("-{0} needs -{1}")]
     Needs(&'static str, &'static str),
 }
@@ -53,7 +67,10 @@ pub struct BindMount {
 
 #[derive(Debug, Clone)]
 pub struct RunSpec {
+    /// What `-image` names, canonical.
     pub image: PathBuf,
+    /// The image as read-only layers, top first (one, for an image directory).
+    pub layers: Layers,
     pub rootfs: PathBuf,
     pub command: Vec<OsString>,
     /// `KEY=VALUE` entries in the order they were first set.
@@ -63,45 +80,51 @@ pub struct RunSpec {
     pub identity: Identity,
     pub binds: Vec<BindMount>,
     pub kill_timeout: Option<Duration>,
+    pub stdio: crate::stdio::StdioSpec,
     /// `-web-hook` and its companions, with the per-request timeout.
     pub notify: Option<(NotifySpec, Duration)>,
     /// `-bind-port`, and `-port-probe` when one was named.
     pub bind_port: Option<(u16, Option<String>)>,
 }
 
-impl RunSpec {
-    pub fn from_args(args: Args) -> Result<Self, SpecError> {
-        let image = args.image.ok_or(SpecError::Missing("image (-i)"))?;
-        let rootfs = args.rootfs.ok_or(SpecError::Missing("rootfs (-r)"))?;
-        if args.command.is_empty() {
-            return Err(SpecError::NoCommand);
-        }
-        if args.command.iter().any(|a| a.as_bytes().contains(&0)) {
-            return Err(SpecError::Nul);
-        }
-        let image = check_image(&image)?;
-        let notify = notify_spec(
-            args.web_hook,
-            args.web_hook_timeout,
-            args.web_hook_secret,
-            args.tls_ca,
-        )?;
-        let rootfs = check_rootfs(&rootfs, &image)?;
-        let identity = match &args.user {
-            None => Identity::root(
-                &image_text(&image, "etc/passwd"),
-                &image_text(&image, "etc/group"),
-            ),
-            Some(spec) => user::resolve(
-                spec,
-                &image_text(&image, "etc/passwd"),
-                &image_text(&image, "etc/group"),
-            )
-            .map_err(|e| SpecError::User(spec.clone(), e.to_string()))?,
+/// The process to run, as psdock and psdock-exec both take it: the command,
+/// its environment, working directory and user.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub command: Vec<OsString>,
+    /// `KEY=VALUE` entries in the order they were first set.
+    pub env: Vec<OsString>,
+    pub cwd: PathBuf,
+    pub identity: Identity,
+}
+
+impl ProcessSpec {
+    /// `passwd` and `group` are the text of the container's own files; the
+    /// image's Env, User and WorkingDir go under the flags.
+    pub fn from_args(
+        args: ProcessArgs,
+        command: Vec<OsString>,
+        passwd: &str,
+        group: &str,
+        image: &ImageConfig,
+    ) -> Result<Self, SpecError> {
+        check_command(&command)?;
+        let identity = match (&args.user, &image.user) {
+            (None, None) => Identity::root(passwd, group),
+            (Some(spec), _) => user::resolve(spec, passwd, group)
+                .map_err(|e| SpecError::User(spec.clone(), e.to_string()))?,
+            (None, Some(spec)) => user::resolve(spec, passwd, group)
+                .map_err(|e| SpecError::ImageUser(spec.clone(), e.to_string()))?,
         };
         let mut env = Env::default();
         env.set(OsString::from(format!("PATH={DEFAULT_PATH}")));
         env.set(OsString::from("TERM=xterm"));
+        for entry in &image.env {
+            // Set as they are: a bare KEY means nothing in an image.
+            if entry.contains('=') && !entry.starts_with('=') && !entry.contains('\0') {
+                env.set(entry.into());
+            }
+        }
         for file in &args.env_file {
             for entry in read_env_file(file)? {
                 env.apply(entry);
@@ -135,22 +158,91 @@ impl RunSpec {
                 .unwrap_or("/");
             env.set(OsString::from(format!("HOME={home}")));
         }
-        let cwd = match args.cwd {
-            Some(c) if c.is_absolute() && !c.components().any(|p| p == Component::ParentDir) => c,
-            Some(c) => return Err(SpecError::Cwd(c)),
-            None => PathBuf::from("/"),
+        let cwd = match (args.cwd, &image.working_dir) {
+            (Some(c), _) => check_cwd(c).map_err(SpecError::Cwd)?,
+            (None, Some(w)) => check_cwd(PathBuf::from(w)).map_err(SpecError::ImageWorkingDir)?,
+            (None, None) => PathBuf::from("/"),
         };
+        Ok(ProcessSpec {
+            command,
+            env: env.0,
+            cwd,
+            identity,
+        })
+    }
+
+    /// The value of `KEY` in the process's environment.
+    pub fn env_var(&self, key: &str) -> Option<&OsStr> {
+        env_var(&self.env, key)
+    }
+}
+
+fn check_command(command: &[OsString]) -> Result<(), SpecError> {
+    if command.is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    if command.iter().any(|a| a.as_bytes().contains(&0)) {
+        return Err(SpecError::Nul);
+    }
+    Ok(())
+}
+
+/// The value of `KEY` in a list of `KEY=VALUE` entries.
+pub fn env_var<'a>(env: &'a [OsString], key: &str) -> Option<&'a OsStr> {
+    env.iter().find_map(|e| {
+        let rest = e
+            .as_bytes()
+            .strip_prefix(key.as_bytes())?
+            .strip_prefix(b"=")?;
+        Some(OsStr::from_bytes(rest))
+    })
+}
+
+impl RunSpec {
+    /// Validates the command line and opens the image for `driver`: an OCI
+    /// image or a tarball is unpacked into the layer cache here, before
+    /// anything of the run exists.
+    pub fn from_args(args: Args, driver: &dyn RootfsDriver) -> Result<Self, SpecError> {
+        if args.json {
+            return Err(SpecError::JsonWithoutList);
+        }
+        let image = args.image.ok_or(SpecError::Missing("image (-i)"))?;
+        let rootfs = args.rootfs.ok_or(SpecError::Missing("rootfs (-r)"))?;
+        if args.command.iter().any(|a| a.as_bytes().contains(&0))
+            || args.entrypoint.as_ref().is_some_and(|e| e.contains('\0'))
+        {
+            return Err(SpecError::Nul);
+        }
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
+        let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
+        let image = check_image(&image)?;
+        let cache = Cache::from_env();
+        let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
+        let opened = image::open(
+            &image,
+            &image::Options {
+                image_ref: args.image_ref.as_deref(),
+                form: driver.whiteouts(),
+                max_layers: driver.max_layers(),
+                cache: &cache,
+            },
+        )
+        .map_err(|source| SpecError::ImageContent {
+            path: image.clone(),
+            source,
+        })?;
+        let layers = opened.layers;
+        let command = command(args.command, args.entrypoint, &opened.config)?;
+        let process = ProcessSpec::from_args(
+            args.process,
+            command,
+            &layers_text(&layers, "etc/passwd"),
+            &layers_text(&layers, "etc/group"),
+            &opened.config,
+        )?;
         let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
         check_hostname(&hostname)?;
-        // As in the seed: -bind-port only decides when `running` is notified.
-        let bind_port = match (args.bind_port, args.port_probe) {
-            (Some(_), _) if notify.is_none() => {
-                return Err(SpecError::Needs("bind-port", "web-hook"))
-            }
-            (Some(port), probe) => Some((port, probe)),
-            (None, Some(_)) => return Err(SpecError::Needs("port-probe", "bind-port")),
-            (None, None) => None,
-        };
         let binds = args
             .bind_mount
             .into_iter()
@@ -158,14 +250,16 @@ impl RunSpec {
             .collect::<Result<_, _>>()?;
         Ok(RunSpec {
             image,
+            layers,
             rootfs,
-            command: args.command,
-            env: env.0,
-            cwd,
+            command: process.command,
+            env: process.env,
+            cwd: process.cwd,
             hostname,
-            identity,
+            identity: process.identity,
             binds,
             kill_timeout: args.kill_timeout.map(Duration::from_secs),
+            stdio,
             notify,
             bind_port,
         })
@@ -173,39 +267,51 @@ impl RunSpec {
 
     /// The value of `KEY` in the container's environment.
     pub fn env_var(&self, key: &str) -> Option<&OsStr> {
-        self.env.iter().find_map(|e| {
-            let rest = e
-                .as_bytes()
-                .strip_prefix(key.as_bytes())?
-                .strip_prefix(b"=")?;
-            Some(OsStr::from_bytes(rest))
-        })
+        env_var(&self.env, key)
     }
 }
 
-/// The URL itself is the notifier's to check: it knows which schemes it speaks.
+/// `-web-hook`, its companions and `-bind-port`. The URL itself is the
+/// notifier's to check: it knows which schemes it speaks.
+#[allow(clippy::type_complexity)]
 fn notify_spec(
-    url: Option<String>,
-    timeout: Option<u64>,
-    secret: Option<String>,
-    tls_ca: Option<PathBuf>,
-) -> Result<Option<(NotifySpec, Duration)>, SpecError> {
-    let Some(url) = url else {
-        if secret.is_some() {
-            return Err(SpecError::Needs("web-hook-secret", "web-hook"));
+    args: crate::cli::NotifyArgs,
+    tls_ca: &Option<PathBuf>,
+) -> Result<
+    (
+        Option<(NotifySpec, Duration)>,
+        Option<(u16, Option<String>)>,
+    ),
+    SpecError,
+> {
+    let notify = match args.web_hook {
+        Some(url) => {
+            let timeout = args
+                .web_hook_timeout
+                .map_or(crate::lifecycle::DEFAULT_TIMEOUT, Duration::from_secs);
+            let spec = NotifySpec {
+                url,
+                secret: args.web_hook_secret,
+                tls_ca: tls_ca.clone(),
+            };
+            Some((spec, timeout))
         }
-        if timeout.is_some() {
-            return Err(SpecError::Needs("web-hook-timeout", "web-hook"));
+        None if args.web_hook_secret.is_some() => {
+            return Err(SpecError::Needs("web-hook-secret", "web-hook"))
         }
-        return Ok(None);
+        None if args.web_hook_timeout.is_some() => {
+            return Err(SpecError::Needs("web-hook-timeout", "web-hook"))
+        }
+        None => None,
     };
-    let timeout = timeout.map_or(crate::lifecycle::DEFAULT_TIMEOUT, Duration::from_secs);
-    let spec = NotifySpec {
-        url,
-        secret,
-        tls_ca,
+    // As in the seed: -bind-port only decides when `running` is notified.
+    let bind_port = match (args.bind_port, args.port_probe) {
+        (Some(_), _) if notify.is_none() => return Err(SpecError::Needs("bind-port", "web-hook")),
+        (Some(port), probe) => Some((port, probe)),
+        (None, Some(_)) => return Err(SpecError::Needs("port-probe", "bind-port")),
+        (None, None) => None,
     };
-    Ok(Some((spec, timeout)))
+    Ok((notify, bind_port))
 }
 
 /// The environment under construction: last write wins per key, first position kept.
@@ -282,15 +388,49 @@ fn check_image(path: &Path) -> Result<PathBuf, SpecError> {
         why,
     };
     let canonical = path.canonicalize().map_err(|e| err(e.to_string()))?;
-    if !canonical.is_dir() {
-        return Err(err("not a directory".into()));
+    if !canonical.is_dir() && !canonical.is_file() {
+        return Err(err(
+            "not a directory, an OCI image layout or a tarball".into()
+        ));
     }
     Ok(canonical)
 }
 
+/// A working directory: absolute, without `..`.
+fn check_cwd(cwd: PathBuf) -> Result<PathBuf, PathBuf> {
+    if cwd.is_absolute() && !cwd.components().any(|p| p == Component::ParentDir) {
+        Ok(cwd)
+    } else {
+        Err(cwd)
+    }
+}
+
+/// The command as docker builds it: the entrypoint (the image's, or
+/// `-entrypoint`'s, "" for none), then the given command, else the image's Cmd
+/// (which `-entrypoint` drops, as it was written for the image's entrypoint).
+fn command(
+    given: Vec<OsString>,
+    entrypoint: Option<String>,
+    config: &ImageConfig,
+) -> Result<Vec<OsString>, SpecError> {
+    let replaced = entrypoint.is_some();
+    let mut command: Vec<OsString> = match entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.into()],
+        None => config.entrypoint.iter().map(Into::into).collect(),
+    };
+    if !given.is_empty() {
+        command.extend(given);
+    } else if !replaced {
+        command.extend(config.cmd.iter().map(Into::into));
+    }
+    check_command(&command)?;
+    Ok(command)
+}
+
 /// ROOTFS must be absent or an empty directory, in an existing parent, and must
-/// neither contain the image nor lie inside it.
-fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
+/// neither contain the image or the layer cache nor lie inside either.
+fn check_rootfs(path: &Path, image: &Path, cache: &Path) -> Result<PathBuf, SpecError> {
     let err = |why: &str| SpecError::Rootfs {
         path: path.to_owned(),
         why: why.to_owned(),
@@ -313,7 +453,11 @@ fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
         Ok(m) if !m.is_dir() => return Err(err("exists and is not a directory")),
         Ok(_) => {
             let mut entries = std::fs::read_dir(&rootfs).map_err(|e| err(&e.to_string()))?;
-            if entries.next().is_some() {
+            // With a sibling, the rootfs is most likely another psdock's mount:
+            // `rootfs::prepare` tells in use from left behind by its lock, and
+            // touches nothing either way (a left one is reclaimed there).
+            let sibling = std::fs::symlink_metadata(crate::rootfs::sibling_of(&rootfs)).is_ok();
+            if entries.next().is_some() && !sibling {
                 return Err(err("exists and is not empty"));
             }
         }
@@ -321,12 +465,26 @@ fn check_rootfs(path: &Path, image: &Path) -> Result<PathBuf, SpecError> {
     if rootfs.starts_with(image) || image.starts_with(&rootfs) {
         return Err(err("must not overlap the image"));
     }
+    let cache = cache.canonicalize().unwrap_or_else(|_| cache.to_owned());
+    if rootfs.starts_with(&cache) || cache.starts_with(&rootfs) {
+        return Err(err("must not overlap the layer cache"));
+    }
     Ok(rootfs)
 }
 
-/// A missing or unreadable file reads as empty: an image need not have users.
-fn image_text(image: &Path, path: &str) -> String {
+/// A file of a container's root (an image, or a running container's
+/// `/proc/<pid>/root`), symlinks resolved inside it. A missing or unreadable
+/// file reads as empty: an image need not have users.
+pub fn root_text(image: &Path, path: &str) -> String {
     fsutil::read_in_root(image, Path::new(path))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// A file of the image as the container will see it, read the same way.
+fn layers_text(layers: &Layers, path: &str) -> String {
+    layers
+        .read(Path::new(path))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
@@ -444,6 +602,30 @@ mod tests {
             let e = parse_bind(bad.clone().into()).unwrap_err().to_string();
             assert!(e.starts_with(&format!("-bind-mount {bad}: ")), "{e}");
         }
+    }
+
+    #[test]
+    fn command_is_entrypoint_then_given_command_or_cmd() {
+        let config = ImageConfig {
+            entrypoint: vec!["/bin/sh".into(), "-c".into()],
+            cmd: vec!["echo cmd".into()],
+            ..ImageConfig::default()
+        };
+        let run = |given: &[&str], entrypoint: Option<&str>| {
+            let given = given.iter().map(OsString::from).collect();
+            command(given, entrypoint.map(str::to_owned), &config)
+        };
+        assert_eq!(run(&[], None).unwrap(), ["/bin/sh", "-c", "echo cmd"]);
+        assert_eq!(
+            run(&["echo hi"], None).unwrap(),
+            ["/bin/sh", "-c", "echo hi"]
+        );
+        assert_eq!(run(&["x"], Some("/bin/echo")).unwrap(), ["/bin/echo", "x"]);
+        assert_eq!(run(&[], Some("/bin/true")).unwrap(), ["/bin/true"]);
+        assert_eq!(run(&["id"], Some("")).unwrap(), ["id"]);
+        assert!(matches!(run(&[], Some("")), Err(SpecError::NoCommand)));
+        let none = command(Vec::new(), None, &ImageConfig::default());
+        assert!(matches!(none, Err(SpecError::NoCommand)));
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! The supervisor loop: one current-thread runtime watching the container's
-//! pidfd, the signalfd and the kill timeout, with the lifecycle events (port
-//! probe, notifications) beside it.
+//! pidfd, the signalfd, the kill timeout and the stdio pump.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -12,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::container::Container;
 use crate::lifecycle::{self, Lifecycle};
+use crate::plugin::{PumpEnd, Transfer};
 use crate::signals::{self, Signals};
 
 /// How the command ended, as psdock reports it.
@@ -40,32 +40,32 @@ impl AsRawFd for Fd {
 }
 
 fn send(pidfd: RawFd, sig: i32) {
-    // SAFETY: plain system call on a pidfd we own. ESRCH (already gone) is fine.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd,
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
+    crate::proc::pidfd_send(&Fd(pidfd), sig);
 }
 
-/// Runs until the container's init has exited (and the notifications are
-/// delivered, or one timeout has passed); returns how it ended.
+/// The supervisor's runtime: one thread (no worker threads, so the container
+/// can still be cloned from a single-threaded psdock after it is built). Built
+/// before the stdio sink is opened, whose connections it then drives.
+pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+}
+
+/// Runs until the container's init has exited, its output is delivered and
+/// so are the notifications (or one timeout has passed); returns how it
+/// ended.
 pub fn supervise(
+    rt: &tokio::runtime::Runtime,
     container: &Container,
     signals: &Signals,
     kill_timeout: Option<Duration>,
+    stdio: Option<Transfer>,
     lifecycle: Lifecycle,
 ) -> io::Result<Ending> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
     let (mut events, ready, deliveries) = lifecycle.start(container.pid);
-    let ending = rt.block_on(lifecycle::alongside(deliveries, async {
+    rt.block_on(lifecycle::alongside(deliveries, async {
         let pidfd = container.pidfd.as_raw_fd();
         // SAFETY: both descriptors are owned by our callers and outlive these
         // registrations, which end with this block.
@@ -73,6 +73,23 @@ pub fn supervise(
         let sigfd = unsafe { AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)? };
         let mut translated = None;
         let mut deadline: Option<Instant> = None;
+        let mut deliver = |sig: i32, deadline: &mut Option<Instant>| {
+            if sig == libc::SIGINT || sig == libc::SIGTERM {
+                if let (None, Some(t)) = (*deadline, kill_timeout) {
+                    *deadline = Some(Instant::now() + t);
+                }
+                if !signals::handles(container.pid.as_raw(), sig) {
+                    send(pidfd, libc::SIGKILL);
+                    translated.get_or_insert(sig);
+                    return;
+                }
+            }
+            send(pidfd, sig);
+        };
+        let (mut pump, resize) = match stdio {
+            Some(t) => (Some(t.done), t.resize),
+            None => (None, None),
+        };
         let mut ready = std::pin::pin!(ready);
         let mut running = false;
         loop {
@@ -86,23 +103,50 @@ pub fn supervise(
                 guard = sigfd.readable() => {
                     let mut guard = guard?;
                     while let Some(sig) = signals.next()? {
-                        if sig == libc::SIGINT || sig == libc::SIGTERM {
-                            if let (None, Some(t)) = (deadline, kill_timeout) {
-                                deadline = Some(Instant::now() + t);
-                            }
-                            if !signals::handles(container.pid.as_raw(), sig) {
-                                send(pidfd, libc::SIGKILL);
-                                translated.get_or_insert(sig);
-                                continue;
-                            }
+                        // With a terminal, SIGWINCH is psdock's: the terminal's
+                        // size changes, and the kernel tells the container.
+                        if let (libc::SIGWINCH, Some(resize)) = (sig, &resize) {
+                            resize();
+                            continue;
                         }
-                        send(pidfd, sig);
+                        deliver(sig, &mut deadline);
                     }
                     guard.clear_ready();
+                }
+                end = async { pump.as_mut().expect("guarded").await }, if pump.is_some() => {
+                    pump = None;
+                    if let PumpEnd::PeerGone(e) = end {
+                        if !is_hangup(&e) {
+                            eprintln!("psdock: -stdio: {e}");
+                        }
+                        deliver(libc::SIGTERM, &mut deadline);
+                    }
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     send(pidfd, libc::SIGKILL);
                     deadline = None;
+                }
+            }
+        }
+        // What the command wrote before it ended is delivered, unless psdock
+        // is told to stop (a sink that can no longer take it must not hold
+        // psdock forever).
+        if let Some(mut pump) = pump {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = &mut pump => break,
+                    guard = sigfd.readable() => {
+                        let mut guard = guard?;
+                        let mut stop = false;
+                        while let Some(sig) = signals.next()? {
+                            stop |= sig == libc::SIGINT || sig == libc::SIGTERM;
+                        }
+                        guard.clear_ready();
+                        if stop {
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -113,9 +157,15 @@ pub fn supervise(
         events.crashed(ending.into());
         drop(events);
         Ok(ending)
-    }));
-    lifecycle::leave(rt);
-    ending
+    }))
+}
+
+/// The peer simply went away: nothing worth a message.
+fn is_hangup(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
 }
 
 fn reap(pidfd: RawFd) -> io::Result<Ending> {

@@ -1,8 +1,8 @@
 //! `webhook`: an HTTP `PUT` of a small JSON document to the `-web-hook` URL for
 //! each lifecycle event, signed when `-web-hook-secret` is given (header
 //! `X-Psdock-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`). http or
-//! https; https verifies the server's certificate against the system's roots,
-//! or against those of `-tls-ca` only. Redirects are not followed: a hook that
+//! https; https verifies the server's certificate against the system's roots
+//! and those of `-tls-ca`. Redirects are not followed: a hook that
 //! moved is an error to fix, not a reason to send the signed body elsewhere.
 //! The only notifier, so picked whenever `-web-hook` is given.
 
@@ -12,10 +12,9 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use ring::hmac;
 use serde::Serialize;
 
-use crate::host::Host;
 use crate::plugin::{
-    Attempt, Delivery, Descriptor, Event, Exit, LocalFuture, Notifier, NotifySpec, PluginError,
-    Probe,
+    always_usable, Attempt, Delivery, Descriptor, Event, Exit, LocalFuture, Notifier, NotifySpec,
+    PluginError,
 };
 
 struct Webhook;
@@ -26,13 +25,9 @@ inventory::submit! {
         feature: "notify-webhook",
         priority: 100,
         summary: "HTTP PUT of a JSON body to -web-hook (http or https)",
-        probe,
+        probe: always_usable,
         build: Some(|| Box::new(Webhook)),
     }
-}
-
-fn probe(_: &Host) -> Probe {
-    Ok(())
 }
 
 pub const SIGNATURE_HEADER: &str = "x-psdock-signature";
@@ -63,7 +58,7 @@ impl Notifier for Webhook {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("psdock/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &spec.tls_ca {
-            builder = builder.tls_certs_only(read_ca(path)?);
+            builder = builder.tls_certs_merge(read_ca(path)?);
         }
         let client = builder.build().map_err(WebhookError::Client)?;
         let key = spec

@@ -15,8 +15,8 @@ pub enum CliError {
 
 /// What the command line asked for.
 #[derive(Debug)]
-pub enum Parsed {
-    Run(Box<Args>),
+pub enum Parsed<T = Args> {
+    Run(Box<T>),
     /// `--help` or `--version`: print this and exit 0.
     Print(String),
 }
@@ -55,8 +55,15 @@ fn flags(cmd: &clap::Command) -> Vec<Flag> {
 /// and a `--` is put before the first word that is not a flag, so that
 /// everything from there on belongs to the command. A word that looks like a
 /// flag but is none is an error: `-imagee` must never be read as `-i magee`.
+///
+/// Positionals declared before the command (psdock-exec's `ID`) are taken as
+/// they come, wherever they stand among the flags.
 fn rewrite(cmd: &clap::Command, argv: Vec<OsString>) -> Result<Vec<OsString>, CliError> {
     let flags = flags(cmd);
+    let mut leading = cmd
+        .get_positionals()
+        .filter(|a| !a.is_trailing_var_arg_set())
+        .count();
     let mut out = Vec::with_capacity(argv.len() + 1);
     let mut words = argv.into_iter();
     out.extend(words.next());
@@ -65,6 +72,11 @@ fn rewrite(cmd: &clap::Command, argv: Vec<OsString>) -> Result<Vec<OsString>, Cl
         if bytes == b"--" {
             out.push(word);
             break;
+        }
+        if leading > 0 && (bytes.len() < 2 || bytes[0] != b'-') {
+            leading -= 1;
+            out.push(word);
+            continue;
         }
         if bytes.len() < 2 || bytes[0] != b'-' {
             out.push("--".into());
@@ -100,7 +112,14 @@ fn rewrite(cmd: &clap::Command, argv: Vec<OsString>) -> Result<Vec<OsString>, Cl
 
 /// Parses psdock's command line.
 pub fn parse(argv: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Parsed, CliError> {
-    let mut cmd = Args::command();
+    parse_as::<Args>(argv)
+}
+
+/// Parses the command line of psdock or one of its helpers, Go-style flags and all.
+pub fn parse_as<T: CommandFactory + FromArgMatches>(
+    argv: impl IntoIterator<Item = impl Into<OsString>>,
+) -> Result<Parsed<T>, CliError> {
+    let mut cmd = T::command();
     cmd.build();
     let argv = rewrite(&cmd, argv.into_iter().map(Into::into).collect())?;
     let matches = match cmd.try_get_matches_from_mut(argv) {
@@ -114,7 +133,7 @@ pub fn parse(argv: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Pars
         }
     };
     let args =
-        Args::from_arg_matches(&matches).map_err(|e| CliError::Clap(first_line(&e.to_string())))?;
+        T::from_arg_matches(&matches).map_err(|e| CliError::Clap(first_line(&e.to_string())))?;
     Ok(Parsed::Run(Box::new(args)))
 }
 
@@ -161,7 +180,10 @@ mod tests {
             run(&["-v", "/a:/b", "-bind-mount=/c:/d"]).bind_mount,
             ["/a:/b", "/c:/d"]
         );
-        assert_eq!(run(&["-w", "/tmp"]).cwd.unwrap().to_str(), Some("/tmp"));
+        assert_eq!(
+            run(&["-w", "/tmp"]).process.cwd.unwrap().to_str(),
+            Some("/tmp")
+        );
     }
 
     #[test]
@@ -194,12 +216,12 @@ mod tests {
             "C",
         ]);
         assert_eq!(a.hostname.as_deref(), Some("b"));
-        assert_eq!(a.env, ["A=1,B=2", "C"]);
+        assert_eq!(a.process.env, ["A=1,B=2", "C"]);
     }
 
     #[test]
     fn values_may_start_with_a_dash() {
-        assert_eq!(run(&["-e", "-X=1", "true"]).env, ["-X=1"]);
+        assert_eq!(run(&["-e", "-X=1", "true"]).process.env, ["-X=1"]);
     }
 
     #[test]

@@ -9,10 +9,11 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-use super::plan::Plan;
+use super::plan::{Plan, ProcessPlan};
 use super::report::{Failure, Stage};
 use super::{caps, mounts};
 use crate::fsutil::{self, Create};
+use crate::signals;
 
 trait At<T> {
     fn at(self, stage: Stage) -> Result<T, Failure>;
@@ -33,8 +34,14 @@ fn check(r: libc::c_long) -> Result<(), Errno> {
 }
 
 /// Never returns: execs the command, or reports and exits.
-pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd) -> ! {
-    let failure = match setup(plan, &sync) {
+pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd, tty: Option<OwnedFd>) -> ! {
+    finish(report, setup(plan, &sync, tty))
+}
+
+/// Reports the failure of a child's setup on the report pipe and exits with
+/// the code psdock would use for it.
+pub(super) fn finish(report: OwnedFd, result: Result<std::convert::Infallible, Failure>) -> ! {
+    let failure = match result {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -51,27 +58,37 @@ pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd) -> ! {
     }
 }
 
-fn setup(plan: &Plan, sync: &OwnedFd) -> Result<std::convert::Infallible, Failure> {
+/// The first steps of every child: die with the parent, wait for its go-ahead,
+/// start a session and take the planned stdio.
+pub(super) fn begin(process: &ProcessPlan, sync: &OwnedFd) -> Result<(), Failure> {
     // SAFETY (all prctl calls): integer arguments only.
-    // Die with psdock; and keep /proc/1/exe (psdock's binary, until exec) out of
-    // reach of anything that could see this process.
+    // Die with the parent; and keep /proc/<pid>/exe (psdock's binary, until
+    // exec) out of reach of anything that could see this process.
     check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as _)
         .at(Stage::Parent)?;
     check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } as _).at(Stage::Parent)?;
-    // psdock writes one byte once it holds our pidfd; end-of-file means it died
-    // before PDEATHSIG was armed.
+    // The parent writes one byte once it holds our pidfd; end-of-file means it
+    // died before PDEATHSIG was armed.
     let mut go = [0u8; 1];
     if nix::unistd::read(sync.as_raw_fd(), &mut go).at(Stage::Parent)? != 1 {
         return Err(Failure::new(Stage::Parent, Errno::ESRCH));
     }
     nix::unistd::setsid().at(Stage::Session)?;
-    for (target, fd) in plan.stdio.iter().enumerate() {
+    for (target, fd) in process.stdio.iter().enumerate() {
         if let Some(fd) = fd {
             nix::unistd::dup2(*fd, target as RawFd).at(Stage::Stdio)?;
         }
     }
-    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    Ok(())
+}
 
+fn setup(
+    plan: &Plan,
+    sync: &OwnedFd,
+    tty_channel: Option<OwnedFd>,
+) -> Result<std::convert::Infallible, Failure> {
+    begin(&plan.process, sync)?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     mount(
         None::<&str>,
         "/",
@@ -98,6 +115,12 @@ fn setup(plan: &Plan, sync: &OwnedFd) -> Result<std::convert::Infallible, Failur
 
     pivot(&plan.rootfs).at(Stage::PivotRoot)?;
     mounts::system().at(Stage::SystemMount)?;
+    // The terminal comes from the container's own devpts, mounted just now;
+    // setsid() above left this process without a controlling terminal.
+    if let (Some(tty), Some(channel)) = (&plan.tty, tty_channel) {
+        crate::stdio::pty::open_in_container(tty, plan.process.uid, channel.as_raw_fd())
+            .at(Stage::Tty)?;
+    }
     let root = std::fs::File::open("/").map_err(|e| io_failure(Stage::PivotRoot, 0, &e))?;
     if let Some(tree) = resolv {
         let target = fsutil::open_in_root(&root, Path::new("/etc/resolv.conf"), Create::File)
@@ -119,10 +142,20 @@ fn setup(plan: &Plan, sync: &OwnedFd) -> Result<std::convert::Infallible, Failur
     mounts::mask().at(Stage::Mask)?;
     nix::unistd::sethostname(plan.hostname.to_str().unwrap_or("psdock")).at(Stage::Hostname)?;
 
+    become_process(&plan.process, sync)
+}
+
+/// The last steps of every child, in the container's root: drop capabilities,
+/// switch user, no_new_privs, working directory, clean signal state, close
+/// every other descriptor, exec.
+pub(super) fn become_process(
+    plan: &ProcessPlan,
+    sync: &OwnedFd,
+) -> Result<std::convert::Infallible, Failure> {
     caps::restrict(plan.cap_last).at(Stage::Capabilities)?;
     switch_user(plan).at(Stage::User)?;
     // A change of credentials clears PDEATHSIG: arm it again, then make sure
-    // psdock did not die in between (its end of `sync` is then closed).
+    // the parent did not die in between (its end of `sync` is then closed).
     check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as _)
         .at(Stage::User)?;
     let mut pfd = [nix::poll::PollFd::new(
@@ -177,7 +210,7 @@ fn pivot(rootfs: &CString) -> Result<(), Errno> {
 
 /// Raw system calls: glibc's wrappers broadcast to threads it believes exist,
 /// which in a cloned child can wait forever.
-fn switch_user(plan: &Plan) -> Result<(), Errno> {
+fn switch_user(plan: &ProcessPlan) -> Result<(), Errno> {
     // SAFETY: plain system calls; `groups` outlives the call.
     unsafe {
         check(libc::syscall(
@@ -201,25 +234,23 @@ fn switch_user(plan: &Plan) -> Result<(), Errno> {
     Ok(())
 }
 
-/// psdock blocks the signals it forwards, and Rust ignores SIGPIPE: neither
-/// may leak into the command, since an exec keeps both.
+/// psdock blocks the signals it forwards, Rust ignores SIGPIPE, and psdock's own
+/// parent may have left any signal ignored (32 and 33 included, which glibc's
+/// wrappers cannot touch): none of it may leak into the command, since an exec
+/// keeps both the mask and ignored dispositions. Neither call can fail for these
+/// arguments.
 fn reset_signals() {
-    // SAFETY: resetting dispositions to default and clearing the mask.
-    unsafe {
-        for sig in 1..=libc::SIGRTMAX() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            let _ = signals::set_disposition(sig, libc::SIG_DFL);
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
+    let _ = signals::unblock_all();
 }
 
 /// Tries each candidate like execvp, but with the container's PATH. Returns the
 /// failure to report: the first error that is not "no such file", else ENOENT.
-fn exec(plan: &Plan) -> Failure {
+fn exec(plan: &ProcessPlan) -> Failure {
     let argv: Vec<*const libc::c_char> = plan
         .argv
         .iter()

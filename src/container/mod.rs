@@ -9,12 +9,14 @@
 //! failure over a close-on-exec pipe; end-of-file on it means exec succeeded.
 
 mod caps;
+mod enter;
 mod init;
 mod mounts;
 mod plan;
 mod report;
 mod spawn;
 
-pub use plan::Plan;
+pub use enter::enter;
+pub use plan::{Plan, ProcessPlan};
 pub use report::ContainerError;
 pub use spawn::{spawn, Container};

@@ -1,11 +1,11 @@
 //! The plan: everything the child needs, as C strings, built before the clone.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CString, OsString};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::spec::{BindMount, RunSpec};
+use crate::spec::{self, BindMount, ProcessSpec, RunSpec};
 
 pub struct PlannedBind {
     pub source: CString,
@@ -15,12 +15,22 @@ pub struct PlannedBind {
     pub is_dir: bool,
 }
 
+/// A new container: its file systems and hostname, and the process it runs.
 pub struct Plan {
     pub rootfs: CString,
     pub binds: Vec<PlannedBind>,
     /// Bind the host's resolv.conf read-only (the host has one and the image has /etc).
     pub resolv_conf: bool,
     pub hostname: CString,
+    pub process: ProcessPlan,
+    /// A terminal of the container's own, allocated in its devpts: it becomes
+    /// the init's 0, 1 and 2 (`process.stdio` is then unused).
+    pub tty: Option<crate::stdio::pty::Tty>,
+}
+
+/// The process that ends up running in a container, the init or one entered
+/// later by psdock-exec: who it runs as, where, and what it executes.
+pub struct ProcessPlan {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<libc::gid_t>,
@@ -32,45 +42,64 @@ pub struct Plan {
     pub envp: Vec<CString>,
     /// The highest capability this kernel knows (`/proc/sys/kernel/cap_last_cap`).
     pub cap_last: u32,
-    /// Descriptors that become the container's 0, 1, 2 (`None`: inherited).
+    /// Descriptors that become the process's 0, 1, 2 (`None`: inherited).
     pub stdio: [Option<RawFd>; 3],
 }
 
 fn cstr(b: &[u8]) -> CString {
-    // RunSpec rejects NUL bytes in everything it hands over.
+    // The specs reject NUL bytes in everything they hand over.
     CString::new(b).expect("validated: no NUL byte")
 }
 
 impl Plan {
     pub fn new(spec: &RunSpec, stdio: [Option<RawFd>; 3]) -> Plan {
+        Plan {
+            rootfs: cstr(spec.rootfs.as_os_str().as_bytes()),
+            binds: spec.binds.iter().map(plan_bind).collect(),
+            resolv_conf: Path::new("/etc/resolv.conf").is_file()
+                && spec.layers.is_dir(Path::new("etc")),
+            hostname: cstr(spec.hostname.as_bytes()),
+            process: ProcessPlan::new(
+                &ProcessSpec {
+                    command: spec.command.clone(),
+                    env: spec.env.clone(),
+                    cwd: spec.cwd.clone(),
+                    identity: spec.identity.clone(),
+                },
+                stdio,
+            ),
+            tty: None,
+        }
+    }
+}
+
+impl ProcessPlan {
+    pub fn new(spec: &ProcessSpec, stdio: [Option<RawFd>; 3]) -> ProcessPlan {
         let command = spec.command[0].as_bytes();
         let candidates = if command.contains(&b'/') {
             vec![cstr(command)]
         } else {
-            let path = spec.env_var("PATH").map(OsStr::as_bytes).unwrap_or(b"");
+            let path = spec::env_var(&spec.env, "PATH")
+                .map(|p| p.as_bytes())
+                .unwrap_or(b"");
             path.split(|&b| b == b':')
                 .filter(|dir| !dir.is_empty())
                 .map(|dir| cstr(&[dir, b"/", command].concat()))
                 .collect()
         };
-        let image_etc = spec.image.join("etc");
         let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(40);
-        Plan {
-            rootfs: cstr(spec.rootfs.as_os_str().as_bytes()),
-            binds: spec.binds.iter().map(plan_bind).collect(),
-            resolv_conf: Path::new("/etc/resolv.conf").is_file()
-                && std::fs::symlink_metadata(&image_etc).is_ok_and(|m| m.is_dir()),
-            hostname: cstr(spec.hostname.as_bytes()),
+        let cstrs = |v: &[OsString]| v.iter().map(|a| cstr(a.as_bytes())).collect();
+        ProcessPlan {
             uid: spec.identity.uid,
             gid: spec.identity.gid,
             groups: spec.identity.groups.clone(),
             cwd: cstr(spec.cwd.as_os_str().as_bytes()),
             candidates,
-            argv: spec.command.iter().map(|a| cstr(a.as_bytes())).collect(),
-            envp: spec.env.iter().map(|e| cstr(e.as_bytes())).collect(),
+            argv: cstrs(&spec.command),
+            envp: cstrs(&spec.env),
             cap_last,
             stdio,
         }

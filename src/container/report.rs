@@ -19,16 +19,18 @@ pub enum Stage {
     ResolvConf,
     Bind,
     Mask,
+    Tty,
     Hostname,
     Capabilities,
     User,
     NoNewPrivs,
     Cwd,
     Exec,
+    Enter,
 }
 
 impl Stage {
-    const ALL: [Stage; 16] = [
+    const ALL: [Stage; 18] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -39,12 +41,14 @@ impl Stage {
         Stage::ResolvConf,
         Stage::Bind,
         Stage::Mask,
+        Stage::Tty,
         Stage::Hostname,
         Stage::Capabilities,
         Stage::User,
         Stage::NoNewPrivs,
         Stage::Cwd,
         Stage::Exec,
+        Stage::Enter,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -63,12 +67,14 @@ impl Stage {
             Stage::ResolvConf => "bind-mount /etc/resolv.conf",
             Stage::Bind => "bind-mount",
             Stage::Mask => "mask /proc paths",
+            Stage::Tty => "allocate the terminal",
             Stage::Hostname => "set the hostname",
             Stage::Capabilities => "drop capabilities",
             Stage::User => "switch user",
             Stage::NoNewPrivs => "set no_new_privs",
             Stage::Cwd => "enter the working directory",
             Stage::Exec => "execute the command",
+            Stage::Enter => "enter the container",
         }
     }
 }
@@ -128,6 +134,8 @@ pub enum ContainerError {
     Setup { what: &'static str, errno: Errno },
     #[error("container setup failed: malformed report from the container")]
     Report,
+    #[error("cannot receive the container's terminal: {0}")]
+    Tty(std::io::Error),
 }
 
 #[cfg(test)]

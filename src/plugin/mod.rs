@@ -6,11 +6,15 @@
 //! says which feature to enable. Registration does no work before `main`: probes
 //! are plain functions called when a run needs them.
 
+pub mod listing;
 mod registry;
 mod traits;
 
-pub use registry::{not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection};
+pub use registry::{
+    always_usable, not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection,
+};
 pub use traits::{
     Attempt, Delivery, Event, Exit, LocalFuture, MountData, Notifier, NotifySpec, PluginError,
-    PortProbe, RootfsDriver, RootfsLayout, State, Stdio, StdioSink, StdioSpec,
+    PortProbe, Pump, PumpEnd, RootfsDriver, RootfsLayout, State, Stdio, StdioSink, StdioSpec,
+    Transfer, Tty, Whiteouts,
 };

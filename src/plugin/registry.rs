@@ -36,7 +36,8 @@ pub type Probe = Result<(), String>;
 /// What an implementation registers. `build` is `None` when its feature is off.
 pub struct Descriptor<T: ?Sized + 'static> {
     pub name: &'static str,
-    /// The Cargo feature that compiles this implementation in.
+    /// The Cargo feature that compiles this implementation in; empty for the
+    /// baseline (`overlay`, `inherit`) that every build has.
     pub feature: &'static str,
     /// Auto-pick tries higher priorities first.
     pub priority: u32,
@@ -51,6 +52,11 @@ impl<T: ?Sized> Descriptor<T> {
     pub fn compiled_in(&self) -> bool {
         self.build.is_some()
     }
+}
+
+/// The probe of an implementation that needs nothing of the host.
+pub fn always_usable(_: &Host) -> Probe {
+    Ok(())
 }
 
 /// The probe of a compiled-out implementation; never called for a pick.
@@ -128,7 +134,7 @@ pub enum PickError {
         name: &'static str,
         why: String,
     },
-    #[error("no usable {kind} implementation on this host\n{}", list(.rejected))]
+    #[error("no usable {kind} implementation on this host\n{}\nhint: `psdock -list-drivers` shows what this build has", list(.rejected))]
     NoneUsable {
         kind: Kind,
         rejected: Vec<Rejection>,
@@ -296,7 +302,8 @@ mod tests {
             text,
             "no usable rootfs implementation on this host\n  \
              high               rejected: missing from /proc/filesystems\n  \
-             mid                not compiled in (build with --features fake-mid)"
+             mid                not compiled in (build with --features fake-mid)\n\
+             hint: `psdock -list-drivers` shows what this build has"
         );
     }
 

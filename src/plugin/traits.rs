@@ -22,6 +22,19 @@ pub struct RootfsLayout {
     pub target: PathBuf,
 }
 
+#[cfg(test)]
+impl RootfsLayout {
+    /// Layers and upper as given, work and target anywhere: what driver tests need.
+    pub fn sample(lower: &[&str], upper: &str) -> Self {
+        Self {
+            lower: lower.iter().map(PathBuf::from).collect(),
+            upper: PathBuf::from(upper),
+            work: PathBuf::from("/r/.x.psdock/work"),
+            target: PathBuf::from("/r/x"),
+        }
+    }
+}
+
 /// The arguments of one `mount(2)` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountData {
@@ -29,36 +42,88 @@ pub struct MountData {
     pub data: CString,
 }
 
+/// How a layer marks the names it deletes from the layers below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// A 0/0 character device per deleted name, and `trusted.overlay.opaque=y`
+    /// on a directory that hides what the layers below have in it.
+    Overlay,
+    /// The OCI form as it is (taken from aufs): `.wh.NAME` files and a
+    /// `.wh..wh..opq` file in an opaque directory.
+    Aufs,
+}
+
 pub trait RootfsDriver {
-    /// The mount that makes `layout.target` a writable copy of the layers.
-    fn mount_data(&self, layout: &RootfsLayout) -> MountData;
+    /// The mount that makes `layout.target` a writable copy of the layers, or
+    /// why this driver cannot express it (a path it cannot escape, too many layers).
+    fn mount_data(&self, layout: &RootfsLayout) -> Result<MountData, String>;
+
+    /// The form in which image layers must be unpacked for this filesystem.
+    fn whiteouts(&self) -> Whiteouts {
+        Whiteouts::Overlay
+    }
+
+    /// The most read-only layers one mount can stack.
+    fn max_layers(&self) -> usize {
+        usize::MAX
+    }
 }
 
-/// What `-stdio` asked for, already split into scheme and the rest.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StdioSpec {
-    pub scheme: String,
-    pub target: String,
-}
+pub use crate::stdio::pty::Tty;
+pub use crate::stdio::StdioSpec;
 
-/// An opened stdio destination. `child` holds the descriptors that become the
-/// container's 0, 1 and 2 (`None`: psdock's own is inherited); `pump` is the task
-/// that moves bytes while the container runs, if any.
+/// A future of the supervisor's current-thread runtime (not `Send`).
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// An opened stdio destination, before the container exists.
 #[derive(Default)]
 pub struct Stdio {
+    /// Descriptors that become the container's 0, 1 and 2 (`None`: psdock's
+    /// own is inherited). Ignored when `tty` is set: the terminal is all three.
     pub child: [Option<OwnedFd>; 3],
-    pub pump: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    /// Asks the container for a terminal of its own.
+    pub tty: Option<Tty>,
+    /// What moves bytes while the container runs, if anything must.
+    pub pump: Option<Box<dyn Pump>>,
+}
+
+/// Started once the container runs, inside the supervisor's runtime.
+pub trait Pump {
+    /// `pty`: the master of the container's terminal, when `Stdio::tty` was set.
+    fn start(self: Box<Self>, pty: Option<OwnedFd>) -> std::io::Result<Transfer>;
+}
+
+/// A running pump, as the supervisor drives it.
+pub struct Transfer {
+    /// Resolves when the container's output has all been delivered, or when
+    /// the peer went away (the supervisor then acts as on SIGTERM).
+    pub done: LocalFuture<'static, PumpEnd>,
+    /// Set whenever the container has a terminal: called on SIGWINCH, which is
+    /// then not forwarded (the kernel tells the container when its terminal's
+    /// size changes).
+    pub resize: Option<Box<dyn Fn()>>,
+}
+
+#[derive(Debug)]
+pub enum PumpEnd {
+    /// The container closed its output and all of it was delivered.
+    Drained,
+    /// The peer closed, reset or failed: the command is to be terminated.
+    PeerGone(std::io::Error),
 }
 
 pub trait StdioSink {
-    /// Opens the destination before the container exists, so that a bad one is
-    /// psdock's error and leaves nothing behind.
-    fn open(&self, spec: &StdioSpec) -> Result<Stdio, PluginError>;
-}
+    /// The sink-specific flags it takes (`-log-rotate`, `-tls-ca`, ...): any
+    /// other is refused before anything is created.
+    fn flags(&self) -> &'static [&'static str] {
+        &[]
+    }
 
-/// A future a plug-in returns; the supervisor runs one current-thread runtime,
-/// so it need not be `Send`.
-pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+    /// Opens the destination (the file, the connection, the handshake) before
+    /// the container exists, so that a bad one is psdock's error and leaves
+    /// nothing behind.
+    fn open<'a>(&'a self, spec: &'a StdioSpec) -> LocalFuture<'a, Result<Stdio, PluginError>>;
+}
 
 /// Answers whether the container's init or one of its descendants listens on a
 /// TCP port. The core asks every [`PortProbe::interval`] until the answer is
@@ -79,7 +144,7 @@ pub trait PortProbe {
 pub struct NotifySpec {
     pub url: String,
     pub secret: Option<String>,
-    /// CA certificates (PEM) trusted instead of the system's.
+    /// `-tls-ca`: CA certificates (PEM) trusted besides the system's.
     pub tls_ca: Option<PathBuf>,
 }
 

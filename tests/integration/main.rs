@@ -5,9 +5,42 @@ mod util;
 // A recording HTTP server on loopback for the web hook tests.
 mod hook;
 
-// Command line forms, bad input and what it leaves behind.
+// Bad values: exit 125, one line naming flag and value, nothing left behind.
+mod bad_input;
+// Bind mounts: ro/rw, created targets, symlinks that try to escape the rootfs.
+mod binds;
+// Command line forms: spellings, `-flag=value`, last wins, where the command starts.
 mod cli;
+// Namespaces, PID 1, system mounts and the exit codes of the command.
+mod container;
+// Rootfs drivers: the listing, an explicit choice, no fallback.
+mod drivers;
+// psdock-exec: entering a running container.
+mod exec;
+// Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
+mod hardening;
 // -web-hook: order, payloads, signature, failing and hanging hooks.
 mod notify;
+// The overlay rootfs: mount options and teardown.
+mod overlay;
+// OCI layouts and rootfs tarballs: layers, whiteouts, config, the cache, refusals.
+mod oci;
 // -bind-port with every port probe.
 mod ports;
+// State records, psdock-ls, and reclaiming what a killed psdock left.
+mod records;
+// ROOTFS: accepted forms, the lock, the untouched image, the view from the host.
+mod rootfs;
+// Forwarding, the PID-1 rule, the kill timeout, held signals, the end of the init.
+mod signals;
+// -user, -env, -env-file, HOME, -cwd and -hostname.
+mod user_env;
+
+// The inherit sink on a real terminal: pty, size, raw mode restored.
+mod stdio_tty;
+// The inherit sink on pipes, the per-line prefix, bad stdio flags.
+mod stdio_pipes;
+// The file sink: appending, symlinks, rotation, retention, a full disk.
+mod stdio_file;
+// The tcp and tls sinks against real loopback listeners.
+mod stdio_net;

@@ -269,7 +269,8 @@ fn https_is_verified_against_the_tls_ca_and_never_sent_unverified() {
     );
     sb.assert_clean();
 
-    // The system's roots do not know the test CA: nothing may be sent.
+    // Without -tls-ca, the system's roots do not know the test CA: nothing may
+    // be sent.
     let untrusted = Hook::start_tls(&tls, |_| Reply::Status(200));
     let out = sb.run([
         "-web-hook",

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# psdock's speed and size against its peers, on this machine:
+#   - start-up: the whole `psdock -i IMG -r ROOTFS /bin/true` (overlay set-up and
+#     teardown included) against `crun run` and `runc run` given the same overlay,
+#     bwrap over it, our own bare C clone+overlay+chroot program (overlay-run.c)
+#     and a plain host fork+exec, side by side in one hyperfine run;
+#   - memory: VmRSS/VmHWM of psdock supervising `sleep`, against the parent
+#     process of crun and runc and against tini doing the same;
+#   - signals: how long a SIGTERM sent to psdock takes to reach a child that
+#     traps it (sigterm-latency.c), against tini and a direct kill.
+# Prints one markdown table and writes it to bench/results/startup.md.
+#
+# Usage (as root): bench/startup.sh
+#   RUNS=200 WARMUP=20 SIGNALS=500   the defaults
+#   PSDOCK=/path/to/psdock           measure that binary instead of building one
+#   QUIET=5                          first wait (up to 10 minutes) until CPU and
+#                                    I/O pressure are below 5% (a shared machine)
+#
+# Like for like: crun and runc get the namespaces psdock makes (mount, PID, UTS,
+# IPC; the host network, no cgroup namespace) and a writable root. crun 1.8
+# refuses cgroup v1 hybrid mode while /sys/fs/cgroup/unified is mounted, so the
+# whole benchmark runs in a private mount namespace where it is not; that
+# namespace also guarantees that no mount outlives the script.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+runs=${RUNS:-200}
+warmup=${WARMUP:-20}
+signals=${SIGNALS:-500}
+
+if [ "$(id -u)" != 0 ]; then
+    echo "startup.sh: must run as root (it starts containers)" >&2
+    exit 1
+fi
+
+if [ -z "${PSDOCK_BENCH_INNER:-}" ]; then
+    need=(crun runc bubblewrap hyperfine tini gcc libc6-dev busybox-static jq)
+    missing=()
+    for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+    if [ -n "${PSDOCK:-}" ]; then
+        PSDOCK_LABEL="\`$PSDOCK\`"
+    else
+        cargo build --release --locked --manifest-path "$repo/Cargo.toml" >&2
+        target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" | jq -r .target_directory)
+        PSDOCK=$target/release/psdock
+        PSDOCK_LABEL="\`$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)\`"
+    fi
+    PSDOCK=$(realpath "$PSDOCK")
+    export PSDOCK PSDOCK_LABEL PSDOCK_BENCH_INNER=1
+    exec unshare --mount --propagation private "$0" "$@"
+fi
+
+tmp=$(mktemp -d /tmp/psdock-bench.XXXXXX)
+pids=()
+# Each container has its own id: runc and crun derive the cgroup path from it.
+crun=(crun --root "$tmp/crun-state")
+runc=(runc --root "$tmp/runc-state")
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    # A runtime killed halfway leaves its container and cgroups behind.
+    for id in bench-crun bench-runc rss-crun rss-runc; do
+        "${crun[@]}" delete --force "$id" >/dev/null 2>&1 || true
+        "${runc[@]}" delete --force "$id" >/dev/null 2>&1 || true
+    done
+    # Deepest first; the namespace would drop them anyway when we exit.
+    awk -v t="$tmp" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo |
+        sort -r | while read -r m; do umount -l "$m" || true; done
+    rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+
+if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+say "building the busybox image and the C helpers"
+sh "$repo/scripts/busybox-image.sh" "$tmp/image"
+mkdir "$tmp/c" "$tmp/sig"
+gcc -O2 -Wall -Werror -o "$tmp/overlay-run" "$repo/bench/overlay-run.c"
+# Static: it also runs inside the busybox image.
+gcc -O2 -Wall -Werror -static -o "$tmp/sig/sigterm-latency" "$repo/bench/sigterm-latency.c"
+
+# One overlay of the image for the peers, mounted here once (bwrap has no
+# overlay option; crun and runc take a rootfs path).
+mkdir -p "$tmp/peers/upper" "$tmp/peers/work" "$tmp/peers/rootfs"
+mount -t overlay overlay \
+    -o "lowerdir=$tmp/image,upperdir=$tmp/peers/upper,workdir=$tmp/peers/work" "$tmp/peers/rootfs"
+
+bundle() { # NAME ARGS-AS-JSON
+    mkdir "$tmp/$1"
+    (cd "$tmp/$1" && runc spec)
+    jq --arg root "$tmp/peers/rootfs" --argjson args "$2" '
+        .process.terminal = false | .process.args = $args
+        | .root = {path: $root, readonly: false}
+        | .linux.namespaces |= map(select(.type != "network" and .type != "cgroup"))' \
+        "$tmp/$1/config.json" >"$tmp/$1/config.json.new"
+    mv "$tmp/$1/config.json.new" "$tmp/$1/config.json"
+}
+bundle bundle-true '["/bin/true"]'
+bundle bundle-sleep '["sleep", "1000"]'
+
+# The machine may be shared: say how busy it was, as load average and as the
+# share of time some task waited for a CPU or for I/O (PSI, if the kernel has it).
+pressure() { awk '/^some/ { sub("avg10=", "", $2); print $2 "%" }' "/proc/pressure/$1" 2>/dev/null || echo n/a; }
+busy() { echo "load $(cut -d' ' -f1 /proc/loadavg), CPU pressure $(pressure cpu), I/O pressure $(pressure io)"; }
+if [ -n "${QUIET:-}" ]; then
+    say "waiting for CPU and I/O pressure below $QUIET%"
+    deadline=$((SECONDS + 600))
+    until awk -v c="$(pressure cpu)" -v i="$(pressure io)" -v q="$QUIET" 'BEGIN { exit !(c + 0 < q && i + 0 < q) }'; do
+        [ $SECONDS -lt $deadline ] || { echo "startup.sh: still busy after 10 minutes, measuring anyway" >&2; break; }
+        sleep 2
+    done
+fi
+busy_before=$(busy)
+say "start-up: $warmup warm-up runs, then $runs runs each ($busy_before)"
+# hyperfine runs each command's runs in one block: psdock sits between the
+# two it is most compared with, so that a change in load between blocks
+# skews those ratios the least.
+hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$tmp/startup.json" \
+    -n c-floor "$tmp/overlay-run $tmp/image $tmp/c /bin/true" \
+    -n psdock "$PSDOCK -i $tmp/image -r $tmp/psdock-rootfs /bin/true" \
+    -n crun "${crun[*]} run --bundle $tmp/bundle-true bench-crun" \
+    -n runc "${runc[*]} run --bundle $tmp/bundle-true bench-runc" \
+    -n bwrap "bwrap --bind $tmp/peers/rootfs / --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts /bin/true" \
+    -n host "/bin/true" >&2
+median_ms() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$tmp/startup.json"; }
+
+# Starts a supervisor of `sleep` in the background, waits until sleep runs as
+# its child, prints "VmRSS VmHWM" of the supervisor in KiB, then calls STOP PID.
+rss() { # STOP COMMAND...
+    local stop=$1 pid deadline=$((SECONDS + 20))
+    shift
+    "$@" >/dev/null 2>"$tmp/rss.err" &
+    pid=$!
+    pids+=("$pid")
+    until pgrep -x -P "$pid" sleep >/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "startup.sh: $1 did not start sleep" >&2
+            cat "$tmp/rss.err" >&2
+            exit 1
+        fi
+        sleep 0.01
+    done
+    awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { print r, h }' "/proc/$pid/status"
+    "$stop" "$pid"
+    wait "$pid" || true
+}
+stop_term() { kill -TERM "$1"; }
+stop_crun() { "${crun[@]}" kill rss-crun KILL; }
+stop_runc() { "${runc[@]}" kill rss-runc KILL; }
+say "memory while supervising sleep"
+rss stop_term "$PSDOCK" -i "$tmp/image" -r "$tmp/rss-rootfs" sleep 1000 >"$tmp/rss.psdock"
+rss stop_crun "${crun[@]}" run --bundle "$tmp/bundle-sleep" rss-crun >"$tmp/rss.crun"
+rss stop_runc "${runc[@]}" run --bundle "$tmp/bundle-sleep" rss-runc >"$tmp/rss.runc"
+rss stop_term tini -s -- sleep 1000 >"$tmp/rss.tini"
+read -r psdock_rss psdock_hwm <"$tmp/rss.psdock"
+read -r crun_rss crun_hwm <"$tmp/rss.crun"
+read -r runc_rss runc_hwm <"$tmp/rss.runc"
+read -r tini_rss tini_hwm <"$tmp/rss.tini"
+
+say "SIGTERM to a trapping child: $signals signals each"
+mkfifo "$tmp/sig/fifo"
+latency() { "$tmp/sig/sigterm-latency" measure "$signals" "$tmp/sig/fifo" "$@"; }
+latency "$PSDOCK" -i "$tmp/image" -r "$tmp/sig-rootfs" -v "$tmp/sig:/sig" \
+    /sig/sigterm-latency trap /sig/fifo >"$tmp/sig.psdock"
+latency tini -s -- "$tmp/sig/sigterm-latency" trap "$tmp/sig/fifo" >"$tmp/sig.tini"
+latency "$tmp/sig/sigterm-latency" trap "$tmp/sig/fifo" >"$tmp/sig.direct"
+read -r psdock_sig psdock_sig90 _ <"$tmp/sig.psdock"
+read -r tini_sig tini_sig90 _ <"$tmp/sig.tini"
+read -r direct_sig direct_sig90 _ <"$tmp/sig.direct"
+
+busy_after=$(busy)
+
+# ---- the table ------------------------------------------------------------
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+mib_of() { calc '%.1f' "$1 / 1024"; }
+mib() { echo "$(mib_of "$1") MiB"; }
+verdict() { # VALUE OP LIMIT
+    if awk "BEGIN { exit !($1 $2 $3) }"; then echo met; else echo missed; fi
+}
+psdock_ms=$(median_ms psdock)
+# Verdicts are on values as printed, so that the table never reads "0.50×: missed".
+ratio_of() { calc '%.2f' "$psdock_ms / $(median_ms "$1")"; }
+ratio() { echo "$(ratio_of "$1")×"; }
+ratio_ok() { verdict "$(ratio_of "$1")" "$2" "$3"; }
+ms() { calc '%.2f ms' "$(median_ms "$1")"; }
+version() { "$@" --version 2>/dev/null | head -1 | grep -oE '[0-9]+(\.[0-9]+)+' | head -1; }
+size_kib=$(($(stat -c %s "$PSDOCK") / 1024))
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+# Directory creation and removal under ROOTFS's parent weigh on every start.
+fs=$(findmnt -no FSTYPE -T "$tmp")
+if findmnt -no OPTIONS -T "$tmp" | tr ',' '\n' | grep -qx discard; then fs="$fs mounted with discard"; fi
+
+table=$(cat <<EOF
+| Measure | Result | psdock ÷ this | Target |
+|---|---|---|---|
+| **Start-up** (median of $runs): \`psdock -i IMG -r ROOTFS /bin/true\`, overlay set-up and teardown included | **$(ms psdock)** | | |
+| \`crun run\` $(version crun), over the same overlay mounted beforehand | $(ms crun) | $(ratio crun) | ≤ 0.5×: $(ratio_ok crun '<=' 0.5) |
+| \`runc run\` $(version runc), over the same overlay mounted beforehand | $(ms runc) | $(ratio runc) | ≤ 0.25×: $(ratio_ok runc '<=' 0.25) |
+| \`bwrap\` $(version bwrap), over the same overlay mounted beforehand | $(ms bwrap) | $(ratio bwrap) | |
+| bare C clone+overlay+chroot (\`bench/overlay-run.c\`) | $(ms c-floor) | $(ratio c-floor) | aim 1.5×: $(ratio_ok c-floor '<=' 1.5) |
+| host fork+exec of \`/bin/true\` (floor) | $(ms host) | $(ratio host) | |
+| **Memory** supervising \`sleep\`: psdock VmRSS (VmHWM) | **$(mib "$psdock_rss") ($(mib "$psdock_hwm"))** | | ≤ 3 MiB: $(verdict "$(mib_of "$psdock_hwm")" '<=' 3) |
+| crun's parent process | $(mib "$crun_rss") ($(mib "$crun_hwm")) | $(calc '%.2f×' "$psdock_rss / $crun_rss") | |
+| runc's parent process | $(mib "$runc_rss") ($(mib "$runc_hwm")) | $(calc '%.2f×' "$psdock_rss / $runc_rss") | |
+| tini $(version tini) | $(mib "$tini_rss") ($(mib "$tini_hwm")) | $(calc '%.2f×' "$psdock_rss / $tini_rss") | |
+| **SIGTERM** to a trapping child (median of $signals, p90): through psdock | **$(calc '%.3f ms' "$psdock_sig / 1000") ($(calc '%.3f' "$psdock_sig90 / 1000"))** | | < 1 ms: $(verdict "$(calc '%.3f' "$psdock_sig / 1000")" '<' 1) |
+| through tini | $(calc '%.3f ms' "$tini_sig / 1000") ($(calc '%.3f' "$tini_sig90 / 1000")) | $(calc '%.2f×' "$psdock_sig / $tini_sig") | |
+| sent to the child directly (floor) | $(calc '%.3f ms' "$direct_sig / 1000") ($(calc '%.3f' "$direct_sig90 / 1000")) | $(calc '%.2f×' "$psdock_sig / $direct_sig") | |
+
+psdock $PSDOCK_LABEL, release binary $size_kib KiB; busybox image; ROOTFS on $fs; $(nproc) cores ($cpu), Linux $(uname -r),
+$(date -u +%Y-%m-%d), by \`bench/startup.sh\`. Before: $busy_before; after: $busy_after.
+EOF
+)
+mkdir -p "$repo/bench/results"
+printf '%s\n' "$table" >"$repo/bench/results/startup.md"
+printf '\n%s\n' "$table"

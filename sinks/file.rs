@@ -1,0 +1,83 @@
+//! `file`: `file:///path/to/app.log`. Picked by the `file` scheme.
+//!
+//! The command's stdout and stderr share one pipe, in the order it wrote
+//! them; psdock appends what comes out of it to the log (created 0640, never
+//! through a symlink), with the prefix if any, and rotates the log with
+//! `-log-rotate` (see `crate::stdio::rotate`). stdin is /dev/null: a file
+//! is not interactive.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use crate::plugin::{
+    always_usable, Descriptor, LocalFuture, PluginError, Pump, PumpEnd, Stdio, StdioSink,
+    StdioSpec, Transfer,
+};
+use crate::stdio::prefix::{Prefix, Prefixer};
+use crate::stdio::pump::{copy, output_pipe, Fd, Stop};
+use crate::stdio::rotate::Log;
+
+struct FileSink;
+
+inventory::submit! {
+    Descriptor::<dyn StdioSink> {
+        name: "file",
+        feature: "stdio-file",
+        priority: 0,
+        summary: "appends stdout and stderr to a file, rotated with -log-rotate",
+        probe: always_usable,
+        build: Some(|| Box::new(FileSink)),
+    }
+}
+
+impl StdioSink for FileSink {
+    fn flags(&self) -> &'static [&'static str] {
+        &["-log-rotate"]
+    }
+
+    fn open<'a>(&'a self, spec: &'a StdioSpec) -> LocalFuture<'a, Result<Stdio, PluginError>> {
+        Box::pin(async move {
+            let log = Log::open(Path::new(&spec.target), spec.rotate)
+                .map_err(|e| format!("-stdio {}: {e}", spec.url))?;
+            let (r, w) = output_pipe()?;
+            let null = std::fs::File::open("/dev/null")?;
+            Ok(Stdio {
+                child: [Some(null.into()), Some(w.try_clone()?), Some(w)],
+                tty: None,
+                pump: Some(Box::new(FilePump {
+                    pipe: r,
+                    log,
+                    prefix: spec.prefix.clone(),
+                })),
+            })
+        })
+    }
+}
+
+struct FilePump {
+    pipe: OwnedFd,
+    log: Log,
+    prefix: Option<Prefix>,
+}
+
+impl Pump for FilePump {
+    fn start(self: Box<Self>, _: Option<OwnedFd>) -> io::Result<Transfer> {
+        let FilePump {
+            pipe,
+            mut log,
+            prefix,
+        } = *self;
+        let pipe = Fd::new(pipe)?;
+        let mut prefixer = Prefixer::new(prefix);
+        Ok(Transfer {
+            done: Box::pin(async move {
+                match copy(&pipe, &mut prefixer, &mut log).await {
+                    Stop::Write(e) => PumpEnd::PeerGone(e),
+                    Stop::End | Stop::Read(_) => PumpEnd::Drained,
+                }
+            }),
+            resize: None,
+        })
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(psdock::exec::main(std::env::args_os()));
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(psdock::ls::main(std::env::args_os()));
+}

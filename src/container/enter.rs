@@ -1,0 +1,85 @@
+//! Entering a running container (psdock-exec): a child forked into the
+//! container's PID namespace, which then joins its mount, UTS and IPC
+//! namespaces and its root, and becomes the command exactly as the init does.
+//!
+//! The namespaces are joined through the init's pidfd (`setns(pidfd, flags)`,
+//! Linux 5.8), which names that very process and joins all of them at once. The
+//! PID namespace is joined by the parent, which only changes where its next
+//! child lands: the child is a member of the container from its first
+//! instruction, so it dies with the container's init like every other member.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use super::init;
+use super::plan::ProcessPlan;
+use super::report::{ContainerError, Failure, Stage};
+use super::spawn::{launch, Container, Context};
+use crate::proc::ProcId;
+use crate::spec::ProcessSpec;
+
+/// Starts `plan` inside the container whose init is `init` (opened as `pidfd`)
+/// and waits until its command runs. Must be called while the caller is
+/// single-threaded, and it stays so: a thread cannot be started once the
+/// PID namespace for children has changed.
+pub fn enter(
+    init: ProcId,
+    pidfd: &OwnedFd,
+    spec: &ProcessSpec,
+    plan: &ProcessPlan,
+) -> Result<Container, ContainerError> {
+    let enter_failed = |errno| ContainerError::Setup {
+        what: Stage::Enter.what(),
+        errno,
+    };
+    // The container's root, opened while the host's view is still ours.
+    let root = nix::fcntl::open(
+        format!("/proc/{}/root", init.pid).as_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(enter_failed)?;
+    // SAFETY: a new descriptor we own.
+    let root = unsafe { OwnedFd::from_raw_fd(root) };
+    setns(pidfd, libc::CLONE_NEWPID).map_err(enter_failed)?;
+    launch(0, |report, sync| {
+        init::finish(report, child(pidfd, &root, plan, &sync))
+    })
+    .map_err(|e| {
+        e.explain(&Context {
+            command: &spec.command[0],
+            cwd: &spec.cwd,
+            binds: &[],
+        })
+    })
+}
+
+fn child(
+    pidfd: &OwnedFd,
+    root: &OwnedFd,
+    plan: &ProcessPlan,
+    sync: &OwnedFd,
+) -> Result<std::convert::Infallible, Failure> {
+    init::begin(plan, sync)?;
+    let fail = |errno| Failure::new(Stage::Enter, errno);
+    setns(
+        pidfd,
+        libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC,
+    )
+    .map_err(fail)?;
+    // Joining a mount namespace puts us at its root mount, which need not be
+    // where the container's root is: take the init's root itself.
+    nix::unistd::fchdir(root.as_raw_fd()).map_err(fail)?;
+    nix::unistd::chroot(".").map_err(fail)?;
+    nix::unistd::chdir("/").map_err(fail)?;
+    init::become_process(plan, sync)
+}
+
+fn setns(pidfd: &OwnedFd, flags: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: plain system call on a descriptor we own.
+    if unsafe { libc::setns(pidfd.as_raw_fd(), flags) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}

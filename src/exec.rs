@@ -1,0 +1,86 @@
+//! psdock-exec: run another command inside a running container, supervised as
+//! psdock supervises its own (signals forwarded, exit code passed through).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::cli::{self, ExecArgs, Parsed};
+use crate::container::{self, ProcessPlan};
+use crate::error::Error;
+use crate::image::ImageConfig;
+use crate::lifecycle::Lifecycle;
+use crate::signals::Signals;
+use crate::spec::{root_text, ProcessSpec};
+use crate::state::{self, Listed, Status};
+use crate::supervisor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("{0}: not a container id (psdock_ and 7 hex digits, as psdock-ls shows)")]
+    BadId(String),
+    #[error("{0}: no such container (psdock-ls lists the running ones)")]
+    Unknown(String),
+    #[error("{id}: unreadable state entry ({why})")]
+    Broken { id: String, why: String },
+    #[error("{id}: container is not running (it is {status})")]
+    NotRunning { id: String, status: &'static str },
+}
+
+/// psdock-exec's `main`: returns the process exit code.
+pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
+    crate::error::exit_code("psdock-exec", run(argv))
+}
+
+fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
+    let args = match cli::parse_as::<ExecArgs>(argv)? {
+        Parsed::Run(args) => *args,
+        Parsed::Print(text) => {
+            print!("{text}");
+            return Ok(0);
+        }
+    };
+    // As in psdock: held from the start, forwarded once the command runs.
+    let signals = Signals::block().map_err(Error::Signals)?;
+    let id = args.id;
+    if !state::is_id(&id) {
+        return Err(ExecError::BadId(id).into());
+    }
+    let record = match state::find(&state::dir(), &id) {
+        Some(Listed::Record(r)) => r,
+        Some(Listed::Broken { id, why }) => return Err(ExecError::Broken { id, why }.into()),
+        None => return Err(ExecError::Unknown(id).into()),
+    };
+    let not_running = |status: Status| ExecError::NotRunning {
+        id: id.clone(),
+        status: status.as_str(),
+    };
+    let status =
+        state::status(&state::dir(), &record).ok_or_else(|| ExecError::Unknown(id.clone()))?;
+    let init = match (status, record.init) {
+        (Status::Running, Some(init)) => init,
+        (status, _) => return Err(not_running(status).into()),
+    };
+    let pidfd = init.pidfd().map_err(|_| not_running(Status::Stopping))?;
+    // The user is looked up in the container's own files, as it sees them.
+    let root = PathBuf::from(format!("/proc/{}/root", init.pid));
+    let spec = ProcessSpec::from_args(
+        args.process,
+        args.command,
+        &root_text(&root, "etc/passwd"),
+        &root_text(&root, "etc/group"),
+        &ImageConfig::default(),
+    )?;
+    let plan = ProcessPlan::new(&spec, [None; 3]);
+    let child = container::enter(init, &pidfd, &spec, &plan)?;
+    let rt = supervisor::runtime().map_err(Error::Supervise)?;
+    let ending = supervisor::supervise(
+        &rt,
+        &child,
+        &signals,
+        None,
+        None,
+        Lifecycle::new(None, None),
+    )
+    .map_err(Error::Supervise)?;
+    Ok(ending.exit_code())
+}

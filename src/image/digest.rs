@@ -1,0 +1,74 @@
+//! sha256 over whatever streams through a reader: how every blob and tarball
+//! is checked as it is unpacked, without reading it twice.
+
+use std::io::{self, Read};
+
+use indicatif::ProgressBar;
+use sha2::{Digest, Sha256};
+
+/// Hashes, counts and reports progress for every byte read through it.
+pub struct Digesting<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+    progress: ProgressBar,
+}
+
+impl<R: Read> Digesting<R> {
+    pub fn new(inner: R, progress: ProgressBar) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            read: 0,
+            progress,
+        }
+    }
+
+    /// Reads the rest, so that the digest covers all of it even when the
+    /// consumer stopped early (an error, or a tar end marker before the end).
+    pub fn finish(mut self) -> io::Result<(String, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((format!("{:x}", self.hasher.finalize()), self.read))
+    }
+}
+
+impl<R: Read> Read for Digesting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// The sha256 of a whole file, as lowercase hex.
+pub fn of_file(path: &std::path::Path) -> io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    Ok(Digesting::new(file, ProgressBar::hidden()).finish()?.0)
+}
+
+/// The sha256 of bytes in memory, as lowercase hex.
+pub fn of_bytes(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_cover_what_was_not_consumed() {
+        let data = b"hello world, and then some".to_vec();
+        let mut r = Digesting::new(&data[..], ProgressBar::hidden());
+        let mut first = [0u8; 5];
+        r.read_exact(&mut first).unwrap();
+        let (hex, n) = r.finish().unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(hex, of_bytes(&data));
+        assert_eq!(
+            of_bytes(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! An OCI image layout (as skopeo, umoci, buildah or `docker save` write it):
+//! the manifest for this platform, found through `index.json` (and nested
+//! indexes), every blob read checked against its digest and size, each layer
+//! unpacked into the cache, and the config's run settings.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{
+    Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType, Os,
+};
+use serde::de::DeserializeOwned;
+
+use indicatif::ProgressBar;
+
+use super::digest;
+use super::open::{progress, unpack_verified, ImageConfig, ImageError, Options};
+
+/// Where tools put the tag of a manifest in `index.json`.
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Manifests and configs are small; a huge one is not worth reading into memory.
+const MAX_JSON: u64 = 4 << 20;
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+fn invalid(what: impl Into<String>, why: impl ToString) -> ImageError {
+    ImageError::Invalid {
+        what: what.into(),
+        why: why.to_string(),
+    }
+}
+
+/// The layer directories (top first) and the run configuration.
+pub fn open(layout: &Path, opts: &Options) -> Result<(Vec<PathBuf>, ImageConfig), ImageError> {
+    let index: ImageIndex = json_file(&layout.join("index.json"))?;
+    let manifest = choose(layout, &index, opts.image_ref)?;
+    let manifest: ImageManifest = blob_json(layout, &manifest, "manifest")?;
+    let config: ImageConfiguration = blob_json(layout, manifest.config(), "config")?;
+    if *config.os() != Os::Linux || *config.architecture() != Arch::default() {
+        return Err(invalid(
+            "config",
+            format!(
+                "the image is for {}/{}, this host is {}",
+                config.os(),
+                config.architecture(),
+                platform()
+            ),
+        ));
+    }
+    let layers = manifest.layers();
+    let diff_ids = config.rootfs().diff_ids();
+    if layers.len() != diff_ids.len() {
+        return Err(invalid(
+            "manifest",
+            format!(
+                "{} layers, but the config lists {} diff ids",
+                layers.len(),
+                diff_ids.len()
+            ),
+        ));
+    }
+    if layers.len() > opts.max_layers {
+        return Err(ImageError::TooManyLayers {
+            layers: layers.len(),
+            max: opts.max_layers,
+        });
+    }
+    for layer in layers {
+        check_layer_type(layer)?;
+    }
+    let todo: u64 = layers
+        .iter()
+        .filter(|l| !opts.cache.has(opts.form, hex(l).unwrap_or_default()))
+        .map(Descriptor::size)
+        .sum();
+    let bar = progress(todo);
+    let mut dirs = Vec::with_capacity(layers.len());
+    for (layer, diff_id) in layers.iter().zip(diff_ids) {
+        dirs.push(unpack_layer(layout, layer, diff_id, opts, &bar)?);
+    }
+    bar.finish_and_clear();
+    dirs.reverse();
+    Ok((dirs, run_config(&config)))
+}
+
+fn unpack_layer(
+    layout: &Path,
+    layer: &Descriptor,
+    diff_id: &str,
+    opts: &Options,
+    bar: &ProgressBar,
+) -> Result<PathBuf, ImageError> {
+    let hex = hex(layer)?;
+    opts.cache.layer(opts.form, hex, |tmp| {
+        let path = blob_path(layout, hex);
+        let file = std::fs::File::open(&path).map_err(|source| ImageError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let (diff, size) = unpack_verified(file, tmp, opts.form, bar, "layer", hex)?;
+        if size != layer.size() {
+            return Err(ImageError::SizeMismatch {
+                what: "layer".into(),
+                hex: hex.to_owned(),
+                expected: layer.size(),
+                actual: size,
+            });
+        }
+        if diff_id.strip_prefix("sha256:") != Some(diff.as_str()) {
+            return Err(invalid(
+                format!("layer sha256:{hex}"),
+                format!("its tar hashes to sha256:{diff}, the config says {diff_id}"),
+            ));
+        }
+        Ok(())
+    })
+}
+
+fn check_layer_type(layer: &Descriptor) -> Result<(), ImageError> {
+    match layer.media_type() {
+        MediaType::ImageLayer
+        | MediaType::ImageLayerGzip
+        | MediaType::ImageLayerZstd
+        | MediaType::ImageLayerNonDistributable
+        | MediaType::ImageLayerNonDistributableGzip
+        | MediaType::ImageLayerNonDistributableZstd => Ok(()),
+        MediaType::Other(t) if t == DOCKER_LAYER => Ok(()),
+        other => Err(invalid(
+            format!("layer {}", layer.digest()),
+            format!("unsupported media type {other}"),
+        )),
+    }
+}
+
+/// `linux/amd64` and the like: this host as OCI names platforms.
+fn platform() -> String {
+    format!("{}/{}", Os::default(), Arch::default())
+}
+
+/// The one manifest to run: the tagged one(s), through nested indexes, for this
+/// platform.
+fn choose(
+    layout: &Path,
+    index: &ImageIndex,
+    image_ref: Option<&str>,
+) -> Result<Descriptor, ImageError> {
+    let tag = |d: &Descriptor| {
+        d.annotations()
+            .as_ref()
+            .and_then(|a| a.get(REF_NAME).cloned())
+    };
+    let tags: Vec<String> = index.manifests().iter().filter_map(tag).collect();
+    let tags_text = || {
+        if tags.is_empty() {
+            "none".to_owned()
+        } else {
+            tags.join(", ")
+        }
+    };
+    let candidates: Vec<&Descriptor> = match image_ref {
+        None => index.manifests().iter().collect(),
+        Some(name) => {
+            let tagged: Vec<_> = index
+                .manifests()
+                .iter()
+                .filter(|d| tag(d).as_deref() == Some(name))
+                .collect();
+            if tagged.is_empty() {
+                return Err(ImageError::NoRef {
+                    name: name.to_owned(),
+                    known: tags_text(),
+                });
+            }
+            tagged
+        }
+    };
+    let mut found = Vec::new();
+    let mut seen = Vec::new();
+    for d in candidates {
+        expand(layout, d, 0, &mut found, &mut seen)?;
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(ImageError::NoPlatform {
+            platform: platform(),
+            found: if seen.is_empty() {
+                "nothing".into()
+            } else {
+                seen.join(", ")
+            },
+        }),
+        _ => Err(ImageError::Ambiguous(tags_text())),
+    }
+}
+
+/// Collects the manifests below `d` that are for this platform; `seen` gets
+/// the platforms of those that are not.
+fn expand(
+    layout: &Path,
+    d: &Descriptor,
+    depth: u32,
+    found: &mut Vec<Descriptor>,
+    seen: &mut Vec<String>,
+) -> Result<(), ImageError> {
+    if let Some(p) = d.platform() {
+        if *p.os() != Os::default() || *p.architecture() != Arch::default() {
+            seen.push(format!("{}/{}", p.os(), p.architecture()));
+            return Ok(());
+        }
+    }
+    let is_index = match d.media_type() {
+        MediaType::ImageManifest => false,
+        MediaType::ImageIndex => true,
+        MediaType::Other(t) if t == DOCKER_MANIFEST => false,
+        MediaType::Other(t) if t == DOCKER_LIST => true,
+        // Signatures, attestations and other artifacts are not images.
+        _ => return Ok(()),
+    };
+    if !is_index {
+        found.push(d.clone());
+        return Ok(());
+    }
+    if depth >= 4 {
+        return Err(invalid("index", "indexes nested too deep"));
+    }
+    let nested: ImageIndex = blob_json(layout, d, "index")?;
+    for m in nested.manifests() {
+        expand(layout, m, depth + 1, found, seen)?;
+    }
+    Ok(())
+}
+
+/// The descriptor's sha256, checked to be one (also keeps its path inside `blobs/`).
+fn hex(d: &Descriptor) -> Result<&str, ImageError> {
+    d.as_digest_sha256().ok_or_else(|| {
+        invalid(
+            format!("blob {}", d.digest()),
+            "only sha256 digests are supported",
+        )
+    })
+}
+
+fn blob_path(layout: &Path, hex: &str) -> PathBuf {
+    layout.join("blobs/sha256").join(hex)
+}
+
+fn json_file<T: DeserializeOwned>(path: &Path) -> Result<T, ImageError> {
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| invalid(path.display().to_string(), e))
+}
+
+/// A small JSON blob (index, manifest, config), checked against its descriptor.
+fn blob_json<T: DeserializeOwned>(
+    layout: &Path,
+    d: &Descriptor,
+    what: &str,
+) -> Result<T, ImageError> {
+    let hex = hex(d)?;
+    if d.size() > MAX_JSON {
+        return Err(invalid(
+            format!("{what} sha256:{hex}"),
+            format!("{} bytes is too large", d.size()),
+        ));
+    }
+    let path = blob_path(layout, hex);
+    let bytes = std::fs::read(&path).map_err(|source| ImageError::Read { path, source })?;
+    let actual = digest::of_bytes(&bytes);
+    if actual != hex {
+        return Err(ImageError::DigestMismatch {
+            what: what.to_owned(),
+            expected: hex.to_owned(),
+            actual,
+        });
+    }
+    if bytes.len() as u64 != d.size() {
+        return Err(ImageError::SizeMismatch {
+            what: what.to_owned(),
+            hex: hex.to_owned(),
+            expected: d.size(),
+            actual: bytes.len() as u64,
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{what} sha256:{hex}"), e))
+}
+
+fn run_config(image: &ImageConfiguration) -> ImageConfig {
+    let Some(c) = image.config() else {
+        return ImageConfig::default();
+    };
+    ImageConfig {
+        env: c.env().clone().unwrap_or_default(),
+        entrypoint: c.entrypoint().clone().unwrap_or_default(),
+        cmd: c.cmd().clone().unwrap_or_default(),
+        working_dir: c.working_dir().clone().filter(|w| !w.is_empty()),
+        user: c.user().clone().filter(|u| !u.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cache::Cache;
+    use super::super::raw_tar;
+    use super::*;
+    use crate::plugin::Whiteouts;
+    use tar::EntryType::Regular as F;
+
+    fn blob(layout: &Path, bytes: &[u8]) -> serde_json::Value {
+        let hex = digest::of_bytes(bytes);
+        std::fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
+        serde_json::json!({"digest": format!("sha256:{hex}"), "size": bytes.len()})
+    }
+
+    /// A layout of two gzip-less layers, written by hand; `diff_ids` as given
+    /// or, when `None`, right.
+    fn layout(diff_ids: Option<Vec<String>>) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let l = t.path();
+        std::fs::create_dir_all(l.join("blobs/sha256")).unwrap();
+        std::fs::write(l.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let tars = [
+            raw_tar::archive(&[("base", F, "1")]),
+            raw_tar::archive(&[("top", F, "2")]),
+        ];
+        let diff_ids = diff_ids.unwrap_or_else(|| {
+            tars.iter()
+                .map(|t| format!("sha256:{}", digest::of_bytes(t)))
+                .collect()
+        });
+        let mut layers = Vec::new();
+        for t in &tars {
+            let mut d = blob(l, t);
+            d["mediaType"] = "application/vnd.oci.image.layer.v1.tar".into();
+            layers.push(d);
+        }
+        let config = serde_json::json!({
+            "os": "linux", "architecture": Arch::default().to_string(),
+            "config": {"Env": ["A=1"], "User": "app"},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        });
+        let mut config = blob(l, config.to_string().as_bytes());
+        config["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config, "layers": layers,
+        });
+        let mut manifest = blob(l, manifest.to_string().as_bytes());
+        manifest["mediaType"] = "application/vnd.oci.image.manifest.v1+json".into();
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [manifest]});
+        std::fs::write(l.join("index.json"), index.to_string()).unwrap();
+        t
+    }
+
+    fn options(cache: &Cache, max_layers: usize) -> Options<'_> {
+        Options {
+            image_ref: None,
+            form: Whiteouts::Overlay,
+            max_layers,
+            cache,
+        }
+    }
+
+    #[test]
+    fn layers_come_top_first_with_the_run_config() {
+        let l = layout(None);
+        let c = tempfile::tempdir().unwrap();
+        let cache = Cache::at(c.path());
+        let (dirs, config) = open(l.path(), &options(&cache, usize::MAX)).unwrap();
+        assert!(dirs[0].join("top").is_file() && dirs[1].join("base").is_file());
+        assert_eq!(config.env, ["A=1"]);
+        assert_eq!(config.user.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn more_layers_than_the_driver_stacks_is_refused_before_unpacking() {
+        let l = layout(None);
+        let c = tempfile::tempdir().unwrap();
+        let cache = Cache::at(c.path().join("cache"));
+        let err = open(l.path(), &options(&cache, 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the image has 2 layers and the rootfs driver stacks at most 1"
+        );
+        assert!(!cache.root().exists());
+    }
+
+    #[test]
+    fn a_layer_that_is_not_what_the_config_says_is_refused() {
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        let l = layout(Some(vec![wrong.clone(), wrong]));
+        let c = tempfile::tempdir().unwrap();
+        let cache = Cache::at(c.path());
+        let err = open(l.path(), &options(&cache, usize::MAX)).unwrap_err();
+        assert!(
+            err.to_string().contains(", the config says sha256:000"),
+            "{err}"
+        );
+        let layers = c.path().join("overlay/sha256");
+        assert_eq!(std::fs::read_dir(layers).unwrap().count(), 0);
+    }
+}

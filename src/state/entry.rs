@@ -1,0 +1,153 @@
+//! psdock's own entry: written before anything is made on disk, completed once
+//! the init runs, removed when everything it describes is gone.
+
+use std::path::PathBuf;
+
+use super::record::{Created, Record, VERSION};
+use super::store::{self, StateError};
+use crate::proc::ProcId;
+use crate::rootfs::{self, Rootfs, RootfsError};
+use crate::spec::RunSpec;
+
+/// The entry of this psdock's container. It owns the rootfs once one is held:
+/// dropping it tears the rootfs down first, and removes the entry only when
+/// nothing was left behind, so that whatever was left can still be reclaimed.
+pub struct Entry {
+    dir: PathBuf,
+    record: Record,
+    rootfs: Option<Rootfs>,
+}
+
+impl Entry {
+    /// Writes the entry before the rootfs is made, so that a psdock killed at
+    /// any later point leaves a record of what it may have made.
+    pub fn create(spec: &RunSpec) -> Result<Entry, StateError> {
+        let dir = store::dir();
+        store::create_dir(&dir)?;
+        let mut record = Record {
+            version: VERSION,
+            id: String::new(),
+            psdock: ProcId::current().map_err(StateError::Process)?,
+            init: None,
+            image: spec.image.clone(),
+            rootfs: spec.rootfs.clone(),
+            command: spec.command.clone(),
+            started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            created: Created {
+                mount: spec.rootfs.clone(),
+                // Settled by `prepare`; until then, what it is about to do.
+                rootfs_dir: std::fs::symlink_metadata(&spec.rootfs).is_err(),
+                sibling: rootfs::sibling_of(&spec.rootfs),
+            },
+        };
+        // 28 random bits: a clash is rare, and the exclusive rename settles it.
+        loop {
+            record.id = new_id().map_err(StateError::Process)?;
+            match store::write(&dir, &record, true) {
+                Ok(()) => break,
+                Err(StateError::Write { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Entry {
+            dir,
+            record,
+            rootfs: None,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// Makes the rootfs with `make` and takes charge of it. If a psdock that
+    /// died left this ROOTFS behind, what its entry recorded is reclaimed and
+    /// `make` tried once more.
+    pub fn prepare(
+        &mut self,
+        make: impl Fn() -> Result<Rootfs, RootfsError>,
+    ) -> Result<(), crate::error::Error> {
+        let rootfs = match make() {
+            Err(RootfsError::Stale { .. }) if self.reclaim_stale()? => make()?,
+            made => made?,
+        };
+        self.record.created.rootfs_dir = rootfs.created_target();
+        self.rootfs = Some(rootfs);
+        Ok(())
+    }
+
+    /// Reclaims the stale entries recorded for this entry's ROOTFS; whether
+    /// there was any.
+    fn reclaim_stale(&self) -> Result<bool, StateError> {
+        let mut any = false;
+        for listed in store::list(&self.dir)? {
+            let store::Listed::Record(r) = listed else {
+                continue;
+            };
+            if r.id == self.record.id || r.rootfs != self.record.rootfs {
+                continue;
+            }
+            if store::status(&self.dir, &r) == Some(super::Status::Stale) {
+                super::reclaim(&self.dir, &r).map_err(|why| StateError::Reclaim {
+                    id: r.id.clone(),
+                    rootfs: r.rootfs.clone(),
+                    why,
+                })?;
+                any = true;
+            }
+        }
+        Ok(any)
+    }
+
+    /// Records the init, now that it runs.
+    pub fn started(&mut self, init: nix::unistd::Pid) -> Result<(), StateError> {
+        // Our own child, not yet reaped: its pid cannot have been reused.
+        let init = ProcId::of(init.as_raw())
+            .map_err(StateError::Process)?
+            .ok_or_else(|| StateError::Process(std::io::Error::from_raw_os_error(libc::ESRCH)))?;
+        self.record.init = Some(init);
+        store::write(&self.dir, &self.record, false)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        store::entry_path(&self.dir, &self.record.id)
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(rootfs) = self.rootfs.take() {
+            if !rootfs.close() {
+                return;
+            }
+        }
+        let path = self.path();
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("psdock: cannot remove {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+fn new_id() -> std::io::Result<String> {
+    let mut bytes = [0u8; 4];
+    // SAFETY: the kernel fills a buffer of the given length.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(format!("psdock_{:07x}", u32::from_ne_bytes(bytes) >> 4))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_seven_hex_digits() {
+        for _ in 0..100 {
+            let id = super::new_id().unwrap();
+            assert!(super::store::is_id(&id), "{id}");
+        }
+    }
+}

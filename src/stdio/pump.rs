@@ -1,0 +1,229 @@
+//! Moving bytes between the container and a sink, inside the supervisor's
+//! current-thread runtime.
+//!
+//! The loop is a plain read into one 64 KiB buffer and a write of what came
+//! (through the [`Prefixer`] when there is a prefix): no per-line work beyond
+//! the prefix, no allocation on the way. `tokio::io::copy` into tokio's file
+//! type ran 12 times slower here, since tokio's files hop through a thread
+//! pool; regular files are written directly instead, which never blocks for
+//! long.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::prefix::Prefixer;
+
+/// The size of the pump's buffer, and of one read.
+pub const BUF: usize = 64 * 1024;
+
+/// A non-blocking descriptor registered with the runtime: a pipe end, a pty
+/// master, psdock's own terminal.
+pub struct Fd(AsyncFd<OwnedFd>);
+
+impl Fd {
+    /// Makes `fd` non-blocking and registers it. Must run inside the runtime.
+    pub fn new(fd: OwnedFd) -> io::Result<Self> {
+        set_nonblocking(&fd)?;
+        // SAFETY: an OwnedFd stays open, on the same description, for as
+        // long as the AsyncFd that owns it.
+        Ok(Self(unsafe { AsyncFd::register(fd) }?))
+    }
+
+    pub fn raw(&self) -> std::os::fd::RawFd {
+        self.0.get_ref().as_raw_fd()
+    }
+
+    /// 0 at end of file. A pty master whose slave is gone reads EIO, once all
+    /// that was written to it has been read: that is its end of file.
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.0.readable().await?;
+            match guard.try_io(|fd| nix::unistd::read(fd.as_raw_fd(), buf).map_err(io::Error::from))
+            {
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => return Ok(0),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let mut guard = self.0.writable().await?;
+            match guard.try_io(|fd| nix::unistd::write(fd, buf).map_err(io::Error::from)) {
+                Ok(Ok(n)) => buf = &buf[n..],
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A pipe for the command's output, psdock's end first. It is enlarged (to
+/// 1 MiB, or as far as the system allows) so that a fast writer is not woken
+/// and put to sleep again for every 64 KiB psdock takes out of it.
+pub fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    const SIZE: libc::c_int = 1 << 20;
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: F_SETPIPE_SZ takes an int; failure (over the limit) is harmless.
+    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETPIPE_SZ, SIZE) };
+    Ok((r, w))
+}
+
+pub fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Where a byte stream comes from.
+// The runtime is current-thread: nothing here needs to be Send.
+#[allow(async_fn_in_trait)]
+pub trait Input {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// Where a byte stream goes.
+#[allow(async_fn_in_trait)]
+pub trait Output {
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+
+    /// Resolves when the output has timed work to do (a rotation); the pump
+    /// then calls [`Output::on_timer`]. Never, by default.
+    async fn timer(&mut self) {
+        std::future::pending().await
+    }
+
+    fn on_timer(&mut self) {}
+
+    /// The input ended: tell the other side (a TLS close_notify, a FIN).
+    async fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<T: Output> Output for &mut T {
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        T::write_all(self, buf).await
+    }
+
+    async fn timer(&mut self) {
+        T::timer(self).await
+    }
+
+    fn on_timer(&mut self) {
+        T::on_timer(self)
+    }
+
+    async fn finish(&mut self) -> io::Result<()> {
+        T::finish(self).await
+    }
+}
+
+impl Input for &Fd {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Fd::read(self, buf).await
+    }
+}
+
+impl Output for &Fd {
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        Fd::write_all(self, buf).await
+    }
+}
+
+/// A tokio stream half (a TCP or TLS connection) as an [`Input`] or [`Output`].
+pub struct Stream<S>(pub S);
+
+impl<S: AsyncRead + Unpin> Input for Stream<S> {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).await
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Output for Stream<S> {
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf).await?;
+        // A TLS stream holds records until flushed: a prompt must reach the peer.
+        self.0.flush().await
+    }
+
+    async fn finish(&mut self) -> io::Result<()> {
+        self.0.shutdown().await
+    }
+}
+
+/// Why a copy stopped.
+#[derive(Debug)]
+pub enum Stop {
+    /// The input ended: the container closed its side.
+    End,
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copies `input` to `output` through `prefixer` until the input ends or
+/// either side fails. While the output is busy nothing is read, so a slow
+/// output slows the writer down and memory stays at one buffer.
+pub async fn copy(mut input: impl Input, prefixer: &mut Prefixer, mut output: impl Output) -> Stop {
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = tokio::select! {
+            biased;
+            r = input.read(&mut buf) => match r {
+                Ok(0) => return match output.finish().await {
+                    Ok(()) => Stop::End,
+                    Err(e) => Stop::Write(e),
+                },
+                Ok(n) => n,
+                Err(e) => return Stop::Read(e),
+            },
+            () = output.timer() => {
+                output.on_timer();
+                continue;
+            }
+        };
+        if let Err(e) = output.write_all(prefixer.apply(&buf[..n])).await {
+            return Stop::Write(e);
+        }
+    }
+}
+
+/// Bridges the container's terminal to a peer (psdock's own terminal, a TCP
+/// or TLS connection): the terminal's output goes through `prefixer` to
+/// `output`, and `input` goes to the terminal. Ends `Drained` once the
+/// container's side is closed and all of its output was delivered, or
+/// `PeerGone` as soon as the peer stops (end of input, a read or write error).
+pub async fn bridge(
+    master: &Fd,
+    input: impl Input,
+    prefixer: &mut Prefixer,
+    output: impl Output,
+) -> crate::plugin::PumpEnd {
+    use crate::plugin::PumpEnd;
+    let outgoing = async {
+        match copy(master, prefixer, output).await {
+            Stop::End | Stop::Read(_) => PumpEnd::Drained,
+            Stop::Write(e) => PumpEnd::PeerGone(e),
+        }
+    };
+    let incoming = async {
+        match copy(input, &mut Prefixer::new(None), master).await {
+            Stop::End => PumpEnd::PeerGone(io::ErrorKind::UnexpectedEof.into()),
+            Stop::Read(e) => PumpEnd::PeerGone(e),
+            // The terminal is closing: its output decides the end.
+            Stop::Write(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        end = outgoing => end,
+        end = incoming => end,
+    }
+}

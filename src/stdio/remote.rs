@@ -1,0 +1,133 @@
+//! What `tcp://` and `tls://` share: psdock dials the peer (it is the client,
+//! as in the seed), with a bounded connect time, and bridges the connection
+//! to the container's terminal, whose echo is off (the peer has its own).
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::prefix::{Prefix, Prefixer};
+use super::pty::{Size, Tty};
+use super::pump::{bridge, Fd, Stream};
+use crate::plugin::{PluginError, Pump, Stdio, StdioSpec, Transfer};
+
+/// Resolving and connecting together take at most this long.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A remote peer has no terminal size to copy: this is the classic one.
+const REMOTE_SIZE: Size = Size { rows: 24, cols: 80 };
+
+/// `host:port` or `[v6]:port`, with an optional trailing `/`.
+fn host_port(target: &str) -> Result<(String, u16), String> {
+    let target = target.strip_suffix('/').unwrap_or(target);
+    let bad = || "expected HOST:PORT".to_owned();
+    let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.strip_suffix(']').ok_or_else(bad)?,
+        None if host.contains(':') => return Err(bad()),
+        None => host,
+    };
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| format!("bad port `{port}`"))?;
+    if host.is_empty() || host.contains('/') {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// Connects to the first address of `host` that answers, within
+/// [`CONNECT_TIMEOUT`].
+async fn dial(host: &str, port: u16) -> io::Result<TcpStream> {
+    let attempt = async {
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address found");
+        for addr in tokio::net::lookup_host((host, port)).await? {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("timed out after {}s", CONNECT_TIMEOUT.as_secs()),
+            ))
+        })
+}
+
+/// Connects to the peer `spec` names; returns its host (for TLS) and the
+/// connection, or psdock's error naming `-stdio` and its value.
+pub async fn connect(spec: &StdioSpec) -> Result<(String, TcpStream), PluginError> {
+    let fail = |why: String| format!("-stdio {}: {why}", spec.url);
+    let (host, port) = host_port(&spec.target).map_err(fail)?;
+    let stream = dial(&host, port)
+        .await
+        .map_err(|e| fail(format!("cannot connect: {e}")))?;
+    // Interactive: a keystroke or a prompt goes out at once.
+    stream.set_nodelay(true)?;
+    Ok((host, stream))
+}
+
+/// The [`Stdio`] of a connected peer.
+pub fn stdio<S>(stream: S, prefix: Option<Prefix>) -> Stdio
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    Stdio {
+        child: Default::default(),
+        tty: Some(Tty {
+            size: Some(REMOTE_SIZE),
+            echo: false,
+        }),
+        pump: Some(Box::new(Remote { stream, prefix })),
+    }
+}
+
+struct Remote<S> {
+    stream: S,
+    prefix: Option<Prefix>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Pump for Remote<S> {
+    fn start(self: Box<Self>, pty: Option<OwnedFd>) -> io::Result<Transfer> {
+        let master =
+            Fd::new(pty.ok_or_else(|| io::Error::other("the container has no terminal"))?)?;
+        let (rd, wr) = tokio::io::split(self.stream);
+        let mut prefixer = Prefixer::new(self.prefix);
+        Ok(Transfer {
+            done: Box::pin(
+                async move { bridge(&master, Stream(rd), &mut prefixer, Stream(wr)).await },
+            ),
+            // The peer's size is unknown: psdock's own changes are no news to
+            // the container.
+            resize: Some(Box::new(|| {})),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_port() {
+        assert_eq!(host_port("localhost:9090"), Ok(("localhost".into(), 9090)));
+        assert_eq!(host_port("127.0.0.1:1/"), Ok(("127.0.0.1".into(), 1)));
+        assert_eq!(host_port("[::1]:22"), Ok(("::1".into(), 22)));
+        assert!(host_port("::1:22").is_err());
+        assert!(host_port("host").is_err());
+        assert_eq!(host_port("host:0"), Err("bad port `0`".into()));
+        assert_eq!(host_port("host:http"), Err("bad port `http`".into()));
+        assert!(host_port(":80").is_err());
+        assert!(host_port("h/x:80").is_err());
+    }
+}

@@ -1,0 +1,175 @@
+//! psdock-exec: entering a running container.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::records::{self, start, wait_for, Running};
+use crate::util::*;
+
+fn exec_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_psdock-exec"))
+}
+
+fn exec_cmd(sb: &Sandbox, id: &str) -> Command {
+    let mut cmd = Command::new(exec_bin());
+    cmd.env("PSDOCK_STATE_DIR", sb.state_dir()).arg(id);
+    cmd
+}
+
+fn exec(sb: &Sandbox, id: &str, args: &[&str]) -> Output {
+    exec_cmd(sb, id).args(args).output().unwrap()
+}
+
+/// A container running `sleep 1000` as its init, hostname `box`, with a file
+/// of its own at /tmp/mark.
+fn container(sb: &Sandbox) -> Running {
+    let mut cmd = sb.psdock();
+    cmd.args([
+        "-hostname",
+        "box",
+        "sh",
+        "-c",
+        "echo hello > /tmp/mark; exec sleep 1000",
+    ]);
+    let c = start(sb, cmd);
+    wait_for("the container's file", || {
+        sb.rootfs().join("tmp/mark").exists().then_some(())
+    });
+    c
+}
+
+#[test]
+fn exec_sees_the_containers_hostname_files_and_processes_and_passes_the_exit_code() {
+    let sb = Sandbox::new();
+    let c = container(&sb);
+    let out = exec(
+        &sb,
+        c.id(),
+        &[
+            "sh",
+            "-c",
+            "hostname; cat /tmp/mark; cat /proc/1/comm; echo $$",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[..3], ["box", "hello", "sleep"], "{text}");
+    // In the container's PID namespace: a small pid, not the host's.
+    let pid: i32 = lines[3].parse().unwrap();
+    assert!(pid > 1 && pid < 100, "{pid}");
+
+    let out = exec(&sb, c.id(), &["sh", "-c", "exit 7"]);
+    assert_eq!(code(&out), 7);
+    let out = exec(&sb, c.id(), &["sh", "-c", "kill -TERM $$"]);
+    assert_eq!(code(&out), 128 + libc::SIGTERM);
+    let out = exec(&sb, c.id(), &["no-such-command"]);
+    assert_eq!(code(&out), 127);
+    assert_eq!(
+        stderr(&out),
+        "psdock-exec: no-such-command: command not found\n"
+    );
+    // What it wrote is in the container's root, seen on the host under ROOTFS.
+    let out = exec(
+        &sb,
+        c.id(),
+        &["sh", "-c", "echo from-exec > /tmp/exec-mark"],
+    );
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        std::fs::read_to_string(sb.rootfs().join("tmp/exec-mark")).unwrap(),
+        "from-exec\n"
+    );
+}
+
+#[test]
+fn exec_takes_user_cwd_and_env_as_psdock_does_and_is_hardened() {
+    let sb = Sandbox::new();
+    let c = container(&sb);
+    let out = exec(
+        &sb,
+        c.id(),
+        &[
+            "-user", "app", "-cwd", "/tmp", "-e", "FOO=bar baz", "--env=X=1",
+            "sh", "-c",
+            "id -u; id -g; pwd; echo \"$FOO|$X|$HOME\"; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "1000\n1000\n/tmp\nbar baz|1|/home/app\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"
+    );
+    // As root: only docker's default capabilities, and no way to gain more.
+    let out = exec(
+        &sb,
+        c.id(),
+        &["grep", "-E", "^(CapBnd|NoNewPrivs)", "/proc/self/status"],
+    );
+    assert_eq!(stdout(&out), "CapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\n");
+    // The user comes from the container's own /etc/passwd.
+    let out = exec(&sb, c.id(), &["-user", "nosuchuser", "true"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(
+        stderr(&out),
+        "psdock-exec: -user nosuchuser: no user `nosuchuser` in the image's /etc/passwd\n"
+    );
+}
+
+#[test]
+fn exec_into_an_unknown_or_stale_container_is_125() {
+    let sb = Sandbox::new();
+    let out = exec(&sb, "psdock_0000000", &["true"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(
+        stderr(&out),
+        "psdock-exec: psdock_0000000: no such container (psdock-ls lists the running ones)\n"
+    );
+    let out = exec(&sb, "../../etc", &["true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("not a container id"),
+        "{}",
+        stderr(&out)
+    );
+    let out = Command::new(exec_bin()).output().unwrap();
+    assert_eq!(code(&out), 125);
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+
+    let mut c = container(&sb);
+    let id = c.id().to_owned();
+    c.kill();
+    let out = exec(&sb, &id, &["true"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(
+        stderr(&out),
+        format!("psdock-exec: {id}: container is not running (it is stale)\n")
+    );
+    let out = records::ls(&sb, &["--prune"]);
+    assert_eq!(code(&out), 0);
+    sb.assert_clean();
+}
+
+#[test]
+fn the_entered_process_dies_with_the_container() {
+    let sb = Sandbox::new();
+    let mut c = container(&sb);
+    let mut entered = exec_cmd(&sb, c.id())
+        .args(["sh", "-c", "echo started; exec sleep 1000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(entered.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "started\n");
+    // The container's init ignores nothing: SIGTERM ends it (as SIGKILL under
+    // the PID-1 rule), and the kernel kills the rest of its PID namespace.
+    assert_eq!(c.stop(), 128 + libc::SIGTERM);
+    let status = entered.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGKILL), "{status:?}");
+    sb.assert_clean();
+}

@@ -1,0 +1,239 @@
+//! Secure by default: capabilities, no_new_privs, masked /proc, no leaked
+//! descriptors or signal state, death with psdock, and a psdock binary that the
+//! container cannot overwrite.
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+use nix::sys::signal::Signal;
+
+use crate::util::*;
+
+/// Docker's default capability set, as /proc prints it.
+const DOCKER_CAPS: &str = "00000000a80425fb";
+const NO_CAPS: &str = "0000000000000000";
+
+/// The command's own /proc/self/status (the command is `cat`, PID 1).
+fn status_inside(sb: &Sandbox, flags: &[&str]) -> String {
+    let out = sb.run(flags.iter().copied().chain(["cat", "/proc/self/status"]));
+    assert_eq!(code(&out), 0, "{out:?}");
+    stdout(&out)
+}
+
+#[test]
+fn capabilities_are_docker_s_default_set_and_none_for_other_users() {
+    let sb = Sandbox::new();
+    let root = status_inside(&sb, &[]);
+    for (f, want) in [
+        ("CapInh", NO_CAPS),
+        ("CapPrm", DOCKER_CAPS),
+        ("CapEff", DOCKER_CAPS),
+        ("CapBnd", DOCKER_CAPS),
+        ("CapAmb", NO_CAPS),
+    ] {
+        assert_eq!(field(&root, f), want, "root {f}");
+    }
+    let user = status_inside(&sb, &["-user", "psdtest"]);
+    for (f, want) in [
+        ("CapInh", NO_CAPS),
+        ("CapPrm", NO_CAPS),
+        ("CapEff", NO_CAPS),
+        ("CapBnd", DOCKER_CAPS),
+        ("CapAmb", NO_CAPS),
+    ] {
+        assert_eq!(field(&user, f), want, "psdtest {f}");
+    }
+    sb.assert_clean();
+}
+
+#[test]
+fn no_new_privs_is_set() {
+    let sb = Sandbox::new();
+    assert_eq!(field(&status_inside(&sb, &[]), "NoNewPrivs"), "1");
+    assert_eq!(
+        field(&status_inside(&sb, &["-user", "4711"]), "NoNewPrivs"),
+        "1"
+    );
+    sb.assert_clean();
+}
+
+#[test]
+fn signal_mask_and_dispositions_are_reset_in_the_child() {
+    let sb = Sandbox::new();
+    for flags in [&[][..], &["-user", "psdtest"]] {
+        // psdock itself starts with SIGHUP and signal 33 ignored and SIGUSR2 and
+        // SIGRTMIN blocked, on top of Rust's ignored SIGPIPE and its own blocked
+        // signals: none of it may leak. 32 and 33 are glibc's own, out of reach of
+        // its signal(), so any environment may pass them on ignored.
+        let mut cmd = sb.psdock();
+        cmd.args(flags).args(["cat", "/proc/self/status"]);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                psdock::signals::set_disposition(33, libc::SIG_IGN)?;
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR2);
+                libc::sigaddset(&mut set, libc::SIGRTMIN());
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+        let out = output(&mut cmd);
+        assert_eq!(code(&out), 0, "{out:?}");
+        let st = stdout(&out);
+        for f in ["SigBlk", "SigIgn", "SigPnd", "ShdPnd"] {
+            assert_eq!(field(&st, f), NO_CAPS, "{flags:?} {f}");
+        }
+    }
+    sb.assert_clean();
+}
+
+#[test]
+fn no_descriptor_above_2_reaches_the_command() {
+    let sb = Sandbox::new();
+    for flags in [&[][..], &["-user", "psdtest"]] {
+        // `sleep` opens nothing: its descriptors, read from the host, are
+        // exactly those psdock let through exec.
+        let run = sb.spawn(flags.iter().copied().chain(["sleep", "1000"]));
+        let init = run.init();
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{init}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        fds.sort();
+        assert_eq!(fds, ["0", "1", "2"], "{flags:?}");
+        run.signal(Signal::SIGTERM);
+        assert_eq!(code(&run.finish()), 143);
+        sb.assert_clean();
+    }
+}
+
+#[test]
+fn proc_paths_are_masked_or_read_only() {
+    let sb = Sandbox::new();
+    let script = r#"
+        for f in /proc/kcore /proc/keys /proc/timer_list /proc/interrupts; do [ -e $f ] && head -c 1 $f | wc -c; done
+        for d in /proc/acpi /proc/scsi /sys/firmware; do [ -d $d ] && ls -A $d | wc -l; done
+        { echo x > /proc/sys/kernel/hostname; } 2>&1; hostname
+        echo --
+        cat /proc/self/mountinfo
+    "#;
+    let parts = sb.sections(script);
+    let text = &parts[0];
+    let checks: Vec<&str> = text.lines().collect();
+    let (sizes, rest) = checks.split_at(checks.len() - 2);
+    assert!(
+        !sizes.is_empty() && sizes.iter().all(|s| *s == "0"),
+        "{text}"
+    );
+    assert!(rest[0].contains("Read-only file system"), "{text}");
+    assert_eq!(rest[1], "psdock");
+    let mounts = parse_mountinfo(&parts[1]);
+    let mounted = |p: &str| mounts.iter().find(|m| m.point == std::path::Path::new(p));
+    // Every path runc masks that this host has is covered in the container (the
+    // list is runc's, written out here on purpose rather than taken from the code
+    // under test).
+    for p in [
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/interrupts",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+    ] {
+        if std::path::Path::new(p).exists() {
+            assert!(mounted(p).is_some(), "{p} not masked: {mounts:#?}");
+        }
+    }
+    for p in [
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+    ] {
+        if std::path::Path::new(p).exists() {
+            assert!(
+                mounted(p).is_some_and(read_only),
+                "{p} not read-only: {mounts:#?}"
+            );
+        }
+    }
+    sb.assert_clean();
+}
+
+#[test]
+fn sigkill_of_psdock_kills_the_container() {
+    let sb = Sandbox::new();
+    // As root and as another user: PDEATHSIG must survive the user switch.
+    for flags in [&[][..], &["-user", "psdtest"]] {
+        let run = sb.spawn(
+            flags
+                .iter()
+                .copied()
+                .chain(sh("sleep 1000 & exec sleep 999")),
+        );
+        run.init();
+        // psdock and both sleeps.
+        let procs = wait_for("both sleeps", || {
+            Some(sb.processes()).filter(|p| p.len() == 3)
+        });
+        run.signal(Signal::SIGKILL);
+        let out = run.finish();
+        assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{out:?}");
+        for (pid, name) in procs {
+            wait_for(&format!("{name} ({pid}) to die"), || {
+                status(pid)
+                    .map_or(true, |st| field(&st, "State").starts_with('Z'))
+                    .then_some(())
+            });
+        }
+        // What a killed psdock leaves is still mounted; the next psdock on the
+        // same ROOTFS reclaims it and runs there.
+        assert_eq!(sb.mounts(), [sb.rootfs()]);
+        let again = sb.run(sh("test -f /bin/busybox && echo reused"));
+        assert_eq!(
+            (code(&again), stdout(&again).as_str()),
+            (0, "reused\n"),
+            "{again:?}"
+        );
+        sb.assert_clean();
+    }
+}
+
+#[test]
+fn the_container_cannot_write_psdock_s_binary_through_proc_exe() {
+    let sb = Sandbox::new();
+    let copy = sb.path("psdock-copy");
+    std::fs::copy(psdock(), &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    let image = sb.image_copy("img");
+    let image_before = tree_snapshot(&image);
+    // Writing through its own exe may well succeed: that only changes the
+    // container's copy of busybox. Hence no command after the loop.
+    let script = "for f in /proc/[0-9]*/exe /proc/self/exe /proc/1/exe; do \
+                    echo pwned >> $f; cat /bin/busybox > $f; : > $f; \
+                  done 2>/dev/null";
+    let mut cmd = std::process::Command::new(&copy);
+    sb.mark_command(&mut cmd);
+    cmd.arg("-i")
+        .arg(&image)
+        .arg("-r")
+        .arg(sb.rootfs())
+        .arg("-e")
+        .arg(sb.mark());
+    let out = output(cmd.args(sh(script)));
+    assert!(out.status.code().is_some(), "{out:?}");
+    assert!(
+        std::fs::read(&copy).unwrap() == before,
+        "psdock's binary was changed"
+    );
+    assert_eq!(tree_snapshot(&image), image_before, "the image was changed");
+    sb.assert_clean();
+}

@@ -1,0 +1,149 @@
+//! The rootfs: what ROOTFS may be, the lock, an image that is never written to,
+//! the merged view on the host, the hidden sibling, and the cleanup.
+
+use crate::util::*;
+
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        // The state directory is psdock's, made on first use; its entries are
+        // checked by assert_clean.
+        .filter(|n| n != "state")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_absent_or_empty_rootfs_is_used_and_removed_afterwards() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("neighbour"), "stays").unwrap();
+    let before = listing(sb.dir.path());
+    let out = sb.run(["true"]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    sb.assert_clean();
+    assert_eq!(listing(sb.dir.path()), before);
+
+    std::fs::create_dir(sb.rootfs()).unwrap();
+    let out = sb.run(sh("echo > /new-file; ls /bin/busybox"));
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "/bin/busybox\n"),
+        "{out:?}"
+    );
+    sb.assert_clean();
+    assert_eq!(listing(sb.dir.path()), before);
+}
+
+#[test]
+fn a_relative_rootfs_path_works_from_the_current_directory() {
+    let sb = Sandbox::new();
+    for r in ["rootfs", "./rootfs/", "rootfs/"] {
+        let out = output(
+            sb.bare()
+                .current_dir(sb.dir.path())
+                .arg("-i")
+                .arg(image())
+                .args(["-r", r, "-e"])
+                .arg(sb.mark())
+                .args(sh("echo hi > /f; cat /f")),
+        );
+        assert_eq!(
+            (code(&out), stdout(&out).as_str()),
+            (0, "hi\n"),
+            "{r}: {out:?}"
+        );
+        sb.assert_clean();
+    }
+}
+
+#[test]
+fn two_psdocks_never_share_a_rootfs() {
+    let sb = Sandbox::new();
+    let mut first = sb.spawn(sh("echo ready; read x; echo got $x"));
+    assert_eq!(first.line(), "ready");
+    let out = sb.run(["true"]);
+    let line = assert_psdock_error(&out, &["-rootfs", sb.rootfs().to_str().unwrap(), "in use"]);
+    assert!(!line.contains("left behind"), "{line}");
+    // The first is unharmed: its rootfs still mounted, and it runs on.
+    assert!(sb.rootfs().join("bin/busybox").exists());
+    first.send_line("go");
+    assert_eq!(first.line(), "got go");
+    sb.ends(first, 0);
+}
+
+#[test]
+fn the_image_is_never_written_to() {
+    let sb = Sandbox::new();
+    let image = sb.image_copy("img");
+    let before = tree_snapshot(&image);
+    let script = "echo new > /bin/new; rm /etc/passwd; echo more >> /etc/group; chmod 711 /bin/busybox; \
+                  chown 4711 /etc; rm -rf /home; mkdir /newdir; touch /bin; ln -s x /etc/link; \
+                  mv /root /moved; echo changed > /etc/group; \
+                  ls /home /etc/passwd 2>/dev/null; cat /bin/new /etc/group; ls -ld /bin/busybox | cut -c1-10";
+    let out = output(sb.psdock_with(&image).args(sh(script)));
+    // The container saw its own changes...
+    assert_eq!(stdout(&out), "new\nchanged\n-rwx--x--x\n", "{out:?}");
+    // ...and none of them reached the image.
+    assert_eq!(tree_snapshot(&image), before);
+    sb.assert_clean();
+}
+
+#[test]
+fn the_merged_view_is_visible_on_the_host_while_the_command_runs() {
+    let sb = Sandbox::new();
+    let src = sb.path("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("file"), "").unwrap();
+    let bind = format!("{}:/data", src.display());
+    let mut run = sb.spawn(["-v", &bind].into_iter().chain(sh(
+        "echo inside > /hello; echo ready; read x; cat /from-host",
+    )));
+    assert_eq!(run.line(), "ready");
+    let root = sb.rootfs();
+    // Only the overlay: the container's own mounts (/proc, /dev, its binds) do
+    // not propagate back to the host.
+    assert_eq!(sb.mounts(), [root.as_path()]);
+    assert!(
+        !root.join("data").exists()
+            || std::fs::read_dir(root.join("data"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("hello")).unwrap(),
+        "inside\n"
+    );
+    assert!(root.join("bin/busybox").is_file());
+    std::fs::write(root.join("from-host"), "host wrote this\n").unwrap();
+    run.send_line("");
+    assert_eq!(run.line(), "host wrote this");
+    sb.ends(run, 0);
+}
+
+#[test]
+fn the_hidden_sibling_is_never_visible_inside() {
+    let sb = Sandbox::new();
+    let script =
+        "ls -a / /..; find / -path /proc -prune -o -path /sys -prune -o -name '*psdock*' -print; \
+                  echo ready; read x";
+    let mut run = sb.spawn(sh(script));
+    let mut seen = Vec::new();
+    loop {
+        let l = run.line();
+        if l == "ready" {
+            break;
+        }
+        seen.push(l);
+    }
+    // It is there, next to ROOTFS on the host...
+    assert_eq!(listing(&sb.sibling()), ["lock", "upper", "work"]);
+    // ...and nowhere in the container.
+    assert!(!seen.iter().any(|l| l.contains("psdock")), "{seen:#?}");
+    assert!(seen.iter().any(|l| l == "bin"), "{seen:#?}");
+    run.send_line("");
+    sb.ends(run, 0);
+}

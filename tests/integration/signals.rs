@@ -1,0 +1,167 @@
+//! Signals sent to psdock: forwarded to a child that handles them, the PID-1 rule
+//! for SIGINT/SIGTERM, the kill timeout, signals held before the command starts,
+//! and the end of everything when the init exits.
+
+use std::time::Instant;
+
+use nix::sys::signal::Signal;
+
+use crate::util::*;
+
+/// A shell that reports each trapped signal on stdout and waits for more.
+/// `ready` is printed once every trap is set.
+fn trapping(traps: &str) -> String {
+    format!("{traps}; echo ready; sleep 1000 & while :; do wait; done")
+}
+
+#[test]
+fn a_child_that_traps_sigterm_gets_it_and_exits_with_its_own_code() {
+    let sb = Sandbox::new();
+    for (sig, code_) in [(Signal::SIGTERM, 3), (Signal::SIGINT, 4)] {
+        let name = &sig.as_str()[3..];
+        let mut run = sb.spawn(sh(&trapping(&format!(
+            "trap 'echo got {name}; exit {code_}' {name}"
+        ))));
+        assert_eq!(run.line(), "ready");
+        run.signal(sig);
+        assert_eq!(run.line(), format!("got {name}"));
+        sb.ends(run, code_);
+    }
+}
+
+#[test]
+fn a_child_without_a_handler_is_killed_and_psdock_exits_128_plus_the_signal() {
+    let sb = Sandbox::new();
+    for (sig, expect) in [(Signal::SIGTERM, 143), (Signal::SIGINT, 130)] {
+        let run = sb.spawn(["sleep", "1000"]);
+        run.init();
+        run.signal(sig);
+        let out = run.finish();
+        assert_eq!(code(&out), expect, "{sig}: {out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        sb.assert_clean();
+    }
+}
+
+#[test]
+fn other_signals_reach_a_trapping_child() {
+    let sb = Sandbox::new();
+    let rt = libc::SIGRTMIN() + 1;
+    let traps = format!(
+        "trap 'echo USR1' USR1; trap 'echo HUP' HUP; trap 'echo USR2' USR2; trap 'echo QUIT' QUIT; \
+         trap 'echo RT' {rt}; trap 'echo TERM; exit 5' TERM"
+    );
+    let mut run = sb.spawn(sh(&trapping(&traps)));
+    assert_eq!(run.line(), "ready");
+    for sig in [
+        Signal::SIGUSR1,
+        Signal::SIGHUP,
+        Signal::SIGUSR2,
+        Signal::SIGQUIT,
+    ] {
+        run.signal(sig);
+        assert_eq!(run.line(), &sig.as_str()[3..]);
+    }
+    // SAFETY: plain kill(2) of our own child with a real-time signal.
+    assert_eq!(unsafe { libc::kill(run.pid(), rt) }, 0);
+    assert_eq!(run.line(), "RT");
+    run.signal(Signal::SIGTERM);
+    assert_eq!(run.line(), "TERM");
+    sb.ends(run, 5);
+}
+
+#[test]
+fn a_child_that_handles_sigterm_and_carries_on_is_left_running() {
+    let sb = Sandbox::new();
+    let mut run = sb.spawn(sh(&trapping(
+        "trap 'echo ignoring TERM' TERM; trap 'exit 6' USR1",
+    )));
+    assert_eq!(run.line(), "ready");
+    run.signal(Signal::SIGTERM);
+    assert_eq!(run.line(), "ignoring TERM");
+    // Still alive without -kill-timeout: it answers the next signal.
+    run.signal(Signal::SIGUSR1);
+    sb.ends(run, 6);
+}
+
+#[test]
+fn the_kill_timeout_kills_a_child_that_ignores_sigterm() {
+    let sb = Sandbox::new();
+    // Handled and carried on with:
+    let mut run = sb.spawn(
+        ["-kill-timeout", "1"]
+            .into_iter()
+            .chain(sh(&trapping("trap 'echo ignoring' TERM"))),
+    );
+    assert_eq!(run.line(), "ready");
+    let sent = Instant::now();
+    run.signal(Signal::SIGTERM);
+    assert_eq!(run.line(), "ignoring");
+    let out = run.finish();
+    assert!(
+        sent.elapsed().as_secs_f64() >= 1.0,
+        "killed before the timeout"
+    );
+    assert_eq!(code(&out), 137, "{out:?}");
+    sb.assert_clean();
+
+    // Ignored outright (SIG_IGN survives exec): forwarded, then killed by the timeout.
+    let run = sb.spawn([
+        "-kill-timeout=1",
+        "sh",
+        "-c",
+        "trap '' INT; exec sleep 1000",
+    ]);
+    let init = run.init();
+    let st = wait_for("the shell to exec sleep", || {
+        status(init).filter(|st| field(st, "Name") == "sleep")
+    });
+    assert!(mask_has(&st, "SigIgn", Signal::SIGINT));
+    let sent = Instant::now();
+    run.signal(Signal::SIGINT);
+    let out = run.finish();
+    assert!(
+        sent.elapsed().as_secs_f64() >= 1.0,
+        "killed before the timeout"
+    );
+    assert_eq!(code(&out), 137, "{out:?}");
+    sb.assert_clean();
+}
+
+#[test]
+fn a_signal_sent_before_the_command_starts_is_held_and_applied() {
+    let sb = Sandbox::new();
+    let fifo = sb.fifo("env");
+    let mut cmd = sb.psdock();
+    cmd.arg("-env-file").arg(&fifo).args(["sleep", "1000"]);
+    let run = Running::start(&mut cmd);
+    // psdock is now blocked in validation, its signals already blocked.
+    run.wait_fifo_open();
+    assert!(mask_has(
+        &status(run.pid()).unwrap(),
+        "SigBlk",
+        Signal::SIGTERM
+    ));
+    run.signal(Signal::SIGTERM);
+    wait_for("the SIGTERM to be pending", || {
+        mask_has(&status(run.pid())?, "ShdPnd", Signal::SIGTERM).then_some(())
+    });
+    std::fs::write(&fifo, "A=1\n").unwrap();
+    sb.ends(run, 143);
+}
+
+#[test]
+fn when_the_init_exits_its_background_children_die_and_psdock_exits() {
+    let sb = Sandbox::new();
+    // The background sleeps hold psdock's stdout and ignore SIGHUP and SIGTERM:
+    // only the end of the PID namespace stops them, and only then does stdout end.
+    let script = "trap '' HUP TERM; for i in 1 2 3; do sleep 1000 & done; \
+                  while [ \"$(cat /proc/$!/comm)\" != sleep ]; do :; done; echo started";
+    let out = sb.run(sh(script));
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "started\n"),
+        "{out:?}"
+    );
+    sb.assert_clean();
+}

@@ -1,0 +1,331 @@
+//! The file sink: appending, refusing symlinks, rotation without losing or
+//! repeating a line, retention, and a full disk.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::util::*;
+
+/// Writes numbered lines as fast as the shell can, checking for `/ctl/stop`
+/// every 1000 lines.
+const NUMBERS: &str =
+    "i=0; while :; do j=0; while [ $j -lt 1000 ]; do echo $i; i=$((i+1)); j=$((j+1)); done; \
+                       [ -e /ctl/stop ] && break; done";
+
+fn url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+fn archives(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("app.log."))
+        .collect();
+    names.sort();
+    names
+}
+
+fn gunzip(path: &Path) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// `app.log.YYYYMMDDTHHMMSS.nnnnnnnnnZ.gz`
+fn is_archive_name(name: &str) -> bool {
+    let Some(stamp) = name
+        .strip_prefix("app.log.")
+        .and_then(|s| s.strip_suffix(".gz"))
+    else {
+        return false;
+    };
+    let shape = "00000000T000000.000000000Z";
+    stamp.len() == shape.len()
+        && stamp
+            .chars()
+            .zip(shape.chars())
+            .all(|(c, s)| if s == '0' { c.is_ascii_digit() } else { c == s })
+}
+
+#[test]
+fn stdout_and_stderr_are_appended_in_order_to_a_0640_file() {
+    let sb = Sandbox::new();
+    let log = sb.path("app.log");
+    // SAFETY: umask is async-signal-safe.
+    let out = unsafe {
+        sb.psdock().pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        })
+    }
+    .args(["-stdio", &url(&log), "-stdout-prefix", "app| "])
+    .args([
+        "sh",
+        "-c",
+        "echo one; echo two >&2; echo three; cat; tty; true",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "app| one\napp| two\napp| three\napp| not a tty\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    let out = sb.run(["-stdio", &url(&log), "echo", "four"]);
+    assert_eq!(code(&out), 0);
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .ends_with("app| not a tty\nfour\n"));
+    sb.assert_clean();
+}
+
+#[test]
+fn a_symlink_at_the_log_path_is_refused_before_the_container_starts() {
+    let sb = Sandbox::new();
+    let ctl = sb.path("ctl");
+    std::fs::create_dir(&ctl).unwrap();
+    let victim = sb.path("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let log = sb.path("app.log");
+    std::os::unix::fs::symlink(&victim, &log).unwrap();
+    let bind = format!("{}:/ctl", ctl.display());
+    let out = sb.run(["-v", &bind, "-stdio", &url(&log), "touch", "/ctl/ran"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "psdock: -stdio {}: is a symlink; refusing to follow it\n",
+            url(&log)
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(!ctl.join("ran").exists(), "the command ran");
+    sb.assert_clean();
+}
+
+#[test]
+fn a_missing_log_directory_is_125_before_the_container_starts() {
+    let sb = Sandbox::new();
+    let log = sb.path("nope/app.log");
+    let out = sb.run(["-stdio", &url(&log), "true"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "psdock: -stdio {}: no such directory {}\n",
+            url(&log),
+            sb.path("nope").display()
+        )
+    );
+    assert!(!sb.path("nope").exists());
+    sb.assert_clean();
+}
+
+struct Rotating {
+    sb: Sandbox,
+    logs: PathBuf,
+    ctl: PathBuf,
+}
+
+impl Rotating {
+    fn new() -> Self {
+        let sb = Sandbox::new();
+        let logs = sb.path("logs");
+        let ctl = sb.path("ctl");
+        std::fs::create_dir(&logs).unwrap();
+        std::fs::create_dir(&ctl).unwrap();
+        Self { sb, logs, ctl }
+    }
+
+    fn spawn(&self, flags: &[&str], script: &str) -> std::process::Child {
+        self.sb
+            .psdock()
+            .arg("-v")
+            .arg(format!("{}:/ctl", self.ctl.display()))
+            .args(["-stdio", &url(&self.logs.join("app.log"))])
+            .args(flags)
+            .args(["sh", "-c", script])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn stop(&self, child: std::process::Child) {
+        std::fs::write(self.ctl.join("stop"), "").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(stderr(&out), "");
+    }
+}
+
+#[test]
+fn rotation_every_second_loses_and_repeats_no_line() {
+    let r = Rotating::new();
+    let child = r.spawn(&["-log-rotate", "1s"], NUMBERS);
+    wait_for("three archives", || {
+        let gz = archives(&r.logs)
+            .iter()
+            .filter(|n| n.ends_with(".gz"))
+            .count();
+        (gz >= 3).then_some(())
+    });
+    r.stop(child);
+    let names = archives(&r.logs);
+    assert!(
+        names.iter().all(|n| is_archive_name(n)),
+        "unexpected files: {names:?}"
+    );
+    let mut all = String::new();
+    for name in &names {
+        let text = gunzip(&r.logs.join(name));
+        assert!(
+            text.ends_with('\n'),
+            "{name} does not end at a line boundary"
+        );
+        all += &text;
+    }
+    all += &std::fs::read_to_string(r.logs.join("app.log")).unwrap();
+    let count = all.lines().count();
+    assert!(count > 3000, "only {count} lines");
+    for (i, line) in all.lines().enumerate() {
+        assert_eq!(line, i.to_string(), "line {i}");
+    }
+    r.sb.assert_clean();
+}
+
+#[test]
+fn retention_keeps_the_newest_archives_and_touches_nothing_else() {
+    let r = Rotating::new();
+    let decoys = ["other.gz", "app.log2_x.gz", "app.log.gz", "app.log.x.gz"];
+    for d in decoys {
+        std::fs::write(r.logs.join(d), d).unwrap();
+    }
+    let outside = r.sb.path("outside.gz");
+    std::fs::write(&outside, "outside").unwrap();
+    let link = "app.log.19990101T000000.000000000Z.gz";
+    std::os::unix::fs::symlink(&outside, r.logs.join(link)).unwrap();
+    let old = "app.log.20000101T000000.000000000Z.gz";
+    std::fs::write(r.logs.join(old), "").unwrap();
+
+    let child = r.spawn(
+        &["-log-rotate", "150ms", "-log-keep", "3"],
+        "i=0; while [ ! -e /ctl/stop ]; do echo $i; i=$((i+1)); sleep 0.01; done",
+    );
+    let mut seen = BTreeSet::new();
+    wait_for("8 rotations", || {
+        seen.extend(
+            archives(&r.logs)
+                .into_iter()
+                .filter(|n| is_archive_name(n) && n.as_str() != old),
+        );
+        (seen.len() >= 8).then_some(())
+    });
+    r.stop(child);
+    seen.extend(
+        archives(&r.logs)
+            .into_iter()
+            .filter(|n| is_archive_name(n) && n.as_str() != old),
+    );
+
+    let kept: Vec<String> = archives(&r.logs)
+        .into_iter()
+        .filter(|n| is_archive_name(n) && n.as_str() != link)
+        .collect();
+    let newest: Vec<String> = seen.iter().rev().take(3).rev().cloned().collect();
+    assert_eq!(kept, newest, "seen: {seen:?}");
+    for d in decoys {
+        assert_eq!(std::fs::read_to_string(r.logs.join(d)).unwrap(), d);
+    }
+    assert!(std::fs::symlink_metadata(r.logs.join(link))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "outside");
+    r.sb.assert_clean();
+}
+
+/// A small tmpfs of the test's own, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn new(at: PathBuf) -> Self {
+        std::fs::create_dir(&at).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &at,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=256k"),
+        )
+        .unwrap();
+        Self(at)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn a_full_disk_holds_the_command_until_space_returns_and_loses_no_line() {
+    let sb = Sandbox::new();
+    let disk = SmallDisk::new(sb.path("disk"));
+    let filler = disk.0.join("filler");
+    let fill = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=4096"])
+        .arg(format!("of={}", filler.display()))
+        .output()
+        .unwrap();
+    assert!(!fill.status.success(), "the disk did not fill up");
+    let log = disk.0.join("app.log");
+    let mut child = sb
+        .psdock()
+        .args(["-stdio", &url(&log)])
+        .args([
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 30000 ]; do echo $i; i=$((i+1)); done",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (said, reader) = Collected::from(child.stderr.take().unwrap());
+    said.wait_for("No space left on device; the command is held until space returns");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "psdock ended on a full disk"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", said.text());
+    assert!(
+        said.text()
+            .ends_with(&format!("psdock: {}: writing again\n", log.display())),
+        "{}",
+        said.text()
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let expected: String = (0..30000).map(|i| format!("{i}\n")).collect();
+    assert!(
+        text == expected,
+        "the log lost or repeated lines ({} bytes)",
+        text.len()
+    );
+    drop(disk);
+    sb.assert_clean();
+}

@@ -1,0 +1,84 @@
+//! The inherit sink off a terminal (pipes), the prefix, and bad stdio flags.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::util::*;
+
+#[test]
+fn piped_stdin_reaches_the_command_and_stdout_and_stderr_stay_apart() {
+    let sb = Sandbox::new();
+    let mut child = sb
+        .psdock()
+        .args([
+            "sh",
+            "-c",
+            "read x; echo \"got $x\"; echo oops >&2; tty || true",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0);
+    assert_eq!(stdout(&out), "got hello\nnot a tty\n");
+    assert_eq!(stderr(&out), "oops\n");
+    sb.assert_clean();
+}
+
+#[test]
+fn every_line_gets_one_prefix_however_it_is_written() {
+    let sb = Sandbox::new();
+    let out = sb.run([
+        "-stdout-prefix",
+        "[p] ",
+        "sh",
+        "-c",
+        "printf 'a\\nb\\n'; printf 'spl'; sleep 0.1; printf 'it\\n'; printf '\\n'; echo e >&2; printf 'last'",
+    ]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(stdout(&out), "[p] a\n[p] b\n[p] split\n[p] \n[p] last");
+    assert_eq!(stderr(&out), "[p] e\n");
+    sb.assert_clean();
+}
+
+#[test]
+fn a_prefix_colour_is_bold_and_reset_and_no_color_turns_it_off() {
+    let sb = Sandbox::new();
+    let out = sb.run(["-stdout-prefix", "web:green", "echo", "hi"]);
+    assert_eq!(stdout(&out), "\x1b[1;32mweb\x1b[0mhi\n");
+    let out = sb
+        .psdock()
+        .env("NO_COLOR", "1")
+        .args(["-stdout-prefix", "web:green", "echo", "hi"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "webhi\n");
+    let out = sb.run(["-stdout-prefix", "web:8080 ", "echo", "hi"]);
+    assert_eq!(stdout(&out), "web:8080 hi\n");
+    sb.assert_clean();
+}
+
+#[test]
+fn bad_stdio_flags_are_125_naming_them_and_leave_nothing() {
+    let sb = Sandbox::new();
+    for (args, message) in [
+        (&["-stdio", "ftp://x"][..], "psdock: -stdio ftp://x: unknown stdio implementation `ftp` (this build has: file, inherit, tcp, tls)\n"),
+        (&["-stdio", "/var/log/x"], "psdock: -stdio /var/log/x: expected SCHEME://TARGET (file:///path, tcp://host:port, tls://host:port)\n"),
+        (&["-stdout-prefix", "web:purple"], "psdock: -stdout-prefix web:purple: unknown colour `purple` (known: white, green, blue, magenta, yellow, cyan, red)\n"),
+        (&["-log-rotate", "1"], "psdock: -log-rotate is not supported by -stdio inherit\n"),
+        (&["-stdio", "tcp://127.0.0.1:9", "-log-rotate", "1h"], "psdock: -log-rotate is not supported by -stdio tcp://127.0.0.1:9\n"),
+        (&["-stdio", "file:///tmp/x.log", "-log-rotate", "soon"], "psdock: -log-rotate soon: expected a positive number of hours, or a duration such as 30m, 10s or 1d\n"),
+        (&["-stdio", "file:///tmp/x.log", "-log-keep", "3"], "psdock: -log-keep needs -log-rotate\n"),
+        (&["-stdio", "file:///tmp/x.log", "-tls-ca", "/etc/hostname"], "psdock: -tls-ca is not supported by -stdio file:///tmp/x.log\n"),
+        (&["-stdio", "tls://127.0.0.1:9", "-tls-cert", "/etc/hostname"], "psdock: -tls-cert and -tls-key go together\n"),
+        (&["-stdio", "tcp://127.0.0.1:0"], "psdock: -stdio tcp://127.0.0.1:0: bad port `0`\n"),
+    ] {
+        let out = sb.run(args.iter().copied().chain(["true"]));
+        assert_eq!(code(&out), 125, "{args:?}");
+        assert_eq!(stderr(&out), message, "{args:?}");
+        sb.assert_clean();
+    }
+}
