@@ -22,6 +22,9 @@ pub enum Error {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Pick(#[from] PickError),
+    /// A pick made for a flag (`-bind-port`, `-port-probe`, `-web-hook`).
+    #[error("{0}: {1}")]
+    PickFor(&'static str, PickError),
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
@@ -37,6 +40,9 @@ pub enum Error {
     Stdio(crate::plugin::PluginError),
     #[error("-stdio {0}: {1}")]
     StdioPick(String, PickError),
+    /// The notifier's own message names the flag and the value.
+    #[error("{0}")]
+    Notify(crate::plugin::PluginError),
     #[error("cannot set up signal forwarding: {0}")]
     Signals(std::io::Error),
     #[error("cannot supervise the container: {0}")]

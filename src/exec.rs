@@ -8,6 +8,7 @@ use crate::cli::{self, ExecArgs, Parsed};
 use crate::container::{self, ProcessPlan};
 use crate::error::Error;
 use crate::image::ImageConfig;
+use crate::lifecycle::Lifecycle;
 use crate::signals::Signals;
 use crate::spec::{root_text, ProcessSpec};
 use crate::state::{self, Listed, Status};
@@ -72,7 +73,14 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let plan = ProcessPlan::new(&spec, [None; 3]);
     let child = container::enter(init, &pidfd, &spec, &plan)?;
     let rt = supervisor::runtime().map_err(Error::Supervise)?;
-    let ending =
-        supervisor::supervise(&rt, &child, &signals, None, None).map_err(Error::Supervise)?;
+    let ending = supervisor::supervise(
+        &rt,
+        &child,
+        &signals,
+        None,
+        None,
+        Lifecycle::new(None, None),
+    )
+    .map_err(Error::Supervise)?;
     Ok(ending.exit_code())
 }

@@ -7,6 +7,7 @@ use crate::cli::{self, Parsed};
 use crate::container::{self, Plan};
 use crate::error::Error;
 use crate::host::Host;
+use crate::lifecycle::{self, Lifecycle};
 use crate::plugin::{listing, Kind, Registry, RootfsDriver, Stdio, StdioSink};
 use crate::rootfs;
 use crate::signals::Signals;
@@ -47,9 +48,14 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let sink = Registry::<dyn StdioSink>::new(Kind::Stdio)
         .by_name(&spec.stdio.scheme, &host)
         .map_err(|e| Error::StdioPick(spec.stdio.url.clone(), e))?;
+    let mut flags = sink.flags().to_vec();
+    if spec.notify.is_some() {
+        flags.push("-tls-ca"); // https hooks take it too
+    }
     spec.stdio
-        .check_flags(sink.flags())
+        .check_flags(&flags)
         .map_err(crate::spec::SpecError::from)?;
+    let mut lifecycle = Lifecycle::from_spec(&spec, &host)?;
     // Single-threaded: the container is still cloned from a one-thread psdock.
     let rt = supervisor::runtime().map_err(Error::Supervise)?;
     let Stdio { child, tty, pump } = rt.block_on(sink.open(&spec.stdio)).map_err(Error::Stdio)?;
@@ -60,7 +66,15 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;
-    let container = container::spawn(&spec, &plan)?;
+    lifecycle.starting(entry.id());
+    let container = match container::spawn(&spec, &plan) {
+        Ok(c) => c,
+        Err(e) => {
+            let e = Error::from(e);
+            lifecycle.failed_start(&rt, e.exit_code());
+            return Err(e);
+        }
+    };
     drop(plan);
     entry.started(container.pid)?;
     // psdock's copies of the command's pipe ends: the pump sees end of file
@@ -80,9 +94,17 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         }
         None => None,
     };
-    let ending = supervisor::supervise(&rt, &container, &signals, spec.kill_timeout, transfer)
-        .map_err(Error::Supervise)?;
+    let ending = supervisor::supervise(
+        &rt,
+        &container,
+        &signals,
+        spec.kill_timeout,
+        transfer,
+        lifecycle,
+    )
+    .map_err(Error::Supervise)?;
     drop(container);
     drop(entry);
+    lifecycle::leave(rt);
     Ok(ending.exit_code())
 }

@@ -154,6 +154,18 @@ pub fn handles(pid: i32, sig: i32) -> bool {
     mask_has(&status, "SigCgt:", sig) || mask_has(&status, "SigIgn:", sig)
 }
 
+/// The conventional name of a signal (`SIGTERM`, `SIGRTMIN+3`), for reports.
+pub fn name(sig: i32) -> String {
+    if let Ok(s) = nix::sys::signal::Signal::try_from(sig) {
+        return s.as_str().to_owned();
+    }
+    match sig - libc::SIGRTMIN() {
+        0 => "SIGRTMIN".to_owned(),
+        n if n > 0 && sig <= libc::SIGRTMAX() => format!("SIGRTMIN+{n}"),
+        _ => format!("SIG{sig}"),
+    }
+}
+
 fn mask_has(status: &str, field: &str, sig: i32) -> bool {
     status
         .lines()
@@ -173,6 +185,15 @@ mod tests {
         assert!(mask_has(status, "SigCgt:", 64));
         assert!(!mask_has(status, "SigCgt:", libc::SIGINT));
         assert!(mask_has(status, "SigIgn:", libc::SIGQUIT));
+    }
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(name(libc::SIGTERM), "SIGTERM");
+        assert_eq!(name(libc::SIGKILL), "SIGKILL");
+        assert_eq!(name(libc::SIGRTMIN()), "SIGRTMIN");
+        assert_eq!(name(libc::SIGRTMIN() + 3), "SIGRTMIN+3");
+        assert_eq!(name(99), "SIG99");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::cli::{Args, ProcessArgs};
 use crate::fsutil;
 use crate::image::{self, Cache, ImageConfig, Layers};
-use crate::plugin::RootfsDriver;
+use crate::plugin::{NotifySpec, RootfsDriver};
 use crate::user::{self, Identity};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -52,6 +52,8 @@ pub enum SpecError {
     Nul,
     #[error(transparent)]
     Stdio(#[from] crate::stdio::StdioError),
+    #[error("-{0} needs -{1}")]
+    Needs(&'static str, &'static str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,10 @@ pub struct RunSpec {
     pub binds: Vec<BindMount>,
     pub kill_timeout: Option<Duration>,
     pub stdio: crate::stdio::StdioSpec,
+    /// `-web-hook` and its companions, with the per-request timeout.
+    pub notify: Option<(NotifySpec, Duration)>,
+    /// `-bind-port`, and `-port-probe` when one was named.
+    pub bind_port: Option<(u16, Option<String>)>,
 }
 
 /// The process to run, as psdock and psdock-exec both take it: the command,
@@ -209,6 +215,7 @@ impl RunSpec {
         }
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
+        let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
         let image = check_image(&image)?;
         let cache = Cache::from_env();
         let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
@@ -253,6 +260,8 @@ impl RunSpec {
             binds,
             kill_timeout: args.kill_timeout.map(Duration::from_secs),
             stdio,
+            notify,
+            bind_port,
         })
     }
 
@@ -260,6 +269,49 @@ impl RunSpec {
     pub fn env_var(&self, key: &str) -> Option<&OsStr> {
         env_var(&self.env, key)
     }
+}
+
+/// `-web-hook`, its companions and `-bind-port`. The URL itself is the
+/// notifier's to check: it knows which schemes it speaks.
+#[allow(clippy::type_complexity)]
+fn notify_spec(
+    args: crate::cli::NotifyArgs,
+    tls_ca: &Option<PathBuf>,
+) -> Result<
+    (
+        Option<(NotifySpec, Duration)>,
+        Option<(u16, Option<String>)>,
+    ),
+    SpecError,
+> {
+    let notify = match args.web_hook {
+        Some(url) => {
+            let timeout = args
+                .web_hook_timeout
+                .map_or(crate::lifecycle::DEFAULT_TIMEOUT, Duration::from_secs);
+            let spec = NotifySpec {
+                url,
+                secret: args.web_hook_secret,
+                tls_ca: tls_ca.clone(),
+            };
+            Some((spec, timeout))
+        }
+        None if args.web_hook_secret.is_some() => {
+            return Err(SpecError::Needs("web-hook-secret", "web-hook"))
+        }
+        None if args.web_hook_timeout.is_some() => {
+            return Err(SpecError::Needs("web-hook-timeout", "web-hook"))
+        }
+        None => None,
+    };
+    // As in the seed: -bind-port only decides when `running` is notified.
+    let bind_port = match (args.bind_port, args.port_probe) {
+        (Some(_), _) if notify.is_none() => return Err(SpecError::Needs("bind-port", "web-hook")),
+        (Some(port), probe) => Some((port, probe)),
+        (None, Some(_)) => return Err(SpecError::Needs("port-probe", "bind-port")),
+        (None, None) => None,
+    };
+    Ok((notify, bind_port))
 }
 
 /// The environment under construction: last write wins per key, first position kept.

@@ -10,6 +10,7 @@ use tokio::io::Interest;
 use tokio::time::Instant;
 
 use crate::container::Container;
+use crate::lifecycle::{self, Lifecycle};
 use crate::plugin::{PumpEnd, Transfer};
 use crate::signals::{self, Signals};
 
@@ -52,16 +53,19 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Runs until the container's init has exited and its output is delivered;
-/// returns how it ended.
+/// Runs until the container's init has exited, its output is delivered and
+/// so are the notifications (or one timeout has passed); returns how it
+/// ended.
 pub fn supervise(
     rt: &tokio::runtime::Runtime,
     container: &Container,
     signals: &Signals,
     kill_timeout: Option<Duration>,
     stdio: Option<Transfer>,
+    lifecycle: Lifecycle,
 ) -> io::Result<Ending> {
-    rt.block_on(async {
+    let (mut events, ready, deliveries) = lifecycle.start(container.pid);
+    rt.block_on(lifecycle::alongside(deliveries, async {
         let pidfd = container.pidfd.as_raw_fd();
         // SAFETY: both descriptors are owned by our callers and outlive these
         // registrations, which end with this block.
@@ -86,9 +90,15 @@ pub fn supervise(
             Some(t) => (Some(t.done), t.resize),
             None => (None, None),
         };
+        let mut ready = std::pin::pin!(ready);
+        let mut running = false;
         loop {
             tokio::select! {
                 biased;
+                () = &mut ready, if !running => {
+                    running = true;
+                    events.running();
+                }
                 _ = exited.readable() => break,
                 guard = sigfd.readable() => {
                     let mut guard = guard?;
@@ -140,12 +150,14 @@ pub fn supervise(
                 }
             }
         }
-        let ending = reap(pidfd)?;
-        Ok(match (ending, translated) {
+        let ending = match (reap(pidfd)?, translated) {
             (Ending::Signaled(libc::SIGKILL), Some(sig)) => Ending::Translated(sig),
             (ending, _) => ending,
-        })
-    })
+        };
+        events.crashed(ending.into());
+        drop(events);
+        Ok(ending)
+    }))
 }
 
 /// The peer simply went away: nothing worth a message.

@@ -65,6 +65,9 @@ pub struct Args {
     #[command(flatten)]
     pub stdio: super::StdioArgs,
 
+    #[command(flatten)]
+    pub notify: super::NotifyArgs,
+
     /// Print the version
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     pub version: (),

@@ -5,6 +5,7 @@ mod args;
 mod compat;
 mod exec;
 mod ls;
+mod notify_args;
 mod process;
 mod stdio_args;
 
@@ -12,5 +13,6 @@ pub use args::Args;
 pub use compat::{parse, parse_as, CliError, Parsed};
 pub use exec::ExecArgs;
 pub use ls::LsArgs;
+pub use notify_args::NotifyArgs;
 pub use process::ProcessArgs;
 pub use stdio_args::StdioArgs;

@@ -28,7 +28,7 @@ pub struct StdioArgs {
     #[arg(long = "log-keep", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub log_keep: Option<u32>,
 
-    /// Also trust the CA certificates in this PEM file for tls://
+    /// Also trust the CA certificates in this PEM file for tls:// and https:// web hooks
     #[arg(long = "tls-ca", value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
 

@@ -2,6 +2,8 @@
 //! suite, as root. One test binary; one module per area.
 
 mod util;
+// A recording HTTP server on loopback for the web hook tests.
+mod hook;
 
 // Bad values: exit 125, one line naming flag and value, nothing left behind.
 mod bad_input;
@@ -17,10 +19,14 @@ mod drivers;
 mod exec;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
 mod hardening;
+// -web-hook: order, payloads, signature, failing and hanging hooks.
+mod notify;
 // The overlay rootfs: mount options and teardown.
 mod overlay;
 // OCI layouts and rootfs tarballs: layers, whiteouts, config, the cache, refusals.
 mod oci;
+// -bind-port with every port probe.
+mod ports;
 // State records, psdock-ls, and reclaiming what a killed psdock left.
 mod records;
 // ROOTFS: accepted forms, the lock, the untouched image, the view from the host.

@@ -1,0 +1,256 @@
+//! `webhook`: an HTTP `PUT` of a small JSON document to the `-web-hook` URL for
+//! each lifecycle event, signed when `-web-hook-secret` is given (header
+//! `X-Psdock-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`). http or
+//! https; https verifies the server's certificate against the system's roots
+//! and those of `-tls-ca`. Redirects are not followed: a hook that
+//! moved is an error to fix, not a reason to send the signed body elsewhere.
+//! The only notifier, so picked whenever `-web-hook` is given.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::header::{HeaderValue, CONTENT_TYPE};
+use ring::hmac;
+use serde::Serialize;
+
+use crate::plugin::{
+    always_usable, Attempt, Delivery, Descriptor, Event, Exit, LocalFuture, Notifier, NotifySpec,
+    PluginError,
+};
+
+struct Webhook;
+
+inventory::submit! {
+    Descriptor::<dyn Notifier> {
+        name: "webhook",
+        feature: "notify-webhook",
+        priority: 100,
+        summary: "HTTP PUT of a JSON body to -web-hook (http or https)",
+        probe: always_usable,
+        build: Some(|| Box::new(Webhook)),
+    }
+}
+
+pub const SIGNATURE_HEADER: &str = "x-psdock-signature";
+
+#[derive(Debug, thiserror::Error)]
+enum WebhookError {
+    #[error("-web-hook {url}: {why}")]
+    Url { url: String, why: String },
+    #[error("-tls-ca {}: {why}", .path.display())]
+    TlsCa { path: PathBuf, why: String },
+    #[error("-web-hook: cannot set up the HTTP client: {}", chain(.0))]
+    Client(reqwest::Error),
+}
+
+struct Hook {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    key: Option<hmac::Key>,
+}
+
+impl Notifier for Webhook {
+    fn open(&self, spec: &NotifySpec) -> Result<Box<dyn Delivery>, PluginError> {
+        let url = check_url(&spec.url)?;
+        // reqwest is built without a crypto provider of its own: ring, which
+        // rustls also uses for stdio, so that one is compiled in, not two.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("psdock/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &spec.tls_ca {
+            builder = builder.tls_certs_merge(read_ca(path)?);
+        }
+        let client = builder.build().map_err(WebhookError::Client)?;
+        let key = spec
+            .secret
+            .as_ref()
+            .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes()));
+        Ok(Box::new(Hook { client, url, key }))
+    }
+}
+
+fn check_url(text: &str) -> Result<reqwest::Url, WebhookError> {
+    let err = |why: String| WebhookError::Url {
+        url: text.to_owned(),
+        why,
+    };
+    let url = reqwest::Url::parse(text).map_err(|e| err(format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(err(format!(
+            "scheme `{}` is not supported (use http or https)",
+            url.scheme()
+        )));
+    }
+    if url.host_str().map_or(true, str::is_empty) {
+        return Err(err("no host".into()));
+    }
+    Ok(url)
+}
+
+fn read_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, WebhookError> {
+    let err = |why: String| WebhookError::TlsCa {
+        path: path.to_owned(),
+        why,
+    };
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(chain(&e)))?;
+    if certs.is_empty() {
+        return Err(err("no PEM certificate in it".into()));
+    }
+    Ok(certs)
+}
+
+impl Delivery for Hook {
+    fn attempt<'a>(&'a self, event: &'a Event) -> LocalFuture<'a, Attempt> {
+        let body = body(event);
+        let mut request = self
+            .client
+            .put(self.url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(key) = &self.key {
+            request = request.header(SIGNATURE_HEADER, signature(key, &body));
+        }
+        let request = request.body(body);
+        Box::pin(async move {
+            match request.send().await {
+                Err(e) => Attempt::Failed(chain(&e.without_url()).into()),
+                Ok(r) if r.status().is_success() => Attempt::Delivered,
+                Ok(r) if r.status().is_server_error() => {
+                    Attempt::Failed(format!("HTTP {}", r.status()).into())
+                }
+                Ok(r) => Attempt::Refused(format!("HTTP {}", r.status()).into()),
+            }
+        })
+    }
+}
+
+/// `{"ps":{"status":...}}`: the original's document; the fields after
+/// `status` were added without moving it, so that its consumers keep working.
+#[derive(Serialize)]
+struct Body<'a> {
+    ps: Ps<'a>,
+}
+
+#[derive(Serialize)]
+struct Ps<'a> {
+    status: &'static str,
+    id: &'a str,
+    seq: u32,
+    time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<String>,
+}
+
+fn body(event: &Event) -> Vec<u8> {
+    let (exit_code, signal) = match event.state {
+        crate::plugin::State::Crashed(Exit::Code(code)) => (Some(code), None),
+        crate::plugin::State::Crashed(Exit::Signal(sig)) => (None, Some(crate::signals::name(sig))),
+        _ => (None, None),
+    };
+    let body = Body {
+        ps: Ps {
+            status: event.state.as_str(),
+            id: &event.id,
+            seq: event.seq,
+            time: humantime::format_rfc3339_millis(event.time).to_string(),
+            exit_code,
+            signal,
+        },
+    };
+    serde_json::to_vec(&body).expect("plain strings and numbers serialize")
+}
+
+fn signature(key: &hmac::Key, body: &[u8]) -> String {
+    let tag = hmac::sign(key, body);
+    let mut out = String::from("sha256=");
+    for b in tag.as_ref() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// An error with its causes, `: `-separated: reqwest's own message alone
+/// ("error sending request") does not say what went wrong.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::State;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn event(seq: u32, state: State) -> Event {
+        Event {
+            id: "psdock_abc1234".into(),
+            seq,
+            time: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            state,
+        }
+    }
+
+    #[test]
+    fn bodies_keep_status_first_and_add_the_exit() {
+        assert_eq!(
+            String::from_utf8(body(&event(1, State::Starting))).unwrap(),
+            r#"{"ps":{"status":"starting","id":"psdock_abc1234","seq":1,"time":"2023-11-14T22:13:20.123Z"}}"#
+        );
+        let crashed = String::from_utf8(body(&event(3, State::Crashed(Exit::Code(0))))).unwrap();
+        assert!(
+            crashed.ends_with(r#""seq":3,"time":"2023-11-14T22:13:20.123Z","exit_code":0}}"#),
+            "{crashed}"
+        );
+        let killed = String::from_utf8(body(&event(2, State::Crashed(Exit::Signal(9))))).unwrap();
+        assert!(
+            killed.contains(r#""status":"crashed""#) && killed.ends_with(r#""signal":"SIGKILL"}}"#),
+            "{killed}"
+        );
+        assert!(!killed.contains("exit_code"));
+    }
+
+    #[test]
+    fn signature_is_hmac_sha256_hex() {
+        // RFC 4231, test case 2.
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"Jefe");
+        assert_eq!(
+            signature(&key, b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn only_http_and_https_urls_with_a_host() {
+        assert!(check_url("http://127.0.0.1:8080/hook").is_ok());
+        assert!(check_url("https://example.com").is_ok());
+        for (bad, why) in [
+            (
+                "ftp://example.com/x",
+                "scheme `ftp` is not supported (use http or https)",
+            ),
+            ("example.com/hook", "not a URL: relative URL without a base"),
+            ("http://", "not a URL: empty host"),
+            (
+                "file:///tmp/x",
+                "scheme `file` is not supported (use http or https)",
+            ),
+        ] {
+            assert_eq!(
+                check_url(bad).unwrap_err().to_string(),
+                format!("-web-hook {bad}: {why}")
+            );
+        }
+    }
+}

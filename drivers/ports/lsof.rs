@@ -1,0 +1,146 @@
+//! `lsof`: the original's way, with its mistakes fixed. `lsof -n -P -w
+//! -iTCP:PORT -sTCP:LISTEN -Fp` names every process holding a listening socket
+//! on the port (no DNS or service-name look-ups, never a connection's remote
+//! port, several holders at once), then `pgrep -P`, one generation at a time,
+//! gives the container's process tree, and the answer is whether they meet.
+//! Both commands run off the supervisor's thread. A look costs tens of
+//! milliseconds of CPU, so it is asked twice a second: the last resort, for a
+//! host whose kernel offers neither sock_diag nor readable `/proc/net` tables.
+
+use std::io;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::unistd::Pid;
+
+use crate::host::Host;
+use crate::plugin::{Descriptor, LocalFuture, PluginError, PortProbe, Probe};
+use crate::proctree;
+
+const INTERVAL: Duration = Duration::from_millis(500);
+
+struct Lsof;
+
+inventory::submit! {
+    Descriptor::<dyn PortProbe> {
+        name: "lsof",
+        feature: "ports-lsof",
+        priority: 100,
+        summary: "the lsof and pgrep commands",
+        probe,
+        build: Some(|| Box::new(Lsof)),
+    }
+}
+
+fn probe(_: &Host) -> Probe {
+    for tool in ["lsof", "pgrep"] {
+        if !in_path(tool) {
+            return Err(format!("`{tool}` not found in PATH"));
+        }
+    }
+    Ok(())
+}
+
+fn in_path(tool: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+impl PortProbe for Lsof {
+    fn interval(&self) -> Duration {
+        INTERVAL
+    }
+
+    fn listening(&mut self, init: Pid, port: u16) -> LocalFuture<'_, Result<bool, PluginError>> {
+        Box::pin(async move {
+            // The commands wait for their children: on the runtime's thread they
+            // would hold up signal forwarding and notifications meanwhile.
+            let look = tokio::task::spawn_blocking(move || look(init, port));
+            match look.await {
+                Ok(answer) => answer.map_err(|e| format!("lsof port probe: {e}").into()),
+                Err(e) => Err(format!("lsof port probe: {e}").into()),
+            }
+        })
+    }
+}
+
+fn look(init: Pid, port: u16) -> io::Result<bool> {
+    let holders = listeners(port)?;
+    if holders.is_empty() {
+        return Ok(false);
+    }
+    let tree = proctree::walk(init, children)?;
+    Ok(holders.iter().any(|p| tree.contains(p)))
+}
+
+/// The processes holding a TCP socket listening on `port`.
+fn listeners(port: u16) -> io::Result<Vec<Pid>> {
+    let out = run(Command::new("lsof").args([
+        "-n",
+        "-P",
+        "-w",
+        &format!("-iTCP:{port}"),
+        "-sTCP:LISTEN",
+        "-Fp",
+    ]))?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.strip_prefix('p')?.parse().ok())
+        .map(Pid::from_raw)
+        .collect())
+}
+
+/// The children of all of `generation`, in one `pgrep` call.
+fn children(generation: &[Pid]) -> io::Result<Vec<Pid>> {
+    let parents: Vec<String> = generation.iter().map(ToString::to_string).collect();
+    let out = run(Command::new("pgrep").arg("-P").arg(parents.join(",")))?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .map(Pid::from_raw)
+        .collect())
+}
+
+/// Both commands exit 1, silently, when nothing matched.
+fn run(cmd: &mut Command) -> io::Result<String> {
+    let name = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd.stdin(Stdio::null()).output()?;
+    let nothing = out.status.code() == Some(1) && out.stderr.is_empty();
+    if !out.status.success() && !nothing {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = stderr.lines().next().unwrap_or_default();
+        return Err(io::Error::other(format!("{name} {}: {why}", out.status)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sees_listeners_of_the_tree_on_v4_and_v6_and_no_one_elses() {
+        proctree::check_probe(|init, port| look(init, port).unwrap());
+    }
+
+    #[test]
+    fn pgrep_finds_the_tree() {
+        let me = Pid::from_raw(std::process::id() as i32);
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        assert!(proctree::walk(me, children).unwrap().contains(&pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn probe_needs_both_commands() {
+        assert!(in_path("sh"));
+        assert!(!in_path("psdock-surely-no-such-tool"));
+    }
+}

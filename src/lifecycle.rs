@@ -1,0 +1,349 @@
+//! The run's lifecycle events, `starting`, `running` and `crashed`, and their
+//! delivery to the notifier: each exactly once and in that order, one request
+//! at a time, never in the command's way.
+//!
+//! `starting` is queued just before the container is spawned and goes out from
+//! the supervisor's runtime, so the command never waits for it. `running`
+//! follows once the command was executed, or, with `-bind-port`, once the port
+//! probe sees the port listened on. `crashed` is queued when the command has
+//! ended, after which the deliveries still outstanding get one timeout to
+//! finish: a dead or hanging hook delays psdock's exit by at most that and
+//! never changes its exit code.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use nix::unistd::Pid;
+use tokio::sync::mpsc;
+
+use crate::error::Error;
+use crate::host::Host;
+use crate::plugin::{Attempt, Delivery, Event, Exit, Kind, Notifier, PortProbe, Registry, State};
+use crate::spec::RunSpec;
+use crate::supervisor::Ending;
+
+/// `-web-hook-timeout`'s default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Tries per event before it is given up: network errors and server errors are
+/// often over within a few seconds.
+const ATTEMPTS: u32 = 5;
+/// The wait before the second try; it doubles before each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Everything a run tells the outside world, set up before anything is created.
+pub struct Lifecycle {
+    events: Events,
+    deliveries: Deliveries,
+    probe: Option<(Box<dyn PortProbe>, u16)>,
+}
+
+/// The sending side: numbers and stamps each event.
+pub struct Events {
+    id: Rc<str>,
+    seq: u32,
+    tx: Option<mpsc::UnboundedSender<Event>>,
+}
+
+/// The delivering side: one event at a time, in order.
+pub struct Deliveries {
+    worker: Option<(Box<dyn Delivery>, mpsc::UnboundedReceiver<Event>)>,
+    timeout: Duration,
+}
+
+impl Lifecycle {
+    /// `notifier`: where events go and how long one request may take (none:
+    /// nowhere). `probe`: what decides `running` with `-bind-port`.
+    pub fn new(
+        notifier: Option<(Box<dyn Delivery>, Duration)>,
+        probe: Option<(Box<dyn PortProbe>, u16)>,
+    ) -> Self {
+        let (tx, worker, timeout) = match notifier {
+            Some((delivery, timeout)) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (Some(tx), Some((delivery, rx)), timeout)
+            }
+            None => (None, None, DEFAULT_TIMEOUT),
+        };
+        Self {
+            events: Events {
+                id: "".into(),
+                seq: 0,
+                tx,
+            },
+            deliveries: Deliveries { worker, timeout },
+            probe,
+        }
+    }
+
+    /// Picks the notifier (when `-web-hook` is given) and the port probe (with
+    /// `-bind-port`: the one `-port-probe` names, else the first usable) and
+    /// opens the notifier, so that any error is psdock's before anything exists.
+    pub fn from_spec(spec: &RunSpec, host: &Host) -> Result<Self, Error> {
+        let notifier = match &spec.notify {
+            Some((notify, timeout)) => {
+                let (_, notifier) = Registry::<dyn Notifier>::new(Kind::Notify)
+                    .auto(host)
+                    .map_err(|e| Error::PickFor("-web-hook", e))?;
+                Some((notifier.open(notify).map_err(Error::Notify)?, *timeout))
+            }
+            None => None,
+        };
+        let probes = Registry::<dyn PortProbe>::new(Kind::Ports);
+        let probe = match &spec.bind_port {
+            Some((port, Some(name))) => {
+                let probe = probes
+                    .by_name(name, host)
+                    .map_err(|e| Error::PickFor("-port-probe", e))?;
+                Some((probe, *port))
+            }
+            Some((port, None)) => {
+                let (_, probe) = probes
+                    .auto(host)
+                    .map_err(|e| Error::PickFor("-bind-port", e))?;
+                Some((probe, *port))
+            }
+            None => None,
+        };
+        Ok(Self::new(notifier, probe))
+    }
+
+    /// Queues `starting` for the container `id`; it is sent once the
+    /// supervisor runs.
+    pub fn starting(&mut self, id: &str) {
+        self.events.id = id.into();
+        self.events.send(State::Starting);
+    }
+
+    /// The container could not be started after `starting` was queued (the
+    /// command was not found, a step of its setup failed): `crashed` with
+    /// psdock's exit code, and both delivered within one timeout.
+    pub fn failed_start(self, rt: &tokio::runtime::Runtime, code: i32) {
+        let Lifecycle {
+            mut events,
+            deliveries,
+            ..
+        } = self;
+        if deliveries.worker.is_none() {
+            return;
+        }
+        events.crashed(Exit::Code(code));
+        drop(events);
+        rt.block_on(alongside(deliveries, async {}));
+    }
+
+    /// Splits for the supervisor: the events to send, the future that ends
+    /// once the command is running, and the deliveries to run beside it all.
+    pub fn start(self, init: Pid) -> (Events, impl Future<Output = ()>, Deliveries) {
+        (self.events, ready(self.probe, init), self.deliveries)
+    }
+}
+
+impl Events {
+    pub fn running(&mut self) {
+        self.send(State::Running);
+    }
+
+    pub fn crashed(&mut self, exit: Exit) {
+        self.send(State::Crashed(exit));
+    }
+
+    fn send(&mut self, state: State) {
+        self.seq += 1;
+        if let Some(tx) = &self.tx {
+            // The receiver lives as long as the run: a failed send cannot happen
+            // before the end, and then there is nobody left to tell.
+            let _ = tx.send(Event {
+                id: self.id.clone(),
+                seq: self.seq,
+                time: SystemTime::now(),
+                state,
+            });
+        }
+    }
+}
+
+impl From<Ending> for Exit {
+    fn from(ending: Ending) -> Self {
+        match ending {
+            Ending::Exited(code) => Exit::Code(code),
+            Ending::Signaled(sig) => Exit::Signal(sig),
+            // What ended the command was psdock's SIGKILL.
+            Ending::Translated(_) => Exit::Signal(libc::SIGKILL),
+        }
+    }
+}
+
+/// Ends once the command counts as running: at once without a probe (the
+/// command was executed when the supervisor starts), otherwise once the probe
+/// sees the port listened on. Never ends if it never is; the supervisor stops
+/// polling it when the command ends.
+async fn ready(probe: Option<(Box<dyn PortProbe>, u16)>, init: Pid) {
+    let Some((mut probe, port)) = probe else {
+        return;
+    };
+    let interval = probe.interval();
+    let mut warned = false;
+    loop {
+        match probe.listening(init, port).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                // Once: a probe that fails keeps being asked (the failure may pass)
+                // but does not flood the command's stderr.
+                if !std::mem::replace(&mut warned, true) {
+                    eprintln!("psdock: -bind-port {port}: {e}");
+                }
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Runs `main` with the deliveries beside it. Once `main` is done (and has
+/// dropped its [`Events`]), the deliveries still outstanding get one timeout.
+pub async fn alongside<T>(deliveries: Deliveries, main: impl Future<Output = T>) -> T {
+    let grace = deliveries.timeout;
+    let trying = Rc::new(RefCell::new(None));
+    let mut delivering = pin!(deliveries.run(trying.clone()));
+    let mut main = pin!(main);
+    let mut delivered = false;
+    let out = loop {
+        tokio::select! {
+            out = &mut main => break out,
+            () = &mut delivering, if !delivered => delivered = true,
+        }
+    };
+    if !delivered && tokio::time::timeout(grace, delivering).await.is_err() {
+        let (status, why) = trying.take().unwrap_or_default();
+        eprintln!(
+            "psdock: -web-hook: {status:?} and what follows not delivered within \
+             -web-hook-timeout {}s of the end: {why}",
+            grace.as_secs()
+        );
+    }
+    out
+}
+
+/// Drops the runtime without waiting for its blocking threads: a name look-up
+/// for the hook, or a port probe's command, may hang there past the time
+/// allowed at exit, and psdock's exit must not wait for them.
+pub fn leave(rt: tokio::runtime::Runtime) {
+    rt.shutdown_background();
+}
+
+/// The event being delivered and why its last try failed, if it did.
+type Trying = Rc<RefCell<Option<(&'static str, String)>>>;
+
+impl Deliveries {
+    async fn run(self, trying: Trying) {
+        let Some((delivery, mut rx)) = self.worker else {
+            return;
+        };
+        while let Some(event) = rx.recv().await {
+            let status = event.state.as_str();
+            *trying.borrow_mut() = Some((status, "no answer yet".into()));
+            deliver(&*delivery, &event, self.timeout, &trying).await;
+        }
+    }
+}
+
+async fn deliver(delivery: &dyn Delivery, event: &Event, timeout: Duration, trying: &Trying) {
+    let status = event.state.as_str();
+    let mut backoff = FIRST_BACKOFF;
+    for attempt in 1..=ATTEMPTS {
+        let why = match tokio::time::timeout(timeout, delivery.attempt(event)).await {
+            Ok(Attempt::Delivered) => return,
+            Ok(Attempt::Refused(e)) => {
+                eprintln!("psdock: -web-hook: {status:?} refused: {e}");
+                return;
+            }
+            Ok(Attempt::Failed(e)) => e.to_string(),
+            Err(_) => format!("no answer within {}s", timeout.as_secs()),
+        };
+        if attempt == ATTEMPTS {
+            eprintln!("psdock: -web-hook: {status:?} not delivered after {ATTEMPTS} tries: {why}");
+            return;
+        }
+        *trying.borrow_mut() = Some((status, why));
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{LocalFuture, PluginError};
+
+    /// Records what it was given; answers from a script, then `Delivered`.
+    struct Script {
+        answers: RefCell<Vec<fn() -> Attempt>>,
+        seen: Rc<RefCell<Vec<(u32, State)>>>,
+    }
+
+    impl Delivery for Script {
+        fn attempt<'a>(&'a self, event: &'a Event) -> LocalFuture<'a, Attempt> {
+            self.seen.borrow_mut().push((event.seq, event.state));
+            let next = self.answers.borrow_mut().pop();
+            Box::pin(async move { next.map_or(Attempt::Delivered, |f| f()) })
+        }
+    }
+
+    fn failed() -> Attempt {
+        Attempt::Failed(PluginError::from("HTTP 500"))
+    }
+    fn refused() -> Attempt {
+        Attempt::Refused(PluginError::from("HTTP 404"))
+    }
+
+    fn run_with(answers: Vec<fn() -> Attempt>) -> Vec<(u32, State)> {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let script = Script {
+            answers: RefCell::new(answers.into_iter().rev().collect()),
+            seen: seen.clone(),
+        };
+        let life = Lifecycle::new(Some((Box::new(script), DEFAULT_TIMEOUT)), None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let mut life = life;
+        life.starting("psdock_0000000");
+        let (mut events, ready, deliveries) = life.start(Pid::from_raw(1));
+        rt.block_on(alongside(deliveries, async move {
+            ready.await;
+            events.running();
+            events.crashed(Exit::Signal(9));
+        }));
+        let out = seen.borrow().clone();
+        out
+    }
+
+    #[test]
+    fn events_go_in_order_and_failures_are_retried_but_refusals_are_not() {
+        let seen = run_with(vec![failed, failed, refused]);
+        let crashed = State::Crashed(Exit::Signal(9));
+        assert_eq!(
+            seen,
+            [
+                (1, State::Starting),
+                (1, State::Starting),
+                (1, State::Starting),
+                (2, State::Running),
+                (3, crashed),
+            ]
+        );
+    }
+
+    #[test]
+    fn retries_are_bounded() {
+        let seen = run_with(vec![failed; 7]);
+        // Five tries for the first event, then the next events go on.
+        assert_eq!(seen.iter().filter(|(seq, _)| *seq == 1).count(), 5);
+        assert_eq!(seen.last(), Some(&(3, State::Crashed(Exit::Signal(9)))));
+    }
+}
