@@ -7,7 +7,7 @@
 //! line boundary. The renamed file is then compressed by a worker thread, off
 //! the writer's path, under a temporary name that is renamed when complete.
 //!
-//! Names, for a log `app.log` (see docs/stdio.md):
+//! Names, for a log `app.log` (see README.md, "-log-rotate"):
 //! - `app.log.20260102T030405.123456789Z`: a rotated file, until compressed
 //!   (and kept as is if compression fails);
 //! - `app.log.20260102T030405.123456789Z.gz.tmp`: an archive being written;
