@@ -51,6 +51,11 @@ impl Drop for Container {
 /// Clones the init and waits until it has executed the command (or failed to).
 /// Must be called while psdock is single-threaded.
 pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
+    debug_assert_eq!(
+        threads(),
+        Some(1),
+        "the container must be cloned from a single-threaded psdock"
+    );
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     // The init sends the master of its terminal over this before exec.
     let (tty_parent, tty_child) = match plan.tty {
@@ -218,4 +223,17 @@ fn explain(spec: &Context, f: Failure) -> ContainerError {
             errno: f.errno,
         },
     }
+}
+
+/// How many threads psdock has (field 20 of `/proc/self/stat`).
+#[cfg(debug_assertions)]
+fn threads() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces: count fields after its closing parenthesis.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(17)?
+        .parse()
+        .ok()
 }

@@ -42,11 +42,17 @@ fn host_port(target: &str) -> Result<(String, u16), String> {
 }
 
 /// Connects to the first address of `host` that answers, within
-/// [`CONNECT_TIMEOUT`].
+/// [`CONNECT_TIMEOUT`] for the connection (the resolver has its own timeouts).
+///
+/// The name is resolved on this thread, not with `tokio::net::lookup_host`:
+/// that would start a blocking-pool thread, and the container must be cloned
+/// from a psdock that has only its main thread.
 async fn dial(host: &str, port: u16) -> io::Result<TcpStream> {
+    let addrs: Vec<std::net::SocketAddr> =
+        std::net::ToSocketAddrs::to_socket_addrs(&(host, port))?.collect();
     let attempt = async {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address found");
-        for addr in tokio::net::lookup_host((host, port)).await? {
+        for addr in addrs {
             match TcpStream::connect(addr).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = e,

@@ -80,6 +80,24 @@ fn a_tcp_peer_drives_a_terminal_with_echo_off() {
 }
 
 #[test]
+fn a_peer_named_by_host_name_is_resolved_without_a_second_thread() {
+    // `localhost` goes through the resolver, which must not start a thread:
+    // the container is cloned from a single-threaded psdock (a debug build
+    // asserts it, and would exit 101 here).
+    let sb = Sandbox::new();
+    let (l, port) = listen();
+    let url = format!("tcp://localhost:{port}");
+    let child = spawn(&sb, &["-stdio", url.as_str(), "sh", "-c", "echo named"]);
+    let mut peer = accept(&l);
+    let mut all = String::new();
+    peer.read_to_string(&mut all).unwrap();
+    assert_eq!(all, "named\r\n");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    sb.assert_clean();
+}
+
+#[test]
 fn a_refused_tcp_peer_is_125_before_the_container_starts() {
     let sb = Sandbox::new();
     let port = listen().1; // closed again: nothing listens there now
