@@ -2,13 +2,16 @@
 //! psdock supervises its own (signals forwarded, exit code passed through).
 
 use std::ffi::OsString;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use crate::cli::{self, ExecArgs, Parsed};
 use crate::container::{self, ProcessPlan};
 use crate::error::Error;
+use crate::host::Host;
 use crate::image::ImageConfig;
 use crate::lifecycle::Lifecycle;
+use crate::plugin::{Kind, Registry, Stdio, StdioSink, StdioSpec};
 use crate::signals::Signals;
 use crate::spec::{root_text, ProcessSpec};
 use crate::state::{self, Listed, Status};
@@ -70,15 +73,28 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         &root_text(&root, "etc/group"),
         &ImageConfig::default(),
     )?;
-    let plan = ProcessPlan::new(&spec, [None; 3]);
-    let child = container::enter(init, &pidfd, &spec, &plan)?;
+    // psdock's own stdio, as psdock without -stdio: a terminal of the
+    // container's when psdock-exec runs on one.
     let rt = supervisor::runtime().map_err(Error::Supervise)?;
+    let sink = Registry::<dyn StdioSink>::new(Kind::Stdio).by_name("inherit", &Host::read())?;
+    let Stdio {
+        child: fds,
+        tty,
+        pump,
+    } = rt
+        .block_on(sink.open(&StdioSpec::default()))
+        .map_err(Error::Stdio)?;
+    let raw = |i: usize| fds[i].as_ref().map(AsRawFd::as_raw_fd);
+    let plan = ProcessPlan::new(&spec, [raw(0), raw(1), raw(2)]);
+    let child = container::enter(init, &pidfd, &spec, &plan, tty.as_ref())?;
+    drop(fds);
+    let transfer = supervisor::start_pump(&rt, pump, &child).map_err(Error::Supervise)?;
     let ending = supervisor::supervise(
         &rt,
         &child,
         &signals,
         None,
-        None,
+        transfer,
         Lifecycle::new(None, None),
     )
     .map_err(Error::Supervise)?;

@@ -80,20 +80,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     // psdock's copies of the command's pipe ends: the pump sees end of file
     // only once the command's own are closed too.
     drop(child);
-    let transfer = match pump {
-        Some(pump) => {
-            let _runtime = rt.enter();
-            // The container keeps its terminal's master until it is reaped:
-            // were the pump's copy the last, a peer going away would hang
-            // the command up before the PID-1 rule could be applied.
-            let pty = container.pty.as_ref().map(|p| p.try_clone()).transpose();
-            Some(
-                pump.start(pty.map_err(Error::Supervise)?)
-                    .map_err(Error::Supervise)?,
-            )
-        }
-        None => None,
-    };
+    let transfer = supervisor::start_pump(&rt, pump, &container).map_err(Error::Supervise)?;
     let ending = supervisor::supervise(
         &rt,
         &container,

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::container::Container;
 use crate::lifecycle::{self, Lifecycle};
-use crate::plugin::{PumpEnd, Transfer};
+use crate::plugin::{Pump, PumpEnd, Transfer};
 use crate::signals::{self, Signals};
 
 /// How the command ended, as psdock reports it.
@@ -51,6 +51,23 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
         .enable_io()
         .enable_time()
         .build()
+}
+
+/// Starts moving the command's bytes, if its sink has a pump, on `rt`.
+pub fn start_pump(
+    rt: &tokio::runtime::Runtime,
+    pump: Option<Box<dyn Pump>>,
+    container: &Container,
+) -> io::Result<Option<Transfer>> {
+    let Some(pump) = pump else {
+        return Ok(None);
+    };
+    let _runtime = rt.enter();
+    // The container keeps its terminal's master until it is reaped: were the
+    // pump's copy the last, a peer going away would hang the command up
+    // before the PID-1 rule could be applied.
+    let pty = container.pty.as_ref().map(|p| p.try_clone()).transpose()?;
+    pump.start(pty).map(Some)
 }
 
 /// Runs until the container's init has exited, its output is delivered and

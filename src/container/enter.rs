@@ -15,12 +15,14 @@ use nix::errno::Errno;
 use super::init;
 use super::plan::ProcessPlan;
 use super::report::{ContainerError, Failure, Stage};
-use super::spawn::{launch, Container, Context};
+use super::spawn::{launch, receive_tty, tty_channel, Container, Context};
 use crate::proc::ProcId;
 use crate::spec::ProcessSpec;
+use crate::stdio::pty::Tty;
 
 /// Starts `plan` inside the container whose init is `init` (opened as `pidfd`)
-/// and waits until its command runs. Must be called while the caller is
+/// and waits until its command runs; with `tty`, on a terminal of the
+/// container's own devpts, whose master the returned container holds. Must be called while the caller is
 /// single-threaded, and it stays so: a thread cannot be started once the
 /// PID namespace for children has changed.
 pub fn enter(
@@ -28,6 +30,7 @@ pub fn enter(
     pidfd: &OwnedFd,
     spec: &ProcessSpec,
     plan: &ProcessPlan,
+    tty: Option<&Tty>,
 ) -> Result<Container, ContainerError> {
     let enter_failed = |errno| ContainerError::Setup {
         what: Stage::Enter.what(),
@@ -42,9 +45,11 @@ pub fn enter(
     .map_err(enter_failed)?;
     // SAFETY: a new descriptor we own.
     let root = unsafe { OwnedFd::from_raw_fd(root) };
+    let (tty_parent, tty_child) = tty_channel(tty.is_some())?;
     setns(pidfd, libc::CLONE_NEWPID).map_err(enter_failed)?;
-    launch(0, |report, sync| {
-        init::finish(report, child(pidfd, &root, plan, &sync))
+    let mut entered = launch(0, |report, sync| {
+        let terminal = tty.zip(tty_child);
+        init::finish(report, child(pidfd, &root, plan, &sync, terminal))
     })
     .map_err(|e| {
         e.explain(&Context {
@@ -52,7 +57,9 @@ pub fn enter(
             cwd: &spec.cwd,
             binds: &[],
         })
-    })
+    })?;
+    entered.pty = receive_tty(tty_parent)?;
+    Ok(entered)
 }
 
 fn child(
@@ -60,6 +67,7 @@ fn child(
     root: &OwnedFd,
     plan: &ProcessPlan,
     sync: &OwnedFd,
+    terminal: Option<(&Tty, OwnedFd)>,
 ) -> Result<std::convert::Infallible, Failure> {
     init::begin(plan, sync)?;
     let fail = |errno| Failure::new(Stage::Enter, errno);
@@ -73,6 +81,12 @@ fn child(
     nix::unistd::fchdir(root.as_raw_fd()).map_err(fail)?;
     nix::unistd::chroot(".").map_err(fail)?;
     nix::unistd::chdir("/").map_err(fail)?;
+    // As for the init: the terminal comes from the container's devpts, which
+    // is the one at /dev/pts now that we are in its mount namespace and root.
+    if let Some((tty, channel)) = terminal {
+        crate::stdio::pty::open_in_container(tty, plan.uid, channel.as_raw_fd())
+            .map_err(|errno| Failure::new(Stage::Tty, errno))?;
+    }
     init::become_process(plan, sync)
 }
 

@@ -57,21 +57,7 @@ pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
         "the container must be cloned from a single-threaded psdock"
     );
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-    // The init sends the master of its terminal over this before exec.
-    let (tty_parent, tty_child) = match plan.tty {
-        Some(_) => {
-            use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-            let (p, c) = socketpair(
-                AddressFamily::Unix,
-                SockType::SeqPacket,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .map_err(ContainerError::Clone)?;
-            (Some(p), Some(c))
-        }
-        None => (None, None),
-    };
+    let (tty_parent, tty_child) = tty_channel(plan.tty.is_some())?;
     let mut container = launch(flags, |report, sync| {
         init::run(plan, report, sync, tty_child)
     })
@@ -82,14 +68,37 @@ pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
             binds: &spec.binds,
         })
     })?;
-    // Already queued: the init sent it before exec. On failure, dropping the
-    // container kills and reaps it.
-    container.pty = tty_parent
+    container.pty = receive_tty(tty_parent)?;
+    Ok(container)
+}
+
+/// The channel over which a child sends the master of the terminal it opened
+/// in the container's devpts before exec: psdock's end, the child's end.
+pub(super) fn tty_channel(
+    wanted: bool,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>), ContainerError> {
+    if !wanted {
+        return Ok((None, None));
+    }
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (p, c) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(ContainerError::Clone)?;
+    Ok((Some(p), Some(c)))
+}
+
+/// The master from [`tty_channel`]: already queued, since the child sent it
+/// before exec. On failure, dropping the container kills and reaps the child.
+pub(super) fn receive_tty(channel: Option<OwnedFd>) -> Result<Option<OwnedFd>, ContainerError> {
+    channel
         .as_ref()
         .map(crate::stdio::pty::receive)
         .transpose()
-        .map_err(ContainerError::Tty)?;
-    Ok(container)
+        .map_err(ContainerError::Tty)
 }
 
 /// What a child's failure is reported against.

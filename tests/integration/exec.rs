@@ -173,3 +173,20 @@ fn the_entered_process_dies_with_the_container() {
     assert_eq!(status.code(), Some(128 + libc::SIGKILL), "{status:?}");
     sb.assert_clean();
 }
+
+#[test]
+fn exec_on_a_terminal_gets_a_terminal_of_the_container_and_restores_the_hosts() {
+    use crate::stdio_tty::{wait_code, Terminal};
+    let sb = Sandbox::new();
+    let c = container(&sb);
+    let term = Terminal::new(21, 77);
+    let before = term.settings();
+    let mut cmd = exec_cmd(&sb, c.id());
+    cmd.args(["sh", "-c", "tty; stty size; exit 5"]);
+    let mut entered = term.run(cmd);
+    assert_eq!(wait_code(&mut entered), 5);
+    assert_eq!(term.settings(), before, "stty -g changed");
+    let screen = term.close();
+    // The container's own devpts (its init has no terminal), sized like ours.
+    assert!(screen.starts_with("/dev/pts/0\r\n21 77\r\n"), "{screen:?}");
+}

@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 
 use crate::util::*;
 
-struct Terminal {
+pub struct Terminal {
     master: File,
     slave: Option<OwnedFd>,
     screen: Collected,
@@ -16,7 +16,7 @@ struct Terminal {
 }
 
 impl Terminal {
-    fn new(rows: u16, cols: u16) -> Self {
+    pub fn new(rows: u16, cols: u16) -> Self {
         let size = nix::pty::Winsize {
             ws_row: rows,
             ws_col: cols,
@@ -39,7 +39,7 @@ impl Terminal {
     }
 
     /// `stty -g` of the terminal, as a shell on it would see it.
-    fn settings(&self) -> String {
+    pub fn settings(&self) -> String {
         let out = std::process::Command::new("stty")
             .arg("-g")
             .stdin(self.slave())
@@ -61,8 +61,13 @@ impl Terminal {
     /// Runs psdock on this terminal as the foreground job of its session.
     fn spawn(&self, sb: &Sandbox, args: &[&str]) -> Child {
         let mut cmd = sb.psdock();
-        cmd.args(args)
-            .stdin(self.slave())
+        cmd.args(args);
+        self.run(cmd)
+    }
+
+    /// Runs `cmd` on this terminal as the foreground job of its session.
+    pub fn run(&self, mut cmd: std::process::Command) -> Child {
+        cmd.stdin(self.slave())
             .stdout(self.slave())
             .stderr(self.slave());
         // SAFETY: only async-signal-safe calls between fork and exec.
@@ -97,14 +102,14 @@ impl Terminal {
     }
 
     /// Everything shown, once psdock is gone and the terminal closed.
-    fn close(mut self) -> String {
+    pub fn close(mut self) -> String {
         self.slave = None;
         self.reader.take().unwrap().join().unwrap();
         self.screen.text()
     }
 }
 
-fn wait_code(child: &mut Child) -> i32 {
+pub fn wait_code(child: &mut Child) -> i32 {
     let status = child.wait().unwrap();
     status
         .code()
