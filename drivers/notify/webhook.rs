@@ -81,7 +81,7 @@ fn check_url(text: &str) -> Result<reqwest::Url, WebhookError> {
             url.scheme()
         )));
     }
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(err("no host".into()));
     }
     Ok(url)

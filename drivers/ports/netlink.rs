@@ -89,7 +89,7 @@ impl Netlink {
             self.socket = Some(open_in_netns(init)?);
         }
         let socket = self.socket.as_ref().expect("opened above");
-        let full = self.polls % FULL_EVERY == 0;
+        let full = self.polls.is_multiple_of(FULL_EVERY);
         self.polls = self.polls.wrapping_add(1);
         let mut inodes = Vec::new();
         let mut found = |inode| inodes.push(inode);

@@ -151,7 +151,11 @@ impl<R: Read> Read for Unterminated<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.zeros == 0 {
             let n = self.inner.read(buf)?;
-            if n > 0 || buf.is_empty() || self.pos != self.data_end.get() || self.pos % 512 == 0 {
+            if n > 0
+                || buf.is_empty()
+                || self.pos != self.data_end.get()
+                || self.pos.is_multiple_of(512)
+            {
                 self.pos += n as u64;
                 return Ok(n);
             }

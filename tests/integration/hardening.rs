@@ -190,7 +190,7 @@ fn sigkill_of_psdock_kills_the_container() {
         for (pid, name) in procs {
             wait_for(&format!("{name} ({pid}) to die"), || {
                 status(pid)
-                    .map_or(true, |st| field(&st, "State").starts_with('Z'))
+                    .is_none_or(|st| field(&st, "State").starts_with('Z'))
                     .then_some(())
             });
         }
