@@ -27,7 +27,7 @@ inventory::submit! {
         priority: 0,
         summary: "appends stdout and stderr to a file, rotated with -log-rotate",
         probe: always_usable,
-        build: Some(|| Box::new(FileSink)),
+        build: Some(|_| Box::new(FileSink)),
     }
 }
 

@@ -30,7 +30,7 @@ inventory::submit! {
         priority: 0,
         summary: "psdock's own stdin, stdout and stderr; a tty on a terminal",
         probe: always_usable,
-        build: Some(|| Box::new(Inherit)),
+        build: Some(|_| Box::new(Inherit)),
     }
 }
 

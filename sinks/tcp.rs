@@ -19,7 +19,7 @@ inventory::submit! {
         priority: 0,
         summary: "an interactive terminal over a TCP connection psdock dials",
         probe: always_usable,
-        build: Some(|| Box::new(Tcp)),
+        build: Some(|_| Box::new(Tcp)),
     }
 }
 

@@ -30,7 +30,7 @@ inventory::submit! {
         priority: 0,
         summary: "an interactive terminal over a verified TLS connection psdock dials",
         probe: always_usable,
-        build: Some(|| Box::new(Tls)),
+        build: Some(|_| Box::new(Tls)),
     }
 }
 

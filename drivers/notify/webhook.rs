@@ -26,7 +26,7 @@ inventory::submit! {
         priority: 100,
         summary: "HTTP PUT of a JSON body to -web-hook (http or https)",
         probe: always_usable,
-        build: Some(|| Box::new(Webhook)),
+        build: Some(|_| Box::new(Webhook)),
     }
 }
 

@@ -28,7 +28,7 @@ inventory::submit! {
         priority: 100,
         summary: "the lsof and pgrep commands",
         probe,
-        build: Some(|| Box::new(Lsof)),
+        build: Some(|_| Box::new(Lsof)),
     }
 }
 

@@ -60,7 +60,7 @@ inventory::submit! {
         priority: 300,
         summary: "sock_diag LISTEN query in the container's network namespace",
         probe,
-        build: Some(|| Box::new(Netlink::default())),
+        build: Some(|_| Box::new(Netlink::default())),
     }
 }
 

@@ -32,7 +32,7 @@ inventory::submit! {
         priority: 200,
         summary: "/proc/<init>/net/tcp and tcp6",
         probe,
-        build: Some(|| Box::new(Procfs::default())),
+        build: Some(|_| Box::new(Procfs::default())),
     }
 }
 

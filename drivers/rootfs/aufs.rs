@@ -21,7 +21,7 @@ inventory::submit! {
         priority: 100,
         summary: "aufs branches: the upper rw over the layers ro",
         probe,
-        build: Some(|| Box::new(Aufs)),
+        build: Some(|_| Box::new(Aufs)),
     }
 }
 

@@ -37,7 +37,7 @@ inventory::submit! {
         priority: 300,
         summary: "in-kernel overlay (kernel 3.18 and later)",
         probe,
-        build: Some(|| Box::new(Overlay::for_kernel(&host::running_kernel()))),
+        build: Some(|host| Box::new(Overlay::for_kernel(host.kernel_release()))),
     }
 }
 

@@ -20,7 +20,7 @@ inventory::submit! {
         priority: 200,
         summary: "pre-3.18 `overlayfs`: one lower directory, no workdir",
         probe,
-        build: Some(|| Box::new(OverlayfsLegacy)),
+        build: Some(|_| Box::new(OverlayfsLegacy)),
     }
 }
 

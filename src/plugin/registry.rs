@@ -45,7 +45,9 @@ pub struct Descriptor<T: ?Sized + 'static> {
     /// Must not change the host (no module loading, no mounts): it is also run by
     /// `-list-drivers`.
     pub probe: fn(&Host) -> Probe,
-    pub build: Option<fn() -> Box<T>>,
+    /// Given the host the probe accepted, so that a plug-in that adapts to it
+    /// (the overlay's `volatile` on newer kernels) reads it from there.
+    pub build: Option<fn(&Host) -> Box<T>>,
 }
 
 impl<T: ?Sized> Descriptor<T> {
@@ -205,7 +207,7 @@ impl<T: ?Sized + 'static> Registry<T> {
             name: d.name,
             why,
         })?;
-        Ok(build())
+        Ok(build(host))
     }
 
     /// Auto-pick: the first compiled-in implementation, by priority, whose probe
@@ -214,7 +216,7 @@ impl<T: ?Sized + 'static> Registry<T> {
         let mut rejected = Vec::new();
         for d in &self.entries {
             let reason = match (d.build, (d.probe)(host)) {
-                (Some(build), Ok(())) => return Ok((d.name, build())),
+                (Some(build), Ok(())) => return Ok((d.name, build(host))),
                 (None, _) => RejectReason::CompiledOut { feature: d.feature },
                 (Some(_), Err(why)) => RejectReason::Unusable(why),
             };
@@ -263,7 +265,7 @@ mod tests {
         priority: 30,
         summary: "",
         probe: no,
-        build: Some(|| Box::new(A)),
+        build: Some(|_| Box::new(A)),
     };
     static MID_OUT: Descriptor<dyn Fake> = Descriptor {
         name: "mid",
@@ -279,7 +281,7 @@ mod tests {
         priority: 10,
         summary: "",
         probe: ok,
-        build: Some(|| Box::new(B)),
+        build: Some(|_| Box::new(B)),
     };
 
     fn reg(entries: Vec<&'static Descriptor<dyn Fake>>) -> Registry<dyn Fake> {
