@@ -1,6 +1,7 @@
 //! The inherit sink off a terminal (pipes), the prefix, and bad stdio flags.
 
 use std::io::Write;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Stdio;
 
 use crate::util::*;
@@ -25,6 +26,47 @@ fn piped_stdin_reaches_the_command_and_stdout_and_stderr_stay_apart() {
     assert_eq!(code(&out), 0);
     assert_eq!(stdout(&out), "got hello\nnot a tty\n");
     assert_eq!(stderr(&out), "oops\n");
+    sb.assert_clean();
+}
+
+#[test]
+fn a_closed_stdin_reads_as_empty_not_as_a_file_psdock_opened() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.psdock();
+    cmd.args(["sh", "-c", "wc -c; echo end"]);
+    // SAFETY: close(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            (libc::close(0) == 0)
+                .then_some(())
+                .ok_or_else(std::io::Error::last_os_error)
+        })
+    };
+    let out = output(&mut cmd);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        stdout(&out).split_whitespace().collect::<Vec<_>>(),
+        ["0", "end"]
+    );
+    sb.assert_clean();
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_run_without_killing_psdock_halfway() {
+    let sb = Sandbox::new();
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    // With a prefix psdock writes the output itself, into the pipe nobody reads.
+    let out = sb
+        .psdock()
+        .args(["-stdout-prefix", "p ", "sh", "-c"])
+        .arg("i=0; while [ $i -lt 100000 ]; do echo x; i=$((i+1)); done")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), None, "{out:?}");
     sb.assert_clean();
 }
 
