@@ -41,8 +41,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ -z "${PSDOCK:-}" ]; then
-    (cd "$repo" && cargo build --release --quiet --bin psdock)
-    PSDOCK="${CARGO_TARGET_DIR:-$repo/target}/release/psdock"
+    PSDOCK="$("$repo/scripts/build-release.sh" --quiet --bin psdock)/psdock"
 fi
 
 work=$(mktemp -d "${TMPDIR:-/dev/shm}/psdock-log-bench.XXXXXX")

@@ -10,8 +10,7 @@ runs=${1:-200}
 limit=1.2
 
 if [ -z "${PSDOCK:-}" ]; then
-    cargo build --release --locked --quiet
-    PSDOCK="${CARGO_TARGET_DIR:-target}/release/psdock"
+    PSDOCK="$(scripts/build-release.sh --quiet)/psdock"
 fi
 work=$(mktemp -d /tmp/psdock-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -11,7 +11,7 @@
 # <= 1% of one core.
 #
 # Usage: bench/port-latency.sh [RUNS]     (as root; RUNS defaults to 50)
-# Env: PSDOCK=path to a psdock binary (default: builds target/release/psdock),
+# Env: PSDOCK=path to a psdock binary (default: the build of scripts/build-release.sh),
 #      PROBES="netlink procfs lsof", WAIT=10 (seconds of waiting to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +19,7 @@ runs=${1:-50}
 [ "$(id -u)" = 0 ] || { echo "port-latency.sh: run as root" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "port-latency.sh: needs python3" >&2; exit 1; }
 if [ -z "${PSDOCK:-}" ]; then
-    cargo build --release --quiet
-    PSDOCK="${CARGO_TARGET_DIR:-target}/release/psdock"
+    PSDOCK="$(scripts/build-release.sh --quiet)/psdock"
 fi
 work=$(mktemp -d /tmp/psdock-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -45,10 +45,8 @@ if [ -z "${PSDOCK_BENCH_INNER:-}" ]; then
     if [ -n "${PSDOCK:-}" ]; then
         PSDOCK_LABEL="\`$PSDOCK\`"
     else
-        cargo build --release --locked --manifest-path "$repo/Cargo.toml" >&2
-        target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" | jq -r .target_directory)
-        PSDOCK=$target/release/psdock
-        PSDOCK_LABEL="\`$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)\`"
+        PSDOCK=$("$repo/scripts/build-release.sh")/psdock
+        PSDOCK_LABEL="\`$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)\` (scripts/build-release.sh)"
     fi
     PSDOCK=$(realpath "$PSDOCK")
     export PSDOCK PSDOCK_LABEL PSDOCK_BENCH_INNER=1
@@ -215,7 +213,7 @@ table=$(cat <<EOF
 | through tini | $(calc '%.3f ms' "$tini_sig / 1000") ($(calc '%.3f' "$tini_sig90 / 1000")) | $(calc '%.2f×' "$psdock_sig / $tini_sig") | |
 | sent to the child directly (floor) | $(calc '%.3f ms' "$direct_sig / 1000") ($(calc '%.3f' "$direct_sig90 / 1000")) | $(calc '%.2f×' "$psdock_sig / $direct_sig") | |
 
-psdock $PSDOCK_LABEL, release binary $size_kib KiB; busybox image; ROOTFS on $fs; $(nproc) cores ($cpu), Linux $(uname -r),
+psdock $PSDOCK_LABEL, binary $size_kib KiB; busybox image; ROOTFS on $fs; $(nproc) cores ($cpu), Linux $(uname -r),
 $(date -u +%Y-%m-%d), by \`bench/startup.sh\`. Before: $busy_before; after: $busy_after.
 EOF
 )

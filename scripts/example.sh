@@ -1,6 +1,6 @@
 #!/bin/sh
 # Set up and run psdock on a real example, on a fresh Debian machine, as root:
-# install busybox-static, build psdock, make a busybox image directory, and run
+# install busybox-static, build psdock (scripts/build-release.sh), make a busybox image directory, and run
 # one command in a throwaway container made from it.
 set -eu
 cd "$(dirname "$0")/.."
@@ -8,8 +8,8 @@ if ! dpkg -s busybox-static >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static
 fi
-cargo build --release --locked
+bin=$(scripts/build-release.sh)
 image=${PSDOCK_EXAMPLE_IMAGE:-/var/tmp/psdock-example-image}
 [ -d "$image" ] || scripts/busybox-image.sh "$image"
-exec target/release/psdock -i "$image" -r /var/tmp/psdock-example-rootfs -hostname example \
+exec "$bin/psdock" -i "$image" -r /var/tmp/psdock-example-rootfs -hostname example \
     sh -c 'echo "hello from $(hostname), running as $(id -un) with pid $$"; ls /'
