@@ -7,7 +7,6 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -108,13 +107,15 @@ pub fn prepare(
             });
         }
     };
-    let mut lock = Flock::lock(lock, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+    // The lock file stays empty: a file with data holds a disk block, and
+    // freeing it at the end can cost a synchronous discard (0.1 ms on the
+    // benchmark's disk). Who holds it is in the state entry.
+    let lock = Flock::lock(lock, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
         RootfsError::Create {
             path: lock_path.clone(),
             source: e.into(),
         }
     })?;
-    let _ = writeln!(*lock, "{}", std::process::id());
     let mut guard = Rootfs {
         target: rootfs.to_owned(),
         sibling: sibling.clone(),
