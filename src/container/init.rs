@@ -234,7 +234,7 @@ fn switch_user(plan: &ProcessPlan) -> Result<(), Errno> {
     Ok(())
 }
 
-/// psdock blocks the signals it forwards, Rust ignores SIGPIPE, and psdock's own
+/// psdock blocks the signals it forwards and ignores SIGPIPE (main.rs), and its own
 /// parent may have left any signal ignored (32 and 33 included, which glibc's
 /// wrappers cannot touch): none of it may leak into the command, since an exec
 /// keeps both the mask and ignored dispositions. Neither call can fail for these

@@ -61,7 +61,7 @@ fn signal_mask_and_dispositions_are_reset_in_the_child() {
     let sb = Sandbox::new();
     for flags in [&[][..], &["-user", "psdtest"]] {
         // psdock itself starts with SIGHUP and signal 33 ignored and SIGUSR2 and
-        // SIGRTMIN blocked, on top of Rust's ignored SIGPIPE and its own blocked
+        // SIGRTMIN blocked, on top of its own ignored SIGPIPE and blocked
         // signals: none of it may leak. 32 and 33 are glibc's own, out of reach of
         // its signal(), so any environment may pass them on ignored.
         let mut cmd = sb.psdock();
