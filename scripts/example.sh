@@ -1,7 +1,8 @@
 #!/bin/sh
 # Set up and run psdock on a real example, on a fresh Debian machine, as root:
-# install busybox-static, build psdock (scripts/build-release.sh), make a busybox image directory, and run
-# one command in a throwaway container made from it.
+# install busybox-static, build psdock (scripts/build-release.sh), make a
+# busybox image directory, and run one command in a throwaway container made
+# from it.
 set -eu
 cd "$(dirname "$0")/.."
 if ! dpkg -s busybox-static >/dev/null 2>&1; then
