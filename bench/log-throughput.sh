@@ -31,14 +31,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "log-throughput.sh: must run as root (it starts containers)" >&2
     exit 1
 fi
-need=(hyperfine mawk jq gcc libc6-dev busybox-static)
-missing=()
-for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+"$repo/scripts/apt-need.sh" hyperfine mawk jq gcc libc6-dev busybox-static
 
 if [ -z "${PSDOCK:-}" ]; then
     PSDOCK="$("$repo/scripts/build-release.sh" --quiet --bin psdock)/psdock"

@@ -34,14 +34,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 if [ -z "${PSDOCK_BENCH_INNER:-}" ]; then
-    need=(crun runc bubblewrap hyperfine tini gcc libc6-dev busybox-static jq)
-    missing=()
-    for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-    if [ ${#missing[@]} -gt 0 ]; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    fi
+    "$repo/scripts/apt-need.sh" crun runc bubblewrap hyperfine tini gcc libc6-dev busybox-static jq
     if [ -n "${PSDOCK:-}" ]; then
         PSDOCK_LABEL="\`$PSDOCK\`"
     else

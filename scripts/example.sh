@@ -5,10 +5,7 @@
 # from it.
 set -eu
 cd "$(dirname "$0")/.."
-if ! dpkg -s busybox-static >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static
-fi
+scripts/apt-need.sh busybox-static
 bin=$(scripts/build-release.sh)
 image=${PSDOCK_EXAMPLE_IMAGE:-/var/tmp/psdock-example-image}
 [ -d "$image" ] || scripts/busybox-image.sh "$image"
