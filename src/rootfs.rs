@@ -1,16 +1,24 @@
-//! The rootfs of one run: the hidden sibling directory that holds the lock and
-//! the driver's upper and work directories, the mount at ROOTFS, and its
-//! teardown. Drivers (`drivers/rootfs/`) only choose the mount options.
+//! The rootfs of one run: the two hidden siblings that are the overlay's work
+//! and upper directories, the mount at ROOTFS, and its teardown. Drivers
+//! (`drivers/rootfs/`) only choose the mount options.
 //!
-//! For ROOTFS `/srv/web` the sibling is `/srv/.web.psdock/` with `lock`,
-//! `upper/` and `work/`: never inside ROOTFS, so never visible in the container.
+//! For ROOTFS `/srv/web` the siblings are `/srv/.web.psdock/`, the work
+//! directory, and `/srv/.web.psdock-upper/`: never inside ROOTFS, so never
+//! visible in the container. A flock on the work directory itself is the lock
+//! that keeps a second psdock off the same ROOTFS; it is root's alone (0700),
+//! where the upper directory takes the image's owner and mode. Each directory
+//! costs a disk block to create and to free, which is why there is no directory
+//! around the two and no lock file: on a disk mounted with `discard` every
+//! freed block is a synchronous TRIM.
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::plugin::{RootfsDriver, RootfsLayout};
@@ -28,6 +36,8 @@ pub enum RootfsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot lock {}: {source}", .path.display())]
+    Lock { path: PathBuf, source: Errno },
     #[error("cannot stack the layers: {0}")]
     Options(String),
     #[error("cannot mount {fstype} at {}: {source}", .path.display())]
@@ -48,13 +58,15 @@ pub struct Rootfs {
     /// removed at the end of a run that mounted on it, but left by a reclaim,
     /// which removes only what the state entry says psdock made).
     created_target: bool,
+    /// The upper directory was made by this run.
+    created_upper: bool,
     mounted: bool,
     closed: bool,
     /// Held for the whole run: the lock that keeps other psdocks out.
     _lock: Flock<File>,
 }
 
-/// The hidden sibling of a rootfs path.
+/// The hidden sibling of a rootfs path: the work directory, and the lock.
 pub fn sibling_of(rootfs: &Path) -> PathBuf {
     let mut name = OsString::from(".");
     name.push(rootfs.file_name().unwrap_or_default());
@@ -62,14 +74,24 @@ pub fn sibling_of(rootfs: &Path) -> PathBuf {
     rootfs.with_file_name(name)
 }
 
-/// Creates the sibling (the lock), ROOTFS when absent, and mounts the layers.
-/// `rootfs` must be absolute with a canonical parent (see `RunSpec`).
+/// The upper directory that goes with a sibling: made after the sibling is
+/// locked and removed before it, so it never exists without it.
+pub fn upper_of(sibling: &Path) -> PathBuf {
+    let mut name = sibling.as_os_str().to_owned();
+    name.push("-upper");
+    PathBuf::from(name)
+}
+
+/// Creates and locks the sibling, then the upper directory and ROOTFS when
+/// absent, and mounts the layers. `rootfs` must be absolute with a canonical
+/// parent (see `RunSpec`).
 pub fn prepare(
     driver: &dyn RootfsDriver,
     lower: Vec<PathBuf>,
     rootfs: &Path,
 ) -> Result<Rootfs, RootfsError> {
     let sibling = sibling_of(rootfs);
+    let upper = upper_of(&sibling);
     let create = |path: &Path| {
         std::fs::DirBuilder::new()
             .mode(0o700)
@@ -89,45 +111,33 @@ pub fn prepare(
             e => e,
         });
     }
-    // From here on, the guard owns the cleanup of whatever exists.
-    let lock_path = sibling.join("lock");
-    let lock = File::options()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&lock_path);
+    let lock = open_dir(&sibling).and_then(|dir| {
+        Flock::lock(File::from(dir), FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)
+    });
     let lock = match lock {
-        Ok(f) => f,
+        Ok(lock) => lock,
         Err(source) => {
             let _ = std::fs::remove_dir(&sibling);
-            return Err(RootfsError::Create {
-                path: lock_path,
+            return Err(RootfsError::Lock {
+                path: sibling,
                 source,
             });
         }
     };
-    // The lock file stays empty: a file with data holds a disk block, and
-    // freeing it at the end can cost a synchronous discard (0.1 ms on the
-    // benchmark's disk). Who holds it is in the state entry.
-    let lock = Flock::lock(lock, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-        RootfsError::Create {
-            path: lock_path.clone(),
-            source: e.into(),
-        }
-    })?;
+    // From here on, the guard owns the cleanup of whatever exists.
     let mut guard = Rootfs {
         target: rootfs.to_owned(),
         sibling: sibling.clone(),
         created_target: false,
+        created_upper: false,
         mounted: false,
         closed: false,
         _lock: lock,
     };
-    let upper = sibling.join("upper");
-    let work = sibling.join("work");
+    // An upper directory without its sibling is not one psdock left (see
+    // `upper_of`): refused as it is, not removed.
     create(&upper)?;
-    create(&work)?;
+    guard.created_upper = true;
     // The merged root takes its mode and owner from the upper directory: give
     // it the image's, or a non-root user could not even enter `/`.
     if let Some(top) = lower.first() {
@@ -154,7 +164,7 @@ pub fn prepare(
     let layout = RootfsLayout {
         lower,
         upper,
-        work,
+        work: sibling,
         target: rootfs.to_owned(),
     };
     let m = driver.mount_data(&layout).map_err(RootfsError::Options)?;
@@ -191,9 +201,21 @@ fn busy_or_stale(rootfs: &Path, sibling: &Path) -> RootfsError {
             rootfs: rootfs.to_owned(),
             sibling: sibling.to_owned(),
         },
-        // Another psdock holds it, or is between making the directory and the lock.
+        // Another psdock holds it (or has just made it and is about to: then
+        // this reads as stale, a wrong reason for the same refusal).
         _ => RootfsError::InUse(rootfs.to_owned()),
     }
+}
+
+/// A directory, opened without following a symlink, to hold a flock on.
+fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: `open` just returned this descriptor, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// A sibling's lock, as a process other than its psdock finds it.
@@ -201,44 +223,22 @@ fn busy_or_stale(rootfs: &Path, sibling: &Path) -> RootfsError {
 pub enum SiblingLock {
     /// There is no sibling.
     NoSibling,
-    /// The sibling has no lock file: a psdock is between making the directory
-    /// and the lock, or died right there.
-    NoLock,
     /// A live psdock holds it.
     Held,
     /// Nobody held it; now the caller does, until it drops this.
     Free(Flock<File>),
 }
 
-/// Tries to take a sibling's lock without waiting. The sibling and the lock are
-/// opened without following symlinks.
+/// Tries to take a sibling's lock without waiting.
 pub fn lock_sibling(sibling: &Path) -> std::io::Result<SiblingLock> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let dir = match nix::fcntl::open(
-        sibling,
-        nix::fcntl::OFlag::O_RDONLY
-            | nix::fcntl::OFlag::O_DIRECTORY
-            | nix::fcntl::OFlag::O_NOFOLLOW
-            | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    ) {
-        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
-        Err(nix::errno::Errno::ENOENT) => return Ok(SiblingLock::NoSibling),
+    let dir = match open_dir(sibling) {
+        Ok(dir) => File::from(dir),
+        Err(Errno::ENOENT) => return Ok(SiblingLock::NoSibling),
         Err(e) => return Err(e.into()),
     };
-    let lock = match nix::fcntl::openat(
-        Some(std::os::fd::AsRawFd::as_raw_fd(&dir)),
-        "lock",
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    ) {
-        Ok(fd) => File::from(unsafe { OwnedFd::from_raw_fd(fd) }),
-        Err(nix::errno::Errno::ENOENT) => return Ok(SiblingLock::NoLock),
-        Err(e) => return Err(e.into()),
-    };
-    match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
+    match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(SiblingLock::Free(lock)),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(SiblingLock::Held),
+        Err((_, Errno::EWOULDBLOCK)) => Ok(SiblingLock::Held),
         Err((_, e)) => Err(e.into()),
     }
 }
@@ -248,7 +248,7 @@ impl Rootfs {
         &self.target
     }
 
-    /// The hidden sibling holding the lock, upper and work directories.
+    /// The hidden sibling: the work directory, and the lock.
     pub fn sibling(&self) -> &Path {
         &self.sibling
     }
@@ -292,9 +292,18 @@ impl Rootfs {
                 }
             }
         }
-        if let Err(e) = crate::fsutil::remove_tree(&self.sibling) {
-            eprintln!("psdock: cannot remove {}: {e}", self.sibling.display());
-            clean = false;
+        // The upper directory first: left without it, the sibling tells a
+        // later reclaim that there is something to remove.
+        let mut dirs = vec![];
+        if self.created_upper {
+            dirs.push(upper_of(&self.sibling));
+        }
+        dirs.push(self.sibling.clone());
+        for dir in dirs {
+            if let Err(e) = crate::fsutil::remove_tree(&dir) {
+                eprintln!("psdock: cannot remove {}: {e}", dir.display());
+                return false;
+            }
         }
         clean
     }
@@ -311,10 +320,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sibling_is_hidden_next_to_the_rootfs() {
-        assert_eq!(
-            sibling_of(Path::new("/srv/web")),
-            Path::new("/srv/.web.psdock")
-        );
+    fn the_siblings_are_hidden_next_to_the_rootfs() {
+        let sibling = sibling_of(Path::new("/srv/web"));
+        assert_eq!(sibling, Path::new("/srv/.web.psdock"));
+        assert_eq!(upper_of(&sibling), Path::new("/srv/.web.psdock-upper"));
     }
 }

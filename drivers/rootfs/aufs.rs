@@ -92,13 +92,13 @@ mod tests {
         let m = Aufs
             .mount_data(&RootfsLayout::sample(
                 &["/c/top", "/c/base"],
-                "/r/.x.psdock/upper",
+                "/r/.x.psdock-upper",
             ))
             .unwrap();
         assert_eq!(m.fstype, "aufs");
         assert_eq!(
             m.data.to_str().unwrap(),
-            "br=/r/.x.psdock/upper=rw:/c/top=ro:/c/base=ro"
+            "br=/r/.x.psdock-upper=rw:/c/top=ro:/c/base=ro"
         );
         assert_eq!(Aufs.whiteouts(), Whiteouts::Aufs);
     }

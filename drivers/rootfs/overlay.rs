@@ -1,5 +1,5 @@
 //! `overlay`: the in-kernel overlay filesystem (Linux 3.18 and later), the image
-//! as read-only lower layer(s), upper and work directories in the hidden sibling
+//! as read-only lower layer(s), upper and work directories in the hidden siblings
 //! of the rootfs. Picked first by auto-pick whenever `/proc/filesystems` lists
 //! `overlay`. Every build has it (no feature): it is the driver that a
 //! `--no-default-features` binary runs with.
@@ -106,11 +106,11 @@ mod tests {
         let layer = format!("/var/lib/psdock/layers/overlay/sha256/{}", "a".repeat(64));
         let layers: Vec<&str> = std::iter::repeat_n(layer.as_str(), 60).collect();
         let e = Overlay { volatile: false }
-            .mount_data(&RootfsLayout::sample(&layers, "/r/.x.psdock/upper"))
+            .mount_data(&RootfsLayout::sample(&layers, "/r/.x.psdock-upper"))
             .unwrap_err();
         assert!(e.starts_with("overlay: the 60 layers' paths take "), "{e}");
         assert!(Overlay { volatile: false }
-            .mount_data(&RootfsLayout::sample(&layers[..20], "/r/.x.psdock/upper"))
+            .mount_data(&RootfsLayout::sample(&layers[..20], "/r/.x.psdock-upper"))
             .is_ok());
     }
 
@@ -125,17 +125,17 @@ mod tests {
 
     #[test]
     fn mount_options_stack_layers_top_first_and_escape() {
-        let layout = RootfsLayout::sample(&["/l/top", "/l/a:b,c"], "/r/.x.psdock/upper");
+        let layout = RootfsLayout::sample(&["/l/top", "/l/a:b,c"], "/r/.x.psdock-upper");
         let m = Overlay { volatile: false }.mount_data(&layout).unwrap();
         assert_eq!(m.fstype, "overlay");
         assert_eq!(
             m.data.to_str().unwrap(),
-            r"lowerdir=/l/top:/l/a\:b\,c,upperdir=/r/.x.psdock/upper,workdir=/r/.x.psdock/work"
+            r"lowerdir=/l/top:/l/a\:b\,c,upperdir=/r/.x.psdock-upper,workdir=/r/.x.psdock"
         );
         let m = Overlay { volatile: true }.mount_data(&layout).unwrap();
         assert_eq!(
             m.data.to_str().unwrap(),
-            r"lowerdir=/l/top:/l/a\:b\,c,upperdir=/r/.x.psdock/upper,workdir=/r/.x.psdock/work,volatile"
+            r"lowerdir=/l/top:/l/a\:b\,c,upperdir=/r/.x.psdock-upper,workdir=/r/.x.psdock,volatile"
         );
     }
 

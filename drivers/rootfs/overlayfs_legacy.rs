@@ -115,12 +115,12 @@ mod tests {
     #[test]
     fn mount_options_have_one_lower_and_no_workdir() {
         let m = OverlayfsLegacy
-            .mount_data(&RootfsLayout::sample(&["/img:1"], "/r/.x.psdock/upper"))
+            .mount_data(&RootfsLayout::sample(&["/img:1"], "/r/.x.psdock-upper"))
             .unwrap();
         assert_eq!(m.fstype, "overlayfs");
         assert_eq!(
             m.data.to_str().unwrap(),
-            "lowerdir=/img:1,upperdir=/r/.x.psdock/upper"
+            "lowerdir=/img:1,upperdir=/r/.x.psdock-upper"
         );
     }
 

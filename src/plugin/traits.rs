@@ -29,7 +29,7 @@ impl RootfsLayout {
         Self {
             lower: lower.iter().map(PathBuf::from).collect(),
             upper: PathBuf::from(upper),
-            work: PathBuf::from("/r/.x.psdock/work"),
+            work: PathBuf::from("/r/.x.psdock"),
             target: PathBuf::from("/r/x"),
         }
     }

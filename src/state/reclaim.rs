@@ -12,7 +12,7 @@ use nix::mount::{umount2, MntFlags};
 
 use super::record::{Record, Status};
 use super::store::{self, Listed, StateError};
-use crate::rootfs::{lock_sibling, SiblingLock};
+use crate::rootfs::{lock_sibling, upper_of, SiblingLock};
 
 /// How long a reclaim waits for an init whose psdock is gone to end.
 const INIT_GRACE: Duration = Duration::from_secs(10);
@@ -25,8 +25,6 @@ pub enum ReclaimError {
     InitAlive(i32),
     #[error("{} is in use by a running psdock", .0.display())]
     InUse(PathBuf),
-    #[error("{} has no lock file: a psdock may be making it; remove it by hand if none is", .0.display())]
-    NoLock(PathBuf),
     #[error("{} is a mount point psdock did not make", .0.display())]
     ForeignMount(PathBuf),
     #[error("cannot {what} {}: {source}", .path.display())]
@@ -64,13 +62,11 @@ pub fn reclaim(dir: &Path, record: &Record) -> Result<(), ReclaimError> {
         // ROOTFS, if it exists, is not ours to touch any more.
         SiblingLock::NoSibling => None,
         SiblingLock::Held => return Err(ReclaimError::InUse(created.mount.clone())),
-        SiblingLock::NoLock => return Err(ReclaimError::NoLock(created.sibling.clone())),
     };
     if lock.is_some() {
-        let upper = created.sibling.join("upper");
         match top_mount(&created.mount).map_err(io("read the mounts of", &created.mount))? {
             None => {}
-            Some(m) if m.is_overlay_on(&upper) => {
+            Some(m) if m.is_overlay_on(&upper_of(&created.sibling)) => {
                 umount2(
                     &created.mount,
                     MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
@@ -88,6 +84,9 @@ pub fn reclaim(dir: &Path, record: &Record) -> Result<(), ReclaimError> {
                 _ => {}
             }
         }
+        // The upper directory before the sibling, as a run's own teardown does.
+        let upper = upper_of(&created.sibling);
+        crate::fsutil::remove_tree(&upper).map_err(io("remove", &upper))?;
         crate::fsutil::remove_tree(&created.sibling).map_err(io("remove", &created.sibling))?;
     }
     let entry = store::entry_path(dir, &record.id);
@@ -231,10 +230,10 @@ mod tests {
     fn finds_the_top_mount_at_a_path_and_its_upper_directory() {
         let info = b"22 1 0:21 / /proc rw,nosuid - proc proc rw\n\
             90 29 0:50 / /tmp/a\\040b rw,relatime shared:1 - tmpfs tmpfs rw\n\
-            91 90 0:51 / /tmp/a\\040b rw,relatime - overlay overlay rw,lowerdir=/img,upperdir=/tmp/.a\\040b.psdock/upper,workdir=/tmp/.a\\040b.psdock/work\n";
+            91 90 0:51 / /tmp/a\\040b rw,relatime - overlay overlay rw,lowerdir=/img,upperdir=/tmp/.a\\040b.psdock-upper,workdir=/tmp/.a\\040b.psdock\n";
         let m = parse_top_mount(info, Path::new("/tmp/a b")).unwrap();
-        assert!(m.is_overlay_on(Path::new("/tmp/.a b.psdock/upper")));
-        assert!(!m.is_overlay_on(Path::new("/tmp/.other.psdock/upper")));
+        assert!(m.is_overlay_on(Path::new("/tmp/.a b.psdock-upper")));
+        assert!(!m.is_overlay_on(Path::new("/tmp/.other.psdock-upper")));
         assert_eq!(parse_top_mount(info, Path::new("/tmp/a")), None);
         assert_eq!(unescape(b"a\\054b\\134"), b"a,b\\");
         assert_eq!(unescape(b"end\\05"), b"end\\05");

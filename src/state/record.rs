@@ -40,7 +40,8 @@ pub struct Created {
     /// Whether psdock made the ROOTFS directory itself (else it was an empty
     /// directory that was given, and stays).
     pub rootfs_dir: bool,
-    /// The hidden sibling: the lock, the upper and work directories.
+    /// The hidden sibling: overlay's work directory, and the lock. The upper
+    /// directory beside it is `rootfs::upper_of(sibling)`.
     #[serde(with = "os")]
     pub sibling: PathBuf,
 }

@@ -1,5 +1,5 @@
 //! The rootfs: what ROOTFS may be, the lock, an image that is never written to,
-//! the merged view on the host, the hidden sibling, and the cleanup.
+//! the merged view on the host, the hidden siblings, and the cleanup.
 
 use crate::util::*;
 
@@ -75,6 +75,39 @@ fn two_psdocks_never_share_a_rootfs() {
 }
 
 #[test]
+fn a_sibling_no_psdock_holds_is_refused_as_left_behind_and_kept() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.sibling()).unwrap();
+    std::fs::write(sb.sibling().join("theirs"), "kept").unwrap();
+    let out = sb.run(["true"]);
+    let line = assert_psdock_error(
+        &out,
+        &[
+            "-rootfs",
+            sb.rootfs().to_str().unwrap(),
+            "left behind",
+            sb.sibling().to_str().unwrap(),
+        ],
+    );
+    assert!(!line.contains("in use"), "{line}");
+    assert_eq!(listing(&sb.sibling()), ["theirs"]);
+    assert!(!sb.rootfs().exists() && !sb.upper().exists());
+    assert!(sb.mounts().is_empty());
+}
+
+#[test]
+fn an_upper_directory_without_its_sibling_is_refused_and_kept() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.upper()).unwrap();
+    std::fs::write(sb.upper().join("theirs"), "kept").unwrap();
+    let out = sb.run(["true"]);
+    assert_psdock_error(&out, &["cannot create", sb.upper().to_str().unwrap()]);
+    assert_eq!(listing(&sb.upper()), ["theirs"]);
+    assert!(!sb.rootfs().exists() && !sb.sibling().exists());
+    assert!(sb.mounts().is_empty());
+}
+
+#[test]
 fn the_image_is_never_written_to() {
     let sb = Sandbox::new();
     let image = sb.image_copy("img");
@@ -125,7 +158,7 @@ fn the_merged_view_is_visible_on_the_host_while_the_command_runs() {
 }
 
 #[test]
-fn the_hidden_sibling_is_never_visible_inside() {
+fn the_hidden_siblings_are_never_visible_inside() {
     let sb = Sandbox::new();
     let script =
         "ls -a / /..; find / -path /proc -prune -o -path /sys -prune -o -name '*psdock*' -print; \
@@ -139,8 +172,10 @@ fn the_hidden_sibling_is_never_visible_inside() {
         }
         seen.push(l);
     }
-    // It is there, next to ROOTFS on the host...
-    assert_eq!(listing(&sb.sibling()), ["lock", "upper", "work"]);
+    // They are there, next to ROOTFS on the host (the upper directory empty,
+    // as the command wrote nothing)...
+    assert_eq!(listing(&sb.sibling()), ["work"]);
+    assert_eq!(listing(&sb.upper()), Vec::<String>::new());
     // ...and nowhere in the container.
     assert!(!seen.iter().any(|l| l.contains("psdock")), "{seen:#?}");
     assert!(seen.iter().any(|l| l == "bin"), "{seen:#?}");

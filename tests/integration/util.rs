@@ -111,9 +111,15 @@ impl Sandbox {
         self.path("rootfs")
     }
 
-    /// The hidden sibling psdock keeps next to [`Self::rootfs`].
+    /// The hidden sibling psdock keeps next to [`Self::rootfs`]: overlay's work
+    /// directory, and the lock.
     pub fn sibling(&self) -> PathBuf {
         self.path(".rootfs.psdock")
+    }
+
+    /// The hidden upper directory next to [`Self::sibling`].
+    pub fn upper(&self) -> PathBuf {
+        self.path(".rootfs.psdock-upper")
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -247,7 +253,7 @@ impl Sandbox {
     }
 
     /// Nothing of a run is left: no mount below the sandbox, no rootfs, no hidden
-    /// sibling, no state entry, no process.
+    /// siblings, no state entry, no process.
     pub fn assert_clean(&self) {
         self.assert_clean_but_rootfs();
         assert!(!self.rootfs().exists(), "rootfs left behind");
@@ -258,6 +264,7 @@ impl Sandbox {
         let left = self.mounts();
         assert!(left.is_empty(), "mounts left behind: {left:#?}");
         assert!(!self.sibling().exists(), "hidden sibling left behind");
+        assert!(!self.upper().exists(), "hidden upper directory left behind");
         let state: Vec<_> = std::fs::read_dir(self.state_dir())
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
