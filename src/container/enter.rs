@@ -47,9 +47,9 @@ pub fn enter(
     let root = unsafe { OwnedFd::from_raw_fd(root) };
     let (tty_parent, tty_child) = tty_channel(tty.is_some())?;
     setns(pidfd, libc::CLONE_NEWPID).map_err(enter_failed)?;
-    let mut entered = launch(0, |report, sync| {
+    let mut entered = launch(0, |report, lifeline| {
         let terminal = tty.zip(tty_child);
-        init::finish(report, child(pidfd, &root, plan, &sync, terminal))
+        init::finish(report, child(pidfd, &root, plan, &lifeline, terminal))
     })
     .map_err(|e| {
         e.explain(&Context {
@@ -66,10 +66,10 @@ fn child(
     pidfd: &OwnedFd,
     root: &OwnedFd,
     plan: &ProcessPlan,
-    sync: &OwnedFd,
+    lifeline: &OwnedFd,
     terminal: Option<(&Tty, OwnedFd)>,
 ) -> Result<std::convert::Infallible, Failure> {
-    init::begin(plan, sync)?;
+    init::begin(plan, lifeline)?;
     let fail = |errno| Failure::new(Stage::Enter, errno);
     setns(
         pidfd,
@@ -87,7 +87,7 @@ fn child(
         crate::stdio::pty::open_in_container(tty, plan.uid, channel.as_raw_fd())
             .map_err(|errno| Failure::new(Stage::Tty, errno))?;
     }
-    init::become_process(plan, sync)
+    init::become_process(plan, lifeline)
 }
 
 fn setns(pidfd: &OwnedFd, flags: libc::c_int) -> Result<(), Errno> {

@@ -34,8 +34,8 @@ fn check(r: libc::c_long) -> Result<(), Errno> {
 }
 
 /// Never returns: execs the command, or reports and exits.
-pub fn run(plan: &Plan, report: OwnedFd, sync: OwnedFd, tty: Option<OwnedFd>) -> ! {
-    finish(report, setup(plan, &sync, tty))
+pub fn run(plan: &Plan, report: OwnedFd, lifeline: OwnedFd, tty: Option<OwnedFd>) -> ! {
+    finish(report, setup(plan, &lifeline, tty))
 }
 
 /// Reports the failure of a child's setup on the report pipe and exits with
@@ -58,21 +58,18 @@ pub(super) fn finish(report: OwnedFd, result: Result<std::convert::Infallible, F
     }
 }
 
-/// The first steps of every child: die with the parent, wait for its go-ahead,
-/// start a session and take the planned stdio.
-pub(super) fn begin(process: &ProcessPlan, sync: &OwnedFd) -> Result<(), Failure> {
+/// The first steps of every child: die with the parent, start a session and
+/// take the planned stdio.
+pub(super) fn begin(process: &ProcessPlan, lifeline: &OwnedFd) -> Result<(), Failure> {
     // SAFETY (all prctl calls): integer arguments only.
     // Die with the parent; and keep /proc/<pid>/exe (psdock's binary, until
-    // exec) out of reach of anything that could see this process.
+    // exec) out of reach of anything that could see this process. The
+    // memory, and with it the dumpable flag, is the parent's until exec
+    // (see `spawn::launch`), which sets it back.
     check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as _)
         .at(Stage::Parent)?;
     check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } as _).at(Stage::Parent)?;
-    // The parent writes one byte once it holds our pidfd; end-of-file means it
-    // died before PDEATHSIG was armed.
-    let mut go = [0u8; 1];
-    if nix::unistd::read(sync.as_raw_fd(), &mut go).at(Stage::Parent)? != 1 {
-        return Err(Failure::new(Stage::Parent, Errno::ESRCH));
-    }
+    parent_alive(lifeline)?;
     nix::unistd::setsid().at(Stage::Session)?;
     for (target, fd) in process.stdio.iter().enumerate() {
         if let Some(fd) = fd {
@@ -84,10 +81,10 @@ pub(super) fn begin(process: &ProcessPlan, sync: &OwnedFd) -> Result<(), Failure
 
 fn setup(
     plan: &Plan,
-    sync: &OwnedFd,
+    lifeline: &OwnedFd,
     tty_channel: Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, Failure> {
-    begin(&plan.process, sync)?;
+    begin(&plan.process, lifeline)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     mount(
         None::<&str>,
@@ -142,7 +139,7 @@ fn setup(
     mounts::mask().at(Stage::Mask)?;
     nix::unistd::sethostname(plan.hostname.to_str().unwrap_or("psdock")).at(Stage::Hostname)?;
 
-    become_process(&plan.process, sync)
+    become_process(&plan.process, lifeline)
 }
 
 /// The last steps of every child, in the container's root: drop capabilities,
@@ -150,21 +147,14 @@ fn setup(
 /// every other descriptor, exec.
 pub(super) fn become_process(
     plan: &ProcessPlan,
-    sync: &OwnedFd,
+    lifeline: &OwnedFd,
 ) -> Result<std::convert::Infallible, Failure> {
     caps::restrict(plan.cap_last).at(Stage::Capabilities)?;
     switch_user(plan).at(Stage::User)?;
-    // A change of credentials clears PDEATHSIG: arm it again, then make sure
-    // the parent did not die in between (its end of `sync` is then closed).
+    // A change of credentials clears PDEATHSIG: arm it again.
     check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as _)
         .at(Stage::User)?;
-    let mut pfd = [nix::poll::PollFd::new(
-        sync_borrow(sync),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    if nix::poll::poll(&mut pfd, nix::poll::PollTimeout::ZERO).at(Stage::Parent)? > 0 {
-        return Err(Failure::new(Stage::Parent, Errno::ESRCH));
-    }
+    parent_alive(lifeline)?;
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as _)
         .at(Stage::NoNewPrivs)?;
     nix::unistd::chdir(plan.cwd.as_c_str()).at(Stage::Cwd)?;
@@ -185,9 +175,19 @@ pub(super) fn become_process(
     Err(exec(plan))
 }
 
-fn sync_borrow(fd: &OwnedFd) -> std::os::fd::BorrowedFd<'_> {
+/// Fails when the parent died before PDEATHSIG was armed, which would never
+/// fire then. Only the parent holds the write end of `lifeline` and never writes
+/// to it: the pipe becomes readable (end-of-file) only when the parent is gone.
+fn parent_alive(lifeline: &OwnedFd) -> Result<(), Failure> {
     use std::os::fd::AsFd;
-    fd.as_fd()
+    let mut pfd = [nix::poll::PollFd::new(
+        lifeline.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    if nix::poll::poll(&mut pfd, nix::poll::PollTimeout::ZERO).at(Stage::Parent)? > 0 {
+        return Err(Failure::new(Stage::Parent, Errno::ESRCH));
+    }
+    Ok(())
 }
 
 fn io_failure(stage: Stage, index: usize, e: &std::io::Error) -> Failure {
