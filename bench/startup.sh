@@ -3,7 +3,7 @@
 #   - start-up: the whole `psdock -i IMG -r ROOTFS /bin/true` (overlay set-up and
 #     teardown included) against `crun run` and `runc run` given the same overlay,
 #     bwrap over it, our own bare C clone+overlay+chroot program (overlay-run.c)
-#     and a plain host fork+exec, side by side in one hyperfine run;
+#     and a plain host fork+exec, taking turns in rounds of hyperfine runs;
 #   - memory: VmRSS/VmHWM of psdock supervising `sleep`, against the parent
 #     process of crun and runc and against tini doing the same;
 #   - signals: how long a SIGTERM sent to psdock takes to reach a child that
@@ -11,7 +11,8 @@
 # Prints one markdown table and writes it to bench/results/startup.md.
 #
 # Usage (as root): bench/startup.sh
-#   RUNS=200 WARMUP=20 SIGNALS=500   the defaults
+#   RUNS=200 ROUNDS=20 WARMUP=20     the defaults: RUNS start-ups of each
+#   SIGNALS=500                      command in ROUNDS turns, after WARMUP
 #   PSDOCK=/path/to/psdock           measure that binary instead of building one
 #   QUIET=5                          first wait (up to 10 minutes) until CPU and
 #                                    I/O pressure are below 5% (a shared machine)
@@ -25,6 +26,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 runs=${RUNS:-200}
+rounds=${ROUNDS:-20}
+[ "$rounds" -ge 1 ] || { echo "startup.sh: ROUNDS must be 1 or more" >&2; exit 1; }
 warmup=${WARMUP:-20}
 signals=${SIGNALS:-500}
 
@@ -117,18 +120,40 @@ if [ -n "${QUIET:-}" ]; then
     done
 fi
 busy_before=$(busy)
-say "start-up: $warmup warm-up runs, then $runs runs each ($busy_before)"
-# hyperfine runs each command's runs in one block: psdock sits between the
-# two it is most compared with, so that a change in load between blocks
-# skews those ratios the least.
-hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$tmp/startup.json" \
-    -n c-floor "$tmp/overlay-run $tmp/image $tmp/c /bin/true" \
-    -n psdock "$PSDOCK -i $tmp/image -r $tmp/psdock-rootfs /bin/true" \
-    -n crun "${crun[*]} run --bundle $tmp/bundle-true bench-crun" \
-    -n runc "${runc[*]} run --bundle $tmp/bundle-true bench-runc" \
-    -n bwrap "bwrap --bind $tmp/peers/rootfs / --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts /bin/true" \
-    -n host "/bin/true" >&2
-median_ms() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$tmp/startup.json"; }
+say "start-up: $warmup warm-up runs, then $runs runs each in $rounds rounds ($busy_before)"
+# hyperfine runs each command's runs in one block. One block each would let a
+# change in load between blocks skew the ratios, so every command gets a turn
+# of runs/rounds runs in each round, in an order that rotates, and each median
+# is over the runs of all rounds.
+names=(c-floor psdock crun runc bwrap host)
+cmds=(
+    "$tmp/overlay-run $tmp/image $tmp/c /bin/true"
+    "$PSDOCK -i $tmp/image -r $tmp/psdock-rootfs /bin/true"
+    "${crun[*]} run --bundle $tmp/bundle-true bench-crun"
+    "${runc[*]} run --bundle $tmp/bundle-true bench-runc"
+    "bwrap --bind $tmp/peers/rootfs / --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts /bin/true"
+    "/bin/true"
+)
+per_round=$(((runs + rounds - 1) / rounds))
+for ((r = 0; r < rounds; r++)); do
+    args=()
+    for ((i = 0; i < ${#names[@]}; i++)); do
+        j=$(((i + r) % ${#names[@]}))
+        args+=(-n "${names[j]}" "${cmds[j]}")
+    done
+    # A full warm-up before the first round; a short one after each switch.
+    hyperfine -N --style none --warmup "$([ $r = 0 ] && echo "$warmup" || echo 2)" \
+        --runs "$per_round" --export-json "$tmp/startup.$r.json" "${args[@]}" \
+        >"$tmp/hyperfine.log" 2>&1 || { cat "$tmp/hyperfine.log" >&2; exit 1; }
+    printf '.' >&2
+done
+echo >&2
+runs=$((per_round * rounds))
+median_ms() {
+    jq -rs --arg n "$1" '[.[].results[] | select(.command == $n) | .times[]] | sort
+        | (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end) * 1000' \
+        "$tmp"/startup.*.json
+}
 
 # Starts a supervisor of `sleep` in the background, waits until sleep runs as
 # its child, prints "VmRSS VmHWM" of the supervisor in KiB, then calls STOP PID.
@@ -199,7 +224,7 @@ if findmnt -no OPTIONS -T "$tmp" | tr ',' '\n' | grep -qx discard; then fs="$fs 
 table=$(cat <<EOF
 | Measure | Result | psdock ÷ this | Target |
 |---|---|---|---|
-| **Start-up** (median of $runs): \`psdock -i IMG -r ROOTFS /bin/true\`, overlay set-up and teardown included | **$(ms psdock)** | | |
+| **Start-up** (median of $runs, in $rounds rounds): \`psdock -i IMG -r ROOTFS /bin/true\`, overlay set-up and teardown included | **$(ms psdock)** | | |
 | \`crun run\` $(version crun), over the same overlay mounted beforehand | $(ms crun) | $(ratio crun) | ≤ 0.5×: $(ratio_ok crun '<=' 0.5) |
 | \`runc run\` $(version runc), over the same overlay mounted beforehand | $(ms runc) | $(ratio runc) | ≤ 0.25×: $(ratio_ok runc '<=' 0.25) |
 | \`bwrap\` $(version bwrap), over the same overlay mounted beforehand | $(ms bwrap) | $(ratio bwrap) | |
