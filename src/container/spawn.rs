@@ -134,7 +134,9 @@ impl Launch {
 /// than the rest of the child's set-up (0.3 to 0.5 ms a run here). So the
 /// child must leave what it shares alone: it only reads what it was given,
 /// and what it allocates is never freed by this process (a few KiB, leaked
-/// once per container). The pidfd comes with the clone (CLONE_PIDFD).
+/// once per container). Hence `child` may capture references and descriptors
+/// but nothing that owns memory: the child would free it under this process.
+/// The pidfd comes with the clone (CLONE_PIDFD).
 pub(super) fn launch<F>(flags: libc::c_int, child: F) -> Result<Container, Launch>
 where
     F: FnOnce(OwnedFd, OwnedFd) -> std::convert::Infallible,
