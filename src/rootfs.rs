@@ -294,13 +294,9 @@ impl Rootfs {
         }
         // The upper directory first: left without it, the sibling tells a
         // later reclaim that there is something to remove.
-        let mut dirs = vec![];
-        if self.created_upper {
-            dirs.push(upper_of(&self.sibling));
-        }
-        dirs.push(self.sibling.clone());
-        for dir in dirs {
-            if let Err(e) = crate::fsutil::remove_tree(&dir) {
+        let upper = self.created_upper.then(|| upper_of(&self.sibling));
+        for dir in upper.iter().chain([&self.sibling]) {
+            if let Err(e) = crate::fsutil::remove_tree(dir) {
                 eprintln!("psdock: cannot remove {}: {e}", dir.display());
                 return false;
             }
