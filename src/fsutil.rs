@@ -145,15 +145,22 @@ pub fn remove_tree(dir: &Path) -> io::Result<()> {
     if !meta.is_dir() {
         return std::fs::remove_file(dir);
     }
-    let fd = nix::fcntl::open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = open_dir(dir)?;
     let (_, mount) = statx_mount(fd.as_raw_fd(), c"")?;
     empty_dir(fd, mount)?;
     std::fs::remove_dir(dir)
+}
+
+/// A directory, opened to read it or to hold a flock on, without following a
+/// symlink at its last component.
+pub fn open_dir(path: &Path) -> Result<OwnedFd, nix::Error> {
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: `open` just returned this descriptor, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The type and mount id of `name` in `dir` (the directory itself when `name`

@@ -13,12 +13,11 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::plugin::{RootfsDriver, RootfsLayout};
@@ -111,7 +110,7 @@ pub fn prepare(
             e => e,
         });
     }
-    let lock = open_dir(&sibling).and_then(|dir| {
+    let lock = crate::fsutil::open_dir(&sibling).and_then(|dir| {
         Flock::lock(File::from(dir), FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)
     });
     let lock = match lock {
@@ -207,17 +206,6 @@ fn busy_or_stale(rootfs: &Path, sibling: &Path) -> RootfsError {
     }
 }
 
-/// A directory, opened without following a symlink, to hold a flock on.
-fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    // SAFETY: `open` just returned this descriptor, and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// A sibling's lock, as a process other than its psdock finds it.
 #[derive(Debug)]
 pub enum SiblingLock {
@@ -231,7 +219,7 @@ pub enum SiblingLock {
 
 /// Tries to take a sibling's lock without waiting.
 pub fn lock_sibling(sibling: &Path) -> std::io::Result<SiblingLock> {
-    let dir = match open_dir(sibling) {
+    let dir = match crate::fsutil::open_dir(sibling) {
         Ok(dir) => File::from(dir),
         Err(Errno::ENOENT) => return Ok(SiblingLock::NoSibling),
         Err(e) => return Err(e.into()),
