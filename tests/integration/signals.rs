@@ -97,13 +97,7 @@ fn the_kill_timeout_kills_a_child_that_ignores_sigterm() {
     let sent = Instant::now();
     run.signal(Signal::SIGTERM);
     assert_eq!(run.line(), "ignoring");
-    let out = run.finish();
-    assert!(
-        sent.elapsed().as_secs_f64() >= 1.0,
-        "killed before the timeout"
-    );
-    assert_eq!(code(&out), 137, "{out:?}");
-    sb.assert_clean();
+    ends_by_the_kill_timeout(&sb, run, sent);
 
     // Ignored outright (SIG_IGN survives exec): forwarded, then killed by the timeout.
     let run = sb.spawn([
@@ -119,13 +113,7 @@ fn the_kill_timeout_kills_a_child_that_ignores_sigterm() {
     assert!(mask_has(&st, "SigIgn", Signal::SIGINT));
     let sent = Instant::now();
     run.signal(Signal::SIGINT);
-    let out = run.finish();
-    assert!(
-        sent.elapsed().as_secs_f64() >= 1.0,
-        "killed before the timeout"
-    );
-    assert_eq!(code(&out), 137, "{out:?}");
-    sb.assert_clean();
+    ends_by_the_kill_timeout(&sb, run, sent);
 }
 
 #[test]
@@ -163,5 +151,17 @@ fn when_the_init_exits_its_background_children_die_and_psdock_exits() {
         (0, "started\n"),
         "{out:?}"
     );
+    sb.assert_clean();
+}
+
+/// A run started with `-kill-timeout=1` and signalled at `sent` ends by the
+/// timeout's SIGKILL (137), not before it, and leaves nothing behind.
+fn ends_by_the_kill_timeout(sb: &Sandbox, run: Running, sent: Instant) {
+    let out = run.finish();
+    assert!(
+        sent.elapsed().as_secs_f64() >= 1.0,
+        "killed before the timeout"
+    );
+    assert_eq!(code(&out), 137, "{out:?}");
     sb.assert_clean();
 }
