@@ -115,39 +115,48 @@ pub fn system() -> Result<(), Errno> {
 }
 
 /// Applied last, after the user's bind mounts, so that none of them can undo it.
+///
+/// Each path is mounted over directly, as runc does: a path this kernel lacks
+/// fails with ENOENT and is skipped, so no lookup is spent on asking first. The
+/// masked directories share one empty read-only tmpfs, the first one's,
+/// instead of a superblock each to set up and tear down.
 pub fn mask() -> Result<(), Errno> {
-    for path in MASKED {
-        let meta = match std::fs::symlink_metadata(path) {
-            Ok(m) => m,
-            Err(_) => continue,
+    let mut empty_dir: Option<&str> = None;
+    for &path in MASKED {
+        let r = match mount(Some("/dev/null"), path, NONE, MsFlags::MS_BIND, NONE) {
+            // Not a file: a directory, hidden behind the empty tmpfs.
+            Err(Errno::ENOTDIR) => match empty_dir {
+                Some(dir) => mount(Some(dir), path, NONE, MsFlags::MS_BIND, NONE),
+                None => {
+                    let r = mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, NONE);
+                    if r.is_ok() {
+                        empty_dir = Some(path);
+                    }
+                    r
+                }
+            },
+            r => r,
         };
-        let r = if meta.is_dir() {
-            mount(
-                Some("tmpfs"),
-                *path,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                NONE,
-            )
-        } else {
-            mount(Some("/dev/null"), *path, NONE, MsFlags::MS_BIND, NONE)
-        };
-        r?;
-    }
-    for path in READONLY {
-        if std::fs::symlink_metadata(path).is_err() {
-            continue;
+        match r {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
         }
-        mount(
-            Some(*path),
-            *path,
+    }
+    for &path in READONLY {
+        match mount(
+            Some(path),
+            path,
             NONE,
             MsFlags::MS_BIND | MsFlags::MS_REC,
             NONE,
-        )?;
+        ) {
+            Ok(()) => {}
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(e),
+        }
         mount(
             NONE,
-            *path,
+            path,
             NONE,
             MsFlags::MS_BIND
                 | MsFlags::MS_REMOUNT
