@@ -11,8 +11,8 @@ pub struct Host {
 
 impl Host {
     pub fn read() -> Self {
-        let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-        Self::snapshot(&filesystems, &running_kernel())
+        let filesystems = crate::proc::read("/proc/filesystems").unwrap_or_default();
+        Self::snapshot(&String::from_utf8_lossy(&filesystems), &running_kernel())
     }
 
     /// `filesystems` in the format of `/proc/filesystems`, `kernel` as `uname -r`.

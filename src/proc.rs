@@ -50,7 +50,7 @@ fn stat(pid: i32) -> std::io::Result<Option<(bool, u64)>> {
     if pid <= 0 {
         return Ok(None);
     }
-    match std::fs::read(format!("/proc/{pid}/stat")) {
+    match read(&format!("/proc/{pid}/stat")) {
         Ok(text) => Ok(parse_stat(&text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
@@ -68,6 +68,29 @@ fn parse_stat(stat: &[u8]) -> Option<(bool, u64)> {
     // Field 3 is the state; field 22 the start time.
     let zombie = matches!(fields.next()?, "Z" | "X" | "x");
     Some((zombie, fields.nth(22 - 4)?.parse().ok()?))
+}
+
+/// Reads a file of `/proc` whole. These report a size of 0, so `std::fs::read`
+/// would stat the file and then start from a 32-byte read, doubling its way up
+/// a call at a time; the kernel hands these out a page per read.
+pub fn read(path: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(2 * len, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
 }
 
 pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
@@ -126,5 +149,20 @@ mod tests {
             .unwrap_err(),
             Errno::ESRCH
         );
+    }
+
+    #[test]
+    fn read_takes_a_proc_file_or_one_past_a_page_whole() {
+        assert_eq!(
+            read("/proc/filesystems").unwrap(),
+            std::fs::read("/proc/filesystems").unwrap()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let text: Vec<u8> = (0..10_000).map(|i| b'a' + (i % 26) as u8).collect();
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(read(path.to_str().unwrap()).unwrap(), text);
+        let missing = read("/proc/self/no-such-file").unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     }
 }

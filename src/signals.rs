@@ -148,9 +148,10 @@ pub fn unblock_all() -> io::Result<()> {
 /// `SigIgn` in `/proc/<pid>/status`. A PID 1 that does neither never sees
 /// SIGINT or SIGTERM sent from outside its namespace.
 pub fn handles(pid: i32, sig: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+    let Ok(status) = crate::proc::read(&format!("/proc/{pid}/status")) else {
         return false;
     };
+    let status = String::from_utf8_lossy(&status);
     mask_has(&status, "SigCgt:", sig) || mask_has(&status, "SigIgn:", sig)
 }
 

@@ -87,9 +87,9 @@ impl ProcessPlan {
                 .map(|dir| cstr(&[dir, b"/", command].concat()))
                 .collect()
         };
-        let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        let cap_last = crate::proc::read("/proc/sys/kernel/cap_last_cap")
             .ok()
-            .and_then(|s| s.trim().parse().ok())
+            .and_then(|s| String::from_utf8(s).ok()?.trim().parse().ok())
             .unwrap_or(40);
         let cstrs = |v: &[OsString]| v.iter().map(|a| cstr(a.as_bytes())).collect();
         ProcessPlan {

@@ -168,7 +168,7 @@ impl Mount {
 
 /// The mount on top at `path` in this mount namespace, if `path` is a mount point.
 fn top_mount(path: &Path) -> std::io::Result<Option<Mount>> {
-    let text = std::fs::read("/proc/self/mountinfo")?;
+    let text = crate::proc::read("/proc/self/mountinfo")?;
     Ok(parse_top_mount(&text, path))
 }
 
