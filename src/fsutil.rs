@@ -37,11 +37,19 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, last: Create) -> io::Result<O
             "path must not contain `..`",
         ));
     }
-    let mut current = openat2_in_root(root, Path::new("."))?;
+    // Usually the whole path is there: one walk in the kernel. Only what is
+    // missing is walked again a component at a time, to create it.
+    if !parts.is_empty() {
+        match openat2_in_root(root, path, libc::O_PATH) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && last != Create::Nothing => {}
+            r => return r,
+        }
+    }
+    let mut current = openat2_in_root(root, Path::new("."), libc::O_PATH)?;
     let mut so_far = std::path::PathBuf::new();
     for (i, part) in parts.iter().enumerate() {
         so_far.push(part);
-        match openat2_in_root(root, &so_far) {
+        match openat2_in_root(root, &so_far, libc::O_PATH) {
             Ok(fd) => current = fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && last != Create::Nothing => {
                 let is_last = i + 1 == parts.len();
@@ -65,7 +73,7 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, last: Create) -> io::Result<O
                         Mode::from_bits_truncate(0o755),
                     )?;
                 }
-                current = openat2_in_root(root, &so_far)?;
+                current = openat2_in_root(root, &so_far, libc::O_PATH)?;
             }
             Err(e) => return Err(e),
         }
@@ -76,10 +84,11 @@ pub fn open_in_root(root: &impl AsFd, path: &Path, last: Create) -> io::Result<O
 /// How often [`openat2`] tries when the kernel answers EAGAIN.
 const OPENAT2_TRIES: u32 = 1000;
 
-fn openat2_in_root(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
+fn openat2_in_root(root: &impl AsFd, path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
     openat2(
         root,
         path,
+        flags,
         libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     )
 }
@@ -91,15 +100,16 @@ pub fn open_beneath(root: &impl AsFd, path: &Path) -> io::Result<OwnedFd> {
     openat2(
         root,
         path,
+        libc::O_PATH,
         libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
     )
 }
 
-fn openat2(root: &impl AsFd, path: &Path, resolve: u64) -> io::Result<OwnedFd> {
+fn openat2(root: &impl AsFd, path: &Path, flags: libc::c_int, resolve: u64) -> io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: open_how is plain data; all-zero is its "no options" value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.resolve = resolve;
     // EAGAIN: a rename or mount anywhere on the system raced a `..` of the walk,
     // and the kernel asks for a retry. Bounded, so a busy host cannot hold us.
@@ -126,11 +136,25 @@ fn openat2(root: &impl AsFd, path: &Path, resolve: u64) -> io::Result<OwnedFd> {
     }
 }
 
-/// Reads a file inside `root` without following symlinks out of it.
+/// Reads a regular file inside `root` without following symlinks out of it.
+/// Anything else is refused before a read: a FIFO or a device node in an image
+/// could otherwise hold psdock up or feed it without end.
 pub fn read_in_root(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
     let dir = std::fs::File::open(root)?;
-    let fd = open_in_root(&dir, path, Create::Nothing)?;
-    std::fs::read(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let mut file = std::fs::File::from(openat2_in_root(&dir, path, flags)?);
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let mut text = Vec::with_capacity(meta.len() as usize);
+    // Through `take`: `File` would stat the file again for a size hint.
+    (&mut file).take(u64::MAX).read_to_end(&mut text)?;
+    Ok(text)
 }
 
 /// Removes `dir` and everything below it without following symlinks and without
@@ -281,6 +305,23 @@ mod tests {
             failures.len(),
             failures.first()
         );
+    }
+
+    #[test]
+    fn read_in_root_reads_a_regular_file_and_refuses_a_fifo_without_blocking() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::fs::write(
+            root.path().join("etc/passwd"),
+            b"root:x:0:0::/root:/bin/sh\n",
+        )
+        .unwrap();
+        symlink("/etc/passwd", root.path().join("etc/link")).unwrap();
+        nix::unistd::mkfifo(&root.path().join("etc/group"), Mode::S_IRWXU).unwrap();
+        let passwd = read_in_root(root.path(), Path::new("/etc/link")).unwrap();
+        assert_eq!(passwd, b"root:x:0:0::/root:/bin/sh\n");
+        let fifo = read_in_root(root.path(), Path::new("/etc/group")).unwrap_err();
+        assert_eq!(fifo.kind(), io::ErrorKind::InvalidInput, "{fifo}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! anything is mounted (`/etc/passwd`, `/etc/group`).
 
 use std::ffi::CString;
+use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -49,8 +50,9 @@ impl Layers {
 
     fn find(&self, path: &Path) -> Option<&Path> {
         let rel = relative(path);
-        for dir in &self.dirs {
-            match self.verdict(dir, &rel) {
+        for (i, dir) in self.dirs.iter().enumerate() {
+            let bottom = i + 1 == self.dirs.len();
+            match self.verdict(dir, &rel, bottom) {
                 Verdict::Here => return Some(dir),
                 Verdict::Hidden => return None,
                 Verdict::Below => {}
@@ -59,34 +61,38 @@ impl Layers {
         None
     }
 
-    fn verdict(&self, layer: &Path, rel: &Path) -> Verdict {
+    /// `bottom`: no layer lies below this one, so nothing it has can hide one.
+    fn verdict(&self, layer: &Path, rel: &Path, bottom: bool) -> Verdict {
         let parts: Vec<_> = rel.components().collect();
         let mut at = layer.to_path_buf();
         // An opaque directory on the way: what this layer lacks below it, the
         // layers below cannot supply.
         let mut hides_below = false;
         for (i, part) in parts.iter().enumerate() {
-            if self.deletes(&at, part.as_os_str()) {
+            let found = std::fs::symlink_metadata(at.join(part));
+            if self.deletes(&at, part.as_os_str(), found.as_ref().ok()) {
                 return Verdict::Hidden;
             }
             at.push(part);
-            match std::fs::symlink_metadata(&at) {
+            match found {
                 Err(_) if hides_below => return Verdict::Hidden,
                 Err(_) => return Verdict::Below,
                 Ok(_) if i + 1 == parts.len() => return Verdict::Here,
                 // A file or symlink in the way: resolved in this layer alone.
                 Ok(m) if !m.is_dir() => return Verdict::Here,
-                Ok(_) => hides_below |= self.opaque(&at),
+                Ok(_) => hides_below |= !bottom && self.opaque(&at),
             }
         }
         Verdict::Here
     }
 
-    /// Whether the directory `dir` of a layer deletes `name` from the layers below.
-    fn deletes(&self, dir: &Path, name: &std::ffi::OsStr) -> bool {
+    /// Whether the directory `dir` of a layer deletes `name` from the layers
+    /// below; `found` is what the layer has at `name`, if anything.
+    fn deletes(&self, dir: &Path, name: &std::ffi::OsStr, found: Option<&Metadata>) -> bool {
         match self.form {
-            Whiteouts::Overlay => std::fs::symlink_metadata(dir.join(name))
-                .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0),
+            Whiteouts::Overlay => {
+                found.is_some_and(|m| m.file_type().is_char_device() && m.rdev() == 0)
+            }
             Whiteouts::Aufs => {
                 let mut wh = std::ffi::OsString::from(".wh.");
                 wh.push(name);
