@@ -4,7 +4,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{mkdirat, Mode};
@@ -133,6 +133,19 @@ fn openat2(root: &impl AsFd, path: &Path, flags: libc::c_int, resolve: u64) -> i
         if e.raw_os_error() != Some(libc::EAGAIN) || tries == OPENAT2_TRIES {
             return Err(e);
         }
+    }
+}
+
+/// `path` with every symlink resolved, as `std::fs::canonicalize` has it, from
+/// the kernel's name for the opened path: realpath(3) instead reads the link of
+/// every prefix of the path, a full lookup each. Without /proc, the slow way.
+pub fn canonicalize(path: &Path) -> io::Result<PathBuf> {
+    let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: `open` just returned this descriptor, and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+        Ok(name) if name.is_absolute() => Ok(name),
+        _ => path.canonicalize(),
     }
 }
 
@@ -322,6 +335,19 @@ mod tests {
         assert_eq!(passwd, b"root:x:0:0::/root:/bin/sh\n");
         let fifo = read_in_root(root.path(), Path::new("/etc/group")).unwrap_err();
         assert_eq!(fifo.kind(), io::ErrorKind::InvalidInput, "{fifo}");
+    }
+
+    #[test]
+    fn canonicalize_resolves_symlinks_as_std_does() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("a/b")).unwrap();
+        symlink("a/b", root.path().join("link")).unwrap();
+        for path in ["link", "a/./b", "link/../b", "a"] {
+            let path = root.path().join(path);
+            assert_eq!(canonicalize(&path).unwrap(), path.canonicalize().unwrap());
+        }
+        let missing = canonicalize(&root.path().join("link/nothing")).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -387,7 +387,7 @@ fn check_image(path: &Path) -> Result<PathBuf, SpecError> {
         path: path.to_owned(),
         why,
     };
-    let canonical = path.canonicalize().map_err(|e| err(e.to_string()))?;
+    let canonical = fsutil::canonicalize(path).map_err(|e| err(e.to_string()))?;
     if !canonical.is_dir() && !canonical.is_file() {
         return Err(err(
             "not a directory, an OCI image layout or a tarball".into()
@@ -443,9 +443,8 @@ fn check_rootfs(path: &Path, image: &Path, cache: &Path) -> Result<PathBuf, Spec
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let parent = parent
-        .canonicalize()
-        .map_err(|e| err(&format!("parent directory: {e}")))?;
+    let parent =
+        fsutil::canonicalize(parent).map_err(|e| err(&format!("parent directory: {e}")))?;
     let rootfs = parent.join(name);
     match std::fs::symlink_metadata(&rootfs) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -465,7 +464,7 @@ fn check_rootfs(path: &Path, image: &Path, cache: &Path) -> Result<PathBuf, Spec
     if rootfs.starts_with(image) || image.starts_with(&rootfs) {
         return Err(err("must not overlap the image"));
     }
-    let cache = cache.canonicalize().unwrap_or_else(|_| cache.to_owned());
+    let cache = fsutil::canonicalize(cache).unwrap_or_else(|_| cache.to_owned());
     if rootfs.starts_with(&cache) || cache.starts_with(&rootfs) {
         return Err(err("must not overlap the layer cache"));
     }
@@ -527,8 +526,7 @@ fn parse_bind(value: OsString) -> Result<BindMount, SpecError> {
     if target.components().all(|c| c == Component::RootDir) {
         return Err(err("cannot mount over the container's /".into()));
     }
-    let source = source
-        .canonicalize()
+    let source = fsutil::canonicalize(source)
         .map_err(|e| err(format!("source {}: {e}", source.display())))?;
     Ok(BindMount {
         source,
