@@ -42,7 +42,10 @@ if [ -z "${PSDOCK_BENCH_INNER:-}" ]; then
         PSDOCK_LABEL="\`$PSDOCK\`"
     else
         PSDOCK=$("$repo/scripts/build-release.sh")/psdock
-        PSDOCK_LABEL="\`$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)\` (scripts/build-release.sh)"
+        # "-dirty" for changes to what was built, not for an earlier run's results.
+        rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+        if ! git -C "$repo" diff --quiet HEAD -- . ':!bench/results' 2>/dev/null; then rev="$rev-dirty"; fi
+        PSDOCK_LABEL="\`$rev\` (scripts/build-release.sh)"
     fi
     PSDOCK=$(realpath "$PSDOCK")
     export PSDOCK PSDOCK_LABEL PSDOCK_BENCH_INNER=1
