@@ -280,17 +280,24 @@ impl Rootfs {
                 }
             }
         }
-        // The upper directory first: left without it, the sibling tells a
-        // later reclaim that there is something to remove.
-        let upper = self.created_upper.then(|| upper_of(&self.sibling));
-        for dir in upper.iter().chain([&self.sibling]) {
-            if let Err(e) = crate::fsutil::remove_tree(dir) {
-                eprintln!("psdock: cannot remove {}: {e}", dir.display());
-                return false;
-            }
+        if let Err((dir, e)) = remove_siblings(&self.sibling, self.created_upper) {
+            eprintln!("psdock: cannot remove {}: {e}", dir.display());
+            return false;
         }
         clean
     }
+}
+
+/// Removes the upper directory (when `with_upper`: it is ours) and then the
+/// sibling, in that order: left without the upper directory, the sibling
+/// still tells a later reclaim that there is something to remove. Used by a
+/// run's teardown and by a reclaim.
+pub fn remove_siblings(sibling: &Path, with_upper: bool) -> Result<(), (PathBuf, std::io::Error)> {
+    let upper = with_upper.then(|| upper_of(sibling));
+    for dir in upper.iter().map(PathBuf::as_path).chain([sibling]) {
+        crate::fsutil::remove_tree(dir).map_err(|e| (dir.to_owned(), e))?;
+    }
+    Ok(())
 }
 
 impl Drop for Rootfs {

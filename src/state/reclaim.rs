@@ -12,7 +12,7 @@ use nix::mount::{umount2, MntFlags};
 
 use super::record::{Record, Status};
 use super::store::{self, Listed, StateError};
-use crate::rootfs::{lock_sibling, upper_of, SiblingLock};
+use crate::rootfs::{lock_sibling, remove_siblings, upper_of, SiblingLock};
 
 /// How long a reclaim waits for an init whose psdock is gone to end.
 const INIT_GRACE: Duration = Duration::from_secs(10);
@@ -84,10 +84,8 @@ pub fn reclaim(dir: &Path, record: &Record) -> Result<(), ReclaimError> {
                 _ => {}
             }
         }
-        // The upper directory before the sibling, as a run's own teardown does.
-        let upper = upper_of(&created.sibling);
-        crate::fsutil::remove_tree(&upper).map_err(io("remove", &upper))?;
-        crate::fsutil::remove_tree(&created.sibling).map_err(io("remove", &created.sibling))?;
+        // The sibling is locked by us: the upper directory beside it is ours.
+        remove_siblings(&created.sibling, true).map_err(|(dir, e)| io("remove", &dir)(e))?;
     }
     let entry = store::entry_path(dir, &record.id);
     match std::fs::remove_file(&entry) {
