@@ -140,10 +140,12 @@ fn openat2(root: &impl AsFd, path: &Path, flags: libc::c_int, resolve: u64) -> i
 /// the kernel's name for the opened path: realpath(3) instead reads the link of
 /// every prefix of the path, a full lookup each. Without /proc, the slow way.
 pub fn canonicalize(path: &Path) -> io::Result<PathBuf> {
-    let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
-    // SAFETY: `open` just returned this descriptor, and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)?;
+    match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
         Ok(name) if name.is_absolute() => Ok(name),
         _ => path.canonicalize(),
     }
