@@ -1,15 +1,20 @@
-//! The rootfs of one run: the two hidden siblings that are the overlay's work
-//! and upper directories, the mount at ROOTFS, and its teardown. Drivers
+//! The rootfs of one run: the hidden sibling that holds the overlay's upper
+//! and work directories, the mount at ROOTFS, and its teardown. Drivers
 //! (`drivers/rootfs/`) only choose the mount options.
 //!
-//! For ROOTFS `/srv/web` the siblings are `/srv/.web.psdock/`, the work
-//! directory, and `/srv/.web.psdock-upper/`: never inside ROOTFS, so never
-//! visible in the container. A flock on the work directory itself is the lock
-//! that keeps a second psdock off the same ROOTFS; it is root's alone (0700),
-//! where the upper directory takes the image's owner and mode. Each directory
-//! costs a disk block to create and to free, which is why there is no directory
-//! around the two and no lock file: on a disk mounted with `discard` every
-//! freed block is a synchronous TRIM.
+//! For ROOTFS `/srv/web` the sibling is `/srv/.web.psdock/`: never inside
+//! ROOTFS, so never visible in the container. A flock on it is the lock that
+//! keeps a second psdock off the same ROOTFS; it is root's alone (0700), where
+//! the upper directory takes the image's owner and mode.
+//!
+//! Where the container's writes go is [`Upper`]'s choice. By default a tmpfs is
+//! mounted on the sibling and holds `upper/` and `work/`: the layer is thrown
+//! away at the end of the run, so it never touches the disk. With
+//! [`Upper::Disk`] the sibling itself is the work directory and the upper
+//! directory is `/srv/.web.psdock-upper/`, on the file system that holds ROOTFS.
+//! Each directory costs a disk block to create and to free, which is why there
+//! is no directory around the two and no lock file: on a disk mounted with
+//! `discard` every freed block is a synchronous TRIM.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -26,7 +31,7 @@ use crate::plugin::{RootfsDriver, RootfsLayout};
 pub enum RootfsError {
     #[error("-rootfs {}: in use by another psdock", .0.display())]
     InUse(PathBuf),
-    #[error("-rootfs {}: left behind by a psdock that died, with no state entry to reclaim it from ({} still exists); remove it by hand to reuse the rootfs", .rootfs.display(), .sibling.display())]
+    #[error("-rootfs {}: left behind by a psdock that died, with no state entry to reclaim it from ({} still exists); unmount and remove it by hand to reuse the rootfs", .rootfs.display(), .sibling.display())]
     Stale { rootfs: PathBuf, sibling: PathBuf },
     #[error("-rootfs {}: exists and is not empty", .0.display())]
     NotEmpty(PathBuf),
@@ -47,6 +52,27 @@ pub enum RootfsError {
     },
 }
 
+/// Where the overlay's upper and work directories live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upper {
+    /// In a tmpfs mounted on the sibling, in memory (and swap): charged to the
+    /// memory of the process that writes, bounded by tmpfs's default size
+    /// (half the RAM), gone with the run.
+    Tmpfs,
+    /// On the file system that holds ROOTFS, beside the sibling.
+    Disk,
+}
+
+impl Upper {
+    pub fn name(self) -> &'static str {
+        match self {
+            Upper::Tmpfs => "tmpfs",
+            Upper::Disk => "disk",
+        }
+    }
+}
+
 /// A mounted rootfs. Dropping it unmounts and removes what this run created, in
 /// reverse order; nothing else is touched.
 #[derive(Debug)]
@@ -57,15 +83,18 @@ pub struct Rootfs {
     /// removed at the end of a run that mounted on it, but left by a reclaim,
     /// which removes only what the state entry says psdock made).
     created_target: bool,
-    /// The upper directory was made by this run.
+    /// The upper directory beside the sibling was made by this run.
     created_upper: bool,
+    /// A tmpfs is mounted on the sibling ([`Upper::Tmpfs`]).
+    tmpfs: bool,
     mounted: bool,
     closed: bool,
     /// Held for the whole run: the lock that keeps other psdocks out.
     _lock: Flock<File>,
 }
 
-/// The hidden sibling of a rootfs path: the work directory, and the lock.
+/// The hidden sibling of a rootfs path: the lock, and the home of the upper
+/// and work directories.
 pub fn sibling_of(rootfs: &Path) -> PathBuf {
     let mut name = OsString::from(".");
     name.push(rootfs.file_name().unwrap_or_default());
@@ -73,24 +102,34 @@ pub fn sibling_of(rootfs: &Path) -> PathBuf {
     rootfs.with_file_name(name)
 }
 
-/// The upper directory that goes with a sibling: made after the sibling is
-/// locked and removed before it, so it never exists without it.
+/// The upper directory that goes with a sibling under [`Upper::Disk`]: made
+/// after the sibling is locked and removed before it, so it never exists
+/// without it.
 pub fn upper_of(sibling: &Path) -> PathBuf {
     let mut name = sibling.as_os_str().to_owned();
     name.push("-upper");
     PathBuf::from(name)
 }
 
-/// Creates and locks the sibling, then the upper directory and ROOTFS when
-/// absent, and mounts the layers. `rootfs` must be absolute with a canonical
-/// parent (see `RunSpec`).
+/// The overlay's upper and work directories for a sibling.
+pub fn upper_and_work(sibling: &Path, upper: Upper) -> (PathBuf, PathBuf) {
+    match upper {
+        Upper::Tmpfs => (sibling.join("upper"), sibling.join("work")),
+        Upper::Disk => (upper_of(sibling), sibling.to_owned()),
+    }
+}
+
+/// Creates and locks the sibling, then the upper and work directories and
+/// ROOTFS when absent, and mounts the layers. `rootfs` must be absolute with a
+/// canonical parent (see `RunSpec`).
 pub fn prepare(
     driver: &dyn RootfsDriver,
     lower: Vec<PathBuf>,
     rootfs: &Path,
+    upper_kind: Upper,
 ) -> Result<Rootfs, RootfsError> {
     let sibling = sibling_of(rootfs);
-    let upper = upper_of(&sibling);
+    let (upper, work) = upper_and_work(&sibling, upper_kind);
     let create = |path: &Path| {
         std::fs::DirBuilder::new()
             .mode(0o700)
@@ -110,13 +149,34 @@ pub fn prepare(
             e => e,
         });
     }
+    let tmpfs = upper_kind == Upper::Tmpfs;
+    if tmpfs {
+        // Other psdocks and reclaims open the sibling by its path, which then
+        // leads into the tmpfs: that is what gets locked, once it is there.
+        if let Err(source) = mount(
+            Some("tmpfs"),
+            &sibling,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=0700"),
+        ) {
+            let _ = std::fs::remove_dir(&sibling);
+            return Err(RootfsError::Mount {
+                fstype: "tmpfs",
+                path: sibling,
+                source,
+            });
+        }
+    }
     let lock = crate::fsutil::open_dir(&sibling).and_then(|dir| {
         Flock::lock(File::from(dir), FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)
     });
     let lock = match lock {
         Ok(lock) => lock,
         Err(source) => {
-            let _ = std::fs::remove_dir(&sibling);
+            if !tmpfs || umount2(&sibling, MntFlags::MNT_DETACH).is_ok() {
+                let _ = std::fs::remove_dir(&sibling);
+            }
             return Err(RootfsError::Lock {
                 path: sibling,
                 source,
@@ -129,14 +189,18 @@ pub fn prepare(
         sibling: sibling.clone(),
         created_target: false,
         created_upper: false,
+        tmpfs,
         mounted: false,
         closed: false,
         _lock: lock,
     };
-    // An upper directory without its sibling is not one psdock left (see
-    // `upper_of`): refused as it is, not removed.
+    // On disk, an upper directory without its sibling is not one psdock left
+    // (see `upper_of`): refused as it is, not removed.
     create(&upper)?;
-    guard.created_upper = true;
+    guard.created_upper = !tmpfs;
+    if tmpfs {
+        create(&work)?;
+    }
     // The merged root takes its mode and owner from the upper directory: give
     // it the image's, or a non-root user could not even enter `/`.
     if let Some(top) = lower.first() {
@@ -163,7 +227,7 @@ pub fn prepare(
     let layout = RootfsLayout {
         lower,
         upper,
-        work: sibling,
+        work,
         target: rootfs.to_owned(),
     };
     let m = driver.mount_data(&layout).map_err(RootfsError::Options)?;
@@ -236,7 +300,7 @@ impl Rootfs {
         &self.target
     }
 
-    /// The hidden sibling: the work directory, and the lock.
+    /// The hidden sibling: the lock, and the home of the upper and work directories.
     pub fn sibling(&self) -> &Path {
         &self.sibling
     }
@@ -280,6 +344,17 @@ impl Rootfs {
                 }
             }
         }
+        // The upper and work directories go with their tmpfs, the sibling
+        // only after it: left, it still tells a later reclaim to look.
+        if self.tmpfs {
+            if let Err(e) = umount2(
+                &self.sibling,
+                MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
+            ) {
+                eprintln!("psdock: cannot unmount {}: {e}", self.sibling.display());
+                return false;
+            }
+        }
         if let Err((dir, e)) = remove_siblings(&self.sibling, self.created_upper) {
             eprintln!("psdock: cannot remove {}: {e}", dir.display());
             return false;
@@ -288,8 +363,8 @@ impl Rootfs {
     }
 }
 
-/// Removes the upper directory (when `with_upper`: it is ours) and then the
-/// sibling, in that order: left without the upper directory, the sibling
+/// Removes the upper directory beside the sibling (when `with_upper`: it is
+/// ours, under [`Upper::Disk`]) and then the sibling, in that order: left without the upper directory, the sibling
 /// still tells a later reclaim that there is something to remove. Used by a
 /// run's teardown and by a reclaim.
 pub fn remove_siblings(sibling: &Path, with_upper: bool) -> Result<(), (PathBuf, std::io::Error)> {
@@ -315,5 +390,16 @@ mod tests {
         let sibling = sibling_of(Path::new("/srv/web"));
         assert_eq!(sibling, Path::new("/srv/.web.psdock"));
         assert_eq!(upper_of(&sibling), Path::new("/srv/.web.psdock-upper"));
+        assert_eq!(
+            upper_and_work(&sibling, Upper::Tmpfs),
+            (
+                "/srv/.web.psdock/upper".into(),
+                "/srv/.web.psdock/work".into()
+            )
+        );
+        assert_eq!(
+            upper_and_work(&sibling, Upper::Disk),
+            ("/srv/.web.psdock-upper".into(), sibling)
+        );
     }
 }

@@ -62,7 +62,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
 
     // Owns the rootfs from here on: torn down before the entry goes.
     let mut entry = state::Entry::create(&spec)?;
-    entry.prepare(|| rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs))?;
+    entry.prepare(|| {
+        rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs, spec.upper)
+    })?;
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;

@@ -72,6 +72,8 @@ pub struct RunSpec {
     /// The image as read-only layers, top first (one, for an image directory).
     pub layers: Layers,
     pub rootfs: PathBuf,
+    /// `-upper`: where the container's writes go.
+    pub upper: crate::rootfs::Upper,
     pub command: Vec<OsString>,
     /// `KEY=VALUE` entries in the order they were first set.
     pub env: Vec<OsString>,
@@ -252,6 +254,7 @@ impl RunSpec {
             image,
             layers,
             rootfs,
+            upper: args.upper.into(),
             command: process.command,
             env: process.env,
             cwd: process.cwd,

@@ -6,9 +6,10 @@
 //!
 //! On Linux 5.10 and later the mount is `volatile`: the upper layer is thrown away
 //! when the run ends (and a crashed run's is reclaimed, never mounted again), so
-//! syncing it buys nothing. Without it, the unmount at teardown syncs the whole
-//! file system that holds the upper directory (`syncfs`, a journal commit): about
-//! half a millisecond on an idle disk, tens of milliseconds while others write.
+//! syncing it buys nothing. Without it, with the upper directory on disk
+//! (`-upper disk`), the unmount at teardown syncs the whole file system that
+//! holds it (`syncfs`, a journal commit): about half a millisecond on an idle
+//! disk, tens of milliseconds while others write. On a tmpfs it costs nothing.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;

@@ -5,6 +5,22 @@ use clap::{ArgAction, Parser};
 
 use super::ProcessArgs;
 
+/// `-upper`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UpperArg {
+    Tmpfs,
+    Disk,
+}
+
+impl From<UpperArg> for crate::rootfs::Upper {
+    fn from(a: UpperArg) -> Self {
+        match a {
+            UpperArg::Tmpfs => Self::Tmpfs,
+            UpperArg::Disk => Self::Disk,
+        }
+    }
+}
+
 /// Run one command in a throwaway container and supervise it until it ends.
 ///
 /// Flags are read up to the first word that is not a flag; that word and
@@ -26,6 +42,11 @@ pub struct Args {
     /// Where the container's root file system is mounted; must be absent or empty
     #[arg(short = 'r', long = "rootfs", value_name = "ROOTFS")]
     pub rootfs: Option<PathBuf>,
+
+    /// Where the container's writes go: tmpfs (in memory, up to half the RAM)
+    /// or disk (beside ROOTFS, on its file system); thrown away either way
+    #[arg(long = "upper", value_name = "WHERE", value_enum, default_value_t = UpperArg::Tmpfs)]
+    pub upper: UpperArg,
 
     /// With an OCI layout holding several images: the tag to run
     #[arg(long = "image-ref", value_name = "TAG")]

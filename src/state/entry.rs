@@ -38,6 +38,7 @@ impl Entry {
                 // Settled by `prepare`; until then, what it is about to do.
                 rootfs_dir: std::fs::symlink_metadata(&spec.rootfs).is_err(),
                 sibling: rootfs::sibling_of(&spec.rootfs),
+                upper: spec.upper,
             },
         };
         // 28 random bits: a clash is rare, and the exclusive rename settles it.

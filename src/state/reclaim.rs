@@ -12,7 +12,7 @@ use nix::mount::{umount2, MntFlags};
 
 use super::record::{Record, Status};
 use super::store::{self, Listed, StateError};
-use crate::rootfs::{lock_sibling, remove_siblings, upper_of, SiblingLock};
+use crate::rootfs::{lock_sibling, remove_siblings, upper_and_work, SiblingLock, Upper};
 
 /// How long a reclaim waits for an init whose psdock is gone to end.
 const INIT_GRACE: Duration = Duration::from_secs(10);
@@ -64,9 +64,12 @@ pub fn reclaim(dir: &Path, record: &Record) -> Result<(), ReclaimError> {
         SiblingLock::Held => return Err(ReclaimError::InUse(created.mount.clone())),
     };
     if lock.is_some() {
-        match top_mount(&created.mount).map_err(io("read the mounts of", &created.mount))? {
+        let mountinfo = crate::proc::read("/proc/self/mountinfo")
+            .map_err(io("read the mounts of", &created.mount))?;
+        let (upper, _) = upper_and_work(&created.sibling, created.upper);
+        match parse_top_mount(&mountinfo, &created.mount) {
             None => {}
-            Some(m) if m.is_overlay_on(&upper_of(&created.sibling)) => {
+            Some(m) if m.is_overlay_on(&upper) => {
                 umount2(
                     &created.mount,
                     MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
@@ -84,8 +87,24 @@ pub fn reclaim(dir: &Path, record: &Record) -> Result<(), ReclaimError> {
                 _ => {}
             }
         }
-        // The sibling is locked by us: the upper directory beside it is ours.
-        remove_siblings(&created.sibling, true).map_err(|(dir, e)| io("remove", &dir)(e))?;
+        if created.upper == Upper::Tmpfs {
+            // The lock is on this tmpfs: it holds it, detached, until the end.
+            match parse_top_mount(&mountinfo, &created.sibling) {
+                None => {}
+                Some(m) if m.fstype == "tmpfs" => {
+                    umount2(
+                        &created.sibling,
+                        MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
+                    )
+                    .map_err(|e| io("unmount", &created.sibling)(e.into()))?;
+                }
+                Some(_) => return Err(ReclaimError::ForeignMount(created.sibling.clone())),
+            }
+        }
+        // The sibling is locked by us: an upper directory beside it is ours
+        // when the record says it made one there.
+        remove_siblings(&created.sibling, created.upper == Upper::Disk)
+            .map_err(|(dir, e)| io("remove", &dir)(e))?;
     }
     let entry = store::entry_path(dir, &record.id);
     match std::fs::remove_file(&entry) {
@@ -164,12 +183,8 @@ impl Mount {
     }
 }
 
-/// The mount on top at `path` in this mount namespace, if `path` is a mount point.
-fn top_mount(path: &Path) -> std::io::Result<Option<Mount>> {
-    let text = crate::proc::read("/proc/self/mountinfo")?;
-    Ok(parse_top_mount(&text, path))
-}
-
+/// The mount on top at `path` in this mount namespace, if `path` is a mount
+/// point, as `mountinfo` lists them.
 fn parse_top_mount(mountinfo: &[u8], path: &Path) -> Option<Mount> {
     let mut top = None;
     for line in mountinfo.split(|&b| b == b'\n') {

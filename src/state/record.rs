@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::proc::ProcId;
+use crate::rootfs::Upper;
 
 /// The format of a record; a reader skips (as broken) any other.
 pub const VERSION: u32 = 1;
@@ -40,10 +41,18 @@ pub struct Created {
     /// Whether psdock made the ROOTFS directory itself (else it was an empty
     /// directory that was given, and stays).
     pub rootfs_dir: bool,
-    /// The hidden sibling: overlay's work directory, and the lock. The upper
-    /// directory beside it is `rootfs::upper_of(sibling)`.
+    /// The hidden sibling: the lock, and where the upper and work directories
+    /// are (`rootfs::upper_and_work`).
     #[serde(with = "os")]
     pub sibling: PathBuf,
+    /// Where the upper directory was made. Records written before psdock had
+    /// a choice have none: theirs was on disk.
+    #[serde(default = "disk")]
+    pub upper: Upper,
+}
+
+fn disk() -> Upper {
+    Upper::Disk
 }
 
 /// Where a container stands, as far as its record and /proc tell.
@@ -161,8 +170,19 @@ mod tests {
                 mount: PathBuf::from(OsStr::from_bytes(b"/r/\xffroot")),
                 rootfs_dir: true,
                 sibling: PathBuf::from(OsStr::from_bytes(b"/r/.\xffroot.psdock")),
+                upper: Upper::Tmpfs,
             },
         }
+    }
+
+    #[test]
+    fn a_record_from_before_the_upper_choice_had_it_on_disk() {
+        let mut r = record();
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains(r#","upper":"tmpfs"}"#), "{text}");
+        let old = text.replace(r#","upper":"tmpfs""#, "");
+        r.created.upper = Upper::Disk;
+        assert_eq!(serde_json::from_str::<Record>(&old).unwrap(), r);
     }
 
     #[test]

@@ -247,6 +247,7 @@ mod tests {
                 mount: "/r/root".into(),
                 rootfs_dir: true,
                 sibling: "/r/.root.psdock".into(),
+                upper: crate::rootfs::Upper::Tmpfs,
             },
         }
     }

@@ -180,7 +180,8 @@ fn proc_paths_are_masked_or_read_only() {
 fn sigkill_of_psdock_kills_the_container() {
     let sb = Sandbox::new();
     // As root and as another user: PDEATHSIG must survive the user switch.
-    for flags in [&[][..], &["-user", "psdtest"]] {
+    // The second run keeps its upper layer on disk, for the reclaim of both.
+    for flags in [&[][..], &["-user", "psdtest", "-upper", "disk"]] {
         let run = sb.spawn(
             flags
                 .iter()
@@ -202,9 +203,15 @@ fn sigkill_of_psdock_kills_the_container() {
                     .then_some(())
             });
         }
-        // What a killed psdock leaves is still mounted; the next psdock on the
-        // same ROOTFS reclaims it and runs there.
-        assert_eq!(sb.mounts(), [sb.rootfs()]);
+        // What a killed psdock leaves is still mounted (the overlay, and the
+        // tmpfs of its upper layer unless it is on disk); the next psdock on
+        // the same ROOTFS reclaims it and runs there.
+        if flags.is_empty() {
+            assert_eq!(sb.mounts(), [sb.sibling(), sb.rootfs()]);
+        } else {
+            assert_eq!(sb.mounts(), [sb.rootfs()]);
+            assert!(sb.upper().is_dir());
+        }
         let again = sb.run(sh("test -f /bin/busybox && echo reused"));
         assert_eq!(
             (code(&again), stdout(&again).as_str()),

@@ -96,11 +96,11 @@ fn a_sibling_no_psdock_holds_is_refused_as_left_behind_and_kept() {
 }
 
 #[test]
-fn an_upper_directory_without_its_sibling_is_refused_and_kept() {
+fn on_disk_an_upper_directory_without_its_sibling_is_refused_and_kept() {
     let sb = Sandbox::new();
     std::fs::create_dir(sb.upper()).unwrap();
     std::fs::write(sb.upper().join("theirs"), "kept").unwrap();
-    let out = sb.run(["true"]);
+    let out = sb.run(["-upper", "disk", "true"]);
     assert_psdock_error(&out, &["cannot create", sb.upper().to_str().unwrap()]);
     assert_eq!(listing(&sb.upper()), ["theirs"]);
     assert!(!sb.rootfs().exists() && !sb.sibling().exists());
@@ -136,9 +136,9 @@ fn the_merged_view_is_visible_on_the_host_while_the_command_runs() {
     )));
     assert_eq!(run.line(), "ready");
     let root = sb.rootfs();
-    // Only the overlay: the container's own mounts (/proc, /dev, its binds) do
-    // not propagate back to the host.
-    assert_eq!(sb.mounts(), [root.as_path()]);
+    // Only the overlay and the tmpfs of its upper layer: the container's own
+    // mounts (/proc, /dev, its binds) do not propagate back to the host.
+    assert_eq!(sb.mounts(), [sb.sibling(), root.clone()]);
     assert!(
         !root.join("data").exists()
             || std::fs::read_dir(root.join("data"))
@@ -159,26 +159,89 @@ fn the_merged_view_is_visible_on_the_host_while_the_command_runs() {
 
 #[test]
 fn the_hidden_siblings_are_never_visible_inside() {
-    let sb = Sandbox::new();
-    let script =
-        "ls -a / /..; find / -path /proc -prune -o -path /sys -prune -o -name '*psdock*' -print; \
-                  echo ready; read x";
-    let mut run = sb.spawn(sh(script));
-    let mut seen = Vec::new();
-    loop {
-        let l = run.line();
-        if l == "ready" {
-            break;
+    for upper in ["tmpfs", "disk"] {
+        let sb = Sandbox::new();
+        let script = "ls -a / /..; find / -path /proc -prune -o -path /sys -prune -o -name '*psdock*' -print; \
+                      echo ready; read x";
+        let mut run = sb.spawn(["-upper", upper].into_iter().chain(sh(script)));
+        let mut seen = Vec::new();
+        loop {
+            let l = run.line();
+            if l == "ready" {
+                break;
+            }
+            seen.push(l);
         }
-        seen.push(l);
+        // They are there, next to ROOTFS on the host (the upper directory
+        // empty, as the command wrote nothing)...
+        let upper_dir = if upper == "tmpfs" {
+            assert_eq!(listing(&sb.sibling()), ["upper", "work"]);
+            sb.sibling().join("upper")
+        } else {
+            assert_eq!(listing(&sb.sibling()), ["work"]);
+            sb.upper()
+        };
+        assert_eq!(listing(&upper_dir), Vec::<String>::new(), "-upper {upper}");
+        // ...and nowhere in the container.
+        assert!(!seen.iter().any(|l| l.contains("psdock")), "{seen:#?}");
+        assert!(seen.iter().any(|l| l == "bin"), "{seen:#?}");
+        run.send_line("");
+        sb.ends(run, 0);
     }
-    // They are there, next to ROOTFS on the host (the upper directory empty,
-    // as the command wrote nothing)...
-    assert_eq!(listing(&sb.sibling()), ["work"]);
-    assert_eq!(listing(&sb.upper()), Vec::<String>::new());
-    // ...and nowhere in the container.
-    assert!(!seen.iter().any(|l| l.contains("psdock")), "{seen:#?}");
-    assert!(seen.iter().any(|l| l == "bin"), "{seen:#?}");
-    run.send_line("");
-    sb.ends(run, 0);
+}
+
+/// The file system a path is on, as statfs(2) names it.
+fn fs_type(path: &std::path::Path) -> nix::sys::statfs::FsType {
+    nix::sys::statfs::statfs(path).unwrap().filesystem_type()
+}
+
+#[test]
+fn the_upper_layer_is_in_a_tmpfs_by_default_and_on_disk_with_upper_disk() {
+    for upper in ["tmpfs", "disk"] {
+        let sb = Sandbox::new();
+        // The default when the flag is not given.
+        let flag: &[&str] = if upper == "disk" {
+            &["-upper", "disk"]
+        } else {
+            &[]
+        };
+        let script = sh("echo written > /new; echo ready; read x");
+        let mut run = sb.spawn(flag.iter().copied().chain(script));
+        assert_eq!(run.line(), "ready");
+        let written = if upper == "tmpfs" {
+            sb.sibling().join("upper/new")
+        } else {
+            sb.upper().join("new")
+        };
+        assert_eq!(std::fs::read_to_string(&written).unwrap(), "written\n");
+        let on_tmpfs = fs_type(&written) == nix::sys::statfs::TMPFS_MAGIC;
+        assert_eq!(on_tmpfs, upper == "tmpfs", "-upper {upper}: {written:?}");
+        assert_eq!(
+            fs_type(&written) == fs_type(&sb.path("")),
+            upper == "disk",
+            "-upper {upper}: {written:?}"
+        );
+        run.send_line("");
+        sb.ends(run, 0);
+    }
+}
+
+#[test]
+fn with_the_upper_layer_in_a_tmpfs_a_directory_beside_the_sibling_is_not_touched() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.upper()).unwrap();
+    std::fs::write(sb.upper().join("theirs"), "kept").unwrap();
+    let out = sb.run(sh("test ! -e /theirs && echo ran"));
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "ran\n"), "{out:?}");
+    assert_eq!(listing(&sb.upper()), ["theirs"]);
+    std::fs::remove_dir_all(sb.upper()).unwrap();
+    sb.assert_clean();
+}
+
+#[test]
+fn a_bad_upper_is_refused_naming_it() {
+    let sb = Sandbox::new();
+    let out = sb.run(["-upper", "ram", "true"]);
+    assert_psdock_error(&out, &["--upper", "'ram'"]);
+    sb.assert_clean();
 }
