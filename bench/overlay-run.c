@@ -4,11 +4,13 @@
  *
  *   overlay-run IMAGE DIR COMMAND [ARGS...]
  *
- * Creates DIR/{upper,work,merged}, mounts an overlay of IMAGE at DIR/merged,
- * clones a child into new mount and PID namespaces that chroots into it and
- * execs COMMAND, waits for it, unmounts, and removes what it created. Exits
- * with the command's status. No /proc, /dev, capabilities or signal handling:
- * this is the floor psdock's own work is measured against (bench/startup.sh).
+ * Creates DIR/tmp and DIR/merged, mounts a tmpfs at DIR/tmp for the upper
+ * and work directories (as psdock does by default), an overlay of IMAGE at
+ * DIR/merged, clones a child into new mount and PID namespaces that chroots
+ * into it and execs COMMAND, waits for it, unmounts, and removes what it
+ * created. Exits with the command's status. No /proc, /dev, capabilities or
+ * signal handling: this is the floor psdock's own work is measured against
+ * (bench/startup.sh).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char upper[PATH_MAX], work[PATH_MAX], workwork[PATH_MAX], merged[PATH_MAX];
+static char tmp[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], merged[PATH_MAX];
 static char **command;
 
 static void die(const char *what, const char *path)
@@ -64,10 +66,12 @@ int main(int argc, char **argv)
         return 125;
     }
     command = argv + 3;
-    path(upper, argv[2], "upper");
-    path(work, argv[2], "work");
-    path(workwork, work, "work");
+    path(tmp, argv[2], "tmp");
+    path(upper, tmp, "upper");
+    path(work, tmp, "work");
     path(merged, argv[2], "merged");
+    if (mkdir(tmp, 0700) != 0) die("mkdir", tmp);
+    if (mount("tmpfs", tmp, "tmpfs", 0, "mode=0700") != 0) die("mount", tmp);
     if (mkdir(upper, 0755) != 0) die("mkdir", upper);
     if (mkdir(work, 0700) != 0) die("mkdir", work);
     if (mkdir(merged, 0755) != 0) die("mkdir", merged);
@@ -83,10 +87,9 @@ int main(int argc, char **argv)
     code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 
     if (umount2(merged, MNT_DETACH) != 0) die("umount", merged);
-    /* The kernel leaves work/work behind; the rest is ours and empty. */
-    if (rmdir(workwork) != 0 && errno != ENOENT) die("rmdir", workwork);
-    if (rmdir(work) != 0) die("rmdir", work);
-    if (rmdir(upper) != 0) die("rmdir", upper);
+    /* The upper and work directories go with the tmpfs. */
+    if (umount2(tmp, MNT_DETACH) != 0) die("umount", tmp);
     if (rmdir(merged) != 0) die("rmdir", merged);
+    if (rmdir(tmp) != 0) die("rmdir", tmp);
     return code;
 }
