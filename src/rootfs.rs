@@ -64,15 +64,6 @@ pub enum Upper {
     Disk,
 }
 
-impl Upper {
-    pub fn name(self) -> &'static str {
-        match self {
-            Upper::Tmpfs => "tmpfs",
-            Upper::Disk => "disk",
-        }
-    }
-}
-
 /// A mounted rootfs. Dropping it unmounts and removes what this run created, in
 /// reverse order; nothing else is touched.
 #[derive(Debug)]
@@ -153,8 +144,9 @@ pub fn prepare(
     if tmpfs {
         // Other psdocks and reclaims open the sibling by its path, which then
         // leads into the tmpfs: that is what gets locked, once it is there.
+        // Named "psdock" for whoever reads `df` or findmnt.
         if let Err(source) = mount(
-            Some("tmpfs"),
+            Some("psdock"),
             &sibling,
             Some("tmpfs"),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
