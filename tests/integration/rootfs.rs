@@ -1,6 +1,8 @@
 //! The rootfs: what ROOTFS may be, the lock, an image that is never written to,
 //! the merged view on the host, the hidden siblings, and the cleanup.
 
+use nix::sys::signal::Signal;
+
 use crate::util::*;
 
 fn listing(dir: &std::path::Path) -> Vec<String> {
@@ -243,5 +245,39 @@ fn a_bad_upper_is_refused_naming_it() {
     let sb = Sandbox::new();
     let out = sb.run(["-upper", "ram", "true"]);
     assert_psdock_error(&out, &["--upper", "'ram'"]);
+    sb.assert_clean();
+}
+
+#[test]
+fn what_a_killed_psdock_left_without_a_state_entry_is_refused_and_kept() {
+    let sb = Sandbox::new();
+    let mut run = sb.spawn(sh("echo x > /mine; echo ready; sleep 1000"));
+    assert_eq!(run.line(), "ready");
+    let init = run.init();
+    run.signal(Signal::SIGKILL);
+    run.finish();
+    wait_for("the init to end", || {
+        status(init)
+            .is_none_or(|st| field(&st, "State").starts_with('Z'))
+            .then_some(())
+    });
+    // Without the entry nothing says these are psdock's to remove.
+    std::fs::remove_dir_all(sb.state_dir()).unwrap();
+    let out = sb.run(["true"]);
+    let line = assert_psdock_error(
+        &out,
+        &["-rootfs", "left behind", sb.sibling().to_str().unwrap()],
+    );
+    assert!(line.contains("unmount"), "{line}");
+    assert_eq!(sb.mounts(), [sb.sibling(), sb.rootfs()]);
+    assert_eq!(
+        std::fs::read_to_string(sb.sibling().join("upper/mine")).unwrap(),
+        "x\n"
+    );
+    // By hand, as the message says.
+    for m in [sb.rootfs(), sb.sibling()] {
+        nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        std::fs::remove_dir(&m).unwrap();
+    }
     sb.assert_clean();
 }
