@@ -166,7 +166,7 @@ pub fn prepare(
     let lock = match lock {
         Ok(lock) => lock,
         Err(source) => {
-            if !tmpfs || umount2(&sibling, MntFlags::MNT_DETACH).is_ok() {
+            if !tmpfs || detach(&sibling).is_ok() {
                 let _ = std::fs::remove_dir(&sibling);
             }
             return Err(RootfsError::Lock {
@@ -313,12 +313,7 @@ impl Rootfs {
             return true;
         }
         if self.mounted {
-            // Detach: the container is gone, but a lazy reference (an open file
-            // in a dying process) must not keep us from cleaning up.
-            if let Err(e) = umount2(
-                &self.target,
-                MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
-            ) {
+            if let Err(e) = detach(&self.target) {
                 eprintln!("psdock: cannot unmount {}: {e}", self.target.display());
                 return false; // leave everything for a later reclaim rather than delete through a mount
             }
@@ -339,10 +334,7 @@ impl Rootfs {
         // The upper and work directories go with their tmpfs, the sibling
         // only after it: left, it still tells a later reclaim to look.
         if self.tmpfs {
-            if let Err(e) = umount2(
-                &self.sibling,
-                MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
-            ) {
+            if let Err(e) = detach(&self.sibling) {
                 eprintln!("psdock: cannot unmount {}: {e}", self.sibling.display());
                 return false;
             }
@@ -355,10 +347,17 @@ impl Rootfs {
     }
 }
 
+/// Unmounts what psdock mounted at `path`, the overlay or the tmpfs under it.
+/// Detached: the container is gone, but a lazy reference (an open file in a
+/// dying process, the lock on the tmpfs) must not keep us from cleaning up.
+pub fn detach(path: &Path) -> nix::Result<()> {
+    umount2(path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW)
+}
+
 /// Removes the upper directory beside the sibling (when `with_upper`: it is
-/// ours, under [`Upper::Disk`]) and then the sibling, in that order: left without the upper directory, the sibling
-/// still tells a later reclaim that there is something to remove. Used by a
-/// run's teardown and by a reclaim.
+/// ours, under [`Upper::Disk`]) and then the sibling, in that order: left
+/// without the upper directory, the sibling still tells a later reclaim that
+/// there is something to remove. Used by a run's teardown and by a reclaim.
 pub fn remove_siblings(sibling: &Path, with_upper: bool) -> Result<(), (PathBuf, std::io::Error)> {
     let upper = with_upper.then(|| upper_of(sibling));
     for dir in upper.iter().map(PathBuf::as_path).chain([sibling]) {

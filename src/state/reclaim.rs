@@ -8,11 +8,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::mount::{umount2, MntFlags};
-
 use super::record::{Record, Status};
 use super::store::{self, Listed, StateError};
-use crate::rootfs::{lock_sibling, remove_siblings, upper_and_work, SiblingLock, Upper};
+use crate::rootfs::{detach, lock_sibling, remove_siblings, upper_and_work, SiblingLock, Upper};
 
 /// How long a reclaim waits for an init whose psdock is gone to end.
 const INIT_GRACE: Duration = Duration::from_secs(10);
@@ -70,11 +68,7 @@ pub fn reclaim(dir: &Path, record: &Record) -> Result<(), ReclaimError> {
         match parse_top_mount(&mountinfo, &created.mount) {
             None => {}
             Some(m) if m.is_overlay_on(&upper) => {
-                umount2(
-                    &created.mount,
-                    MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
-                )
-                .map_err(|e| io("unmount", &created.mount)(e.into()))?;
+                detach(&created.mount).map_err(|e| io("unmount", &created.mount)(e.into()))?;
             }
             Some(_) => return Err(ReclaimError::ForeignMount(created.mount.clone())),
         }
@@ -92,11 +86,8 @@ pub fn reclaim(dir: &Path, record: &Record) -> Result<(), ReclaimError> {
             match parse_top_mount(&mountinfo, &created.sibling) {
                 None => {}
                 Some(m) if m.fstype == "tmpfs" => {
-                    umount2(
-                        &created.sibling,
-                        MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW,
-                    )
-                    .map_err(|e| io("unmount", &created.sibling)(e.into()))?;
+                    detach(&created.sibling)
+                        .map_err(|e| io("unmount", &created.sibling)(e.into()))?;
                 }
                 Some(_) => return Err(ReclaimError::ForeignMount(created.sibling.clone())),
             }
