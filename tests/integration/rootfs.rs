@@ -5,6 +5,12 @@ use nix::sys::signal::Signal;
 
 use crate::util::*;
 
+/// A directory someone other than psdock made, holding a file `theirs`.
+fn someone_elses(dir: std::path::PathBuf) {
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("theirs"), "kept").unwrap();
+}
+
 fn listing(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -79,8 +85,7 @@ fn two_psdocks_never_share_a_rootfs() {
 #[test]
 fn a_sibling_no_psdock_holds_is_refused_as_left_behind_and_kept() {
     let sb = Sandbox::new();
-    std::fs::create_dir(sb.sibling()).unwrap();
-    std::fs::write(sb.sibling().join("theirs"), "kept").unwrap();
+    someone_elses(sb.sibling());
     let out = sb.run(["true"]);
     let line = assert_psdock_error(
         &out,
@@ -100,8 +105,7 @@ fn a_sibling_no_psdock_holds_is_refused_as_left_behind_and_kept() {
 #[test]
 fn on_disk_an_upper_directory_without_its_sibling_is_refused_and_kept() {
     let sb = Sandbox::new();
-    std::fs::create_dir(sb.upper()).unwrap();
-    std::fs::write(sb.upper().join("theirs"), "kept").unwrap();
+    someone_elses(sb.upper());
     let out = sb.run(["-upper", "disk", "true"]);
     assert_psdock_error(&out, &["cannot create", sb.upper().to_str().unwrap()]);
     assert_eq!(listing(&sb.upper()), ["theirs"]);
@@ -231,8 +235,7 @@ fn the_upper_layer_is_in_a_tmpfs_by_default_and_on_disk_with_upper_disk() {
 #[test]
 fn with_the_upper_layer_in_a_tmpfs_a_directory_beside_the_sibling_is_not_touched() {
     let sb = Sandbox::new();
-    std::fs::create_dir(sb.upper()).unwrap();
-    std::fs::write(sb.upper().join("theirs"), "kept").unwrap();
+    someone_elses(sb.upper());
     let out = sb.run(sh("test ! -e /theirs && echo ran"));
     assert_eq!((code(&out), stdout(&out).as_str()), (0, "ran\n"), "{out:?}");
     assert_eq!(listing(&sb.upper()), ["theirs"]);
