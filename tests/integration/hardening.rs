@@ -197,11 +197,7 @@ fn sigkill_of_psdock_kills_the_container() {
         let out = run.finish();
         assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{out:?}");
         for (pid, name) in procs {
-            wait_for(&format!("{name} ({pid}) to die"), || {
-                status(pid)
-                    .is_none_or(|st| field(&st, "State").starts_with('Z'))
-                    .then_some(())
-            });
+            wait_ended(&format!("{name} ({pid}) to die"), pid);
         }
         // What a killed psdock leaves is still mounted (the overlay, and the
         // tmpfs of its upper layer unless it is on disk); the next psdock on

@@ -272,10 +272,7 @@ fn a_killed_psdock_is_stale_and_prune_reclaims_it_sparing_bind_mount_sources() {
 
     c.kill();
     // The container dies with its psdock (PDEATHSIG).
-    wait_for("the init to end", || {
-        let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap_or_default();
-        (stat.is_empty() || stat.contains(") Z ")).then_some(())
-    });
+    wait_ended("the init to end", init);
     let out = ls(&sb, &[]);
     assert_eq!(stdout(&out), "No psdock container running\n");
     let all = ls_json(&sb, true);

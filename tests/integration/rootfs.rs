@@ -259,11 +259,7 @@ fn what_a_killed_psdock_left_without_a_state_entry_is_refused_and_kept() {
     let init = run.init();
     run.signal(Signal::SIGKILL);
     run.finish();
-    wait_for("the init to end", || {
-        status(init)
-            .is_none_or(|st| field(&st, "State").starts_with('Z'))
-            .then_some(())
-    });
+    wait_ended("the init to end", init);
     // Without the entry nothing says these are psdock's to remove.
     std::fs::remove_dir_all(sb.state_dir()).unwrap();
     let out = sb.run(["true"]);

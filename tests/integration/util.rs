@@ -389,6 +389,15 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Waits until process `pid` has ended (gone, or a zombie not yet reaped).
+pub fn wait_ended(what: &str, pid: i32) {
+    wait_for(what, || {
+        status(pid)
+            .is_none_or(|st| field(&st, "State").starts_with('Z'))
+            .then_some(())
+    });
+}
+
 /// Runs a command to the end with empty stdin, failing the test after [`DEADLINE`].
 pub fn output(cmd: &mut Command) -> Output {
     let mut r = Running::start(cmd);
