@@ -1,0 +1,45 @@
+//! What a bad flag or value is reported as: one line naming both.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("missing required flag -{0}")]
+    Missing(&'static str),
+    #[error("no command given (psdock -i IMAGE -r ROOTFS [OPTIONS] COMMAND)")]
+    NoCommand,
+    #[error("-image {}: {why}", .path.display())]
+    Image { path: PathBuf, why: String },
+    #[error("-rootfs {}: {why}", .path.display())]
+    Rootfs { path: PathBuf, why: String },
+    #[error("-env {}: {why}", .value.to_string_lossy())]
+    Env { value: OsString, why: &'static str },
+    #[error("-env-file {}: {why}", .path.display())]
+    EnvFile { path: PathBuf, why: String },
+    #[error("-cwd {}: must be an absolute path without `..`", .0.display())]
+    Cwd(PathBuf),
+    #[error("-image: the image's WorkingDir {} is not an absolute path without `..`", .0.display())]
+    ImageWorkingDir(PathBuf),
+    #[error("-hostname {0:?}: {1}")]
+    Hostname(String, &'static str),
+    #[error("-user {0}: {1}")]
+    User(String, String),
+    #[error("-image: the image's User {0}: {1} (override with -user)")]
+    ImageUser(String, String),
+    #[error("-image {}: {source}", .path.display())]
+    ImageContent {
+        path: PathBuf,
+        source: crate::image::ImageError,
+    },
+    #[error("-json: only with -list-drivers")]
+    JsonWithoutList,
+    #[error("-bind-mount {}: {why}", .value.to_string_lossy())]
+    Bind { value: OsString, why: String },
+    #[error("command contains a NUL byte")]
+    Nul,
+    #[error(transparent)]
+    Stdio(#[from] crate::stdio::StdioError),
+    #[error("-{0} needs -{1}")]
+    Needs(&'static str, &'static str),
+}

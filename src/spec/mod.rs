@@ -1,0 +1,13 @@
+//! The run as plain, validated data. Everything a run needs is decided here,
+//! before the first directory or mount is made, so that bad input leaves
+//! nothing behind. One file per concern; [`RunSpec`] assembles them.
+
+mod binds;
+mod error;
+mod process;
+mod run;
+
+pub use binds::BindMount;
+pub use error::SpecError;
+pub use process::{env_var, root_text, ProcessSpec};
+pub use run::RunSpec;
