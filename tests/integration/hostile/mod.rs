@@ -1,0 +1,4 @@
+//! The attacker's tests: a hostile image or command tries a known way out of
+//! the container, and the host's files, devices, keys, binaries and
+//! privileges stay out of reach. One file per class of hole, each test
+//! playing the attacker on a real container.
