@@ -85,10 +85,10 @@ impl PortProbe for Netlink {
 
 impl Netlink {
     fn look(&mut self, init: Pid, port: u16) -> io::Result<bool> {
-        if self.socket.is_none() {
-            self.socket = Some(open_in_netns(init)?);
-        }
-        let socket = self.socket.as_ref().expect("opened above");
+        let socket = match &mut self.socket {
+            Some(socket) => socket,
+            empty => empty.insert(open_in_netns(init)?),
+        };
         let full = self.polls.is_multiple_of(FULL_EVERY);
         self.polls = self.polls.wrapping_add(1);
         let mut inodes = Vec::new();
@@ -112,8 +112,10 @@ impl Netlink {
 }
 
 /// A sock_diag socket in the network namespace of `init`. A socket stays in the
-/// namespace it was made in, so psdock's thread enters that namespace only for
-/// the `socket(2)` call and goes straight back.
+/// namespace it was made in, so a short-lived thread enters that namespace for
+/// the `socket(2)` call and ends there: psdock's own thread never leaves its
+/// namespace, so nothing a container does can strand psdock (and its web hook)
+/// in the container's network.
 fn open_in_netns(init: Pid) -> io::Result<Socket> {
     let theirs = std::fs::File::open(format!("/proc/{init}/ns/net"))?;
     let ours = std::fs::File::open("/proc/thread-self/ns/net")?;
@@ -121,14 +123,15 @@ fn open_in_netns(init: Pid) -> io::Result<Socket> {
     if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
         return Socket::new(NETLINK_SOCK_DIAG);
     }
-    nix::sched::setns(theirs.as_fd(), CloneFlags::CLONE_NEWNET)?;
-    let socket = Socket::new(NETLINK_SOCK_DIAG);
-    if let Err(e) = nix::sched::setns(ours.as_fd(), CloneFlags::CLONE_NEWNET) {
-        // Everything psdock does afterwards (the web hook) would go out from the
-        // container's network: better to stop here.
-        panic!("cannot return to psdock's own network namespace: {e}");
-    }
-    socket
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                nix::sched::setns(theirs.as_fd(), CloneFlags::CLONE_NEWNET)?;
+                Socket::new(NETLINK_SOCK_DIAG)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the namespace thread failed")))
+    })
 }
 
 /// The inodes of all TCP sockets of `family` listening on `port`, whatever
@@ -366,11 +369,17 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+        let before = ns("thread-self");
         let mut probe = Netlink::default();
         while !probe.look(pid, port).unwrap() {
             assert!(std::time::Instant::now() < deadline, "never seen listening");
             std::thread::sleep(Duration::from_millis(10));
         }
+        assert_eq!(
+            ns("thread-self"),
+            before,
+            "the caller stays in its namespace"
+        );
         // The same question asked in psdock's own namespace finds nothing of it.
         let ours = open_in_netns(own_pid()).unwrap();
         let mut inodes = Vec::new();
