@@ -33,7 +33,13 @@ pub struct Signals {
 impl Signals {
     /// Blocks the forwarded signals in this thread (and so in every thread
     /// started later) and opens a non-blocking signalfd for them.
+    ///
+    /// SIGCHLD goes back to its default first: psdock learns the command's
+    /// exit by waiting for it, and with SIGCHLD ignored (inherited from
+    /// whoever started psdock) the kernel reaps children on its own, so the
+    /// exit code would be lost.
     pub fn block() -> io::Result<Self> {
+        set_disposition(libc::SIGCHLD, libc::SIG_DFL)?;
         // SAFETY: sigset manipulation on a local set; signalfd returns a new fd.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();

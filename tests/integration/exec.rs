@@ -190,3 +190,15 @@ fn exec_on_a_terminal_gets_a_terminal_of_the_container_and_restores_the_hosts() 
     // The container's own devpts (its init has no terminal), sized like ours.
     assert!(screen.starts_with("/dev/pts/0\r\n21 77\r\n"), "{screen:?}");
 }
+
+#[test]
+fn an_inherited_sigchld_ignore_does_not_lose_the_exit_code() {
+    let sb = Sandbox::new();
+    let c = container(&sb);
+    let mut cmd = exec_cmd(&sb, c.id());
+    let out = crate::signals::with_sigchld_ignored(&mut cmd)
+        .args(["sh", "-c", "exit 5"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 5, "{out:?}");
+}

@@ -165,3 +165,24 @@ fn ends_by_the_kill_timeout(sb: &Sandbox, run: Running, sent: Instant) {
     assert_eq!(code(&out), 137, "{out:?}");
     sb.assert_clean();
 }
+
+/// Sets SIGCHLD to SIG_IGN for the program `cmd` starts, which it inherits:
+/// the kernel then reaps children on its own, and a naive wait finds none.
+pub fn with_sigchld_ignored(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn an_inherited_sigchld_ignore_does_not_lose_the_exit_code() {
+    let sb = Sandbox::new();
+    let out = output(with_sigchld_ignored(&mut sb.psdock()).args(sh("exit 7")));
+    assert_eq!(code(&out), 7, "{out:?}");
+    sb.assert_clean();
+}
