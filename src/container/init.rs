@@ -264,6 +264,7 @@ fn exec(plan: &ProcessPlan) -> Failure {
         .chain(std::iter::once(std::ptr::null()))
         .collect();
     let mut first_real = None;
+    super::spawn::exec_reached();
     for path in &plan.candidates {
         // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
         unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };

@@ -136,6 +136,20 @@ pub enum ContainerError {
     Report,
     #[error("cannot receive the container's terminal: {0}")]
     Tty(std::io::Error),
+    #[error("cannot create the container from a psdock with {0} threads (it must have one)")]
+    Threads(u64),
+    #[error("container setup failed: the container's first process {} before running the command", died(.0))]
+    Died(nix::sys::wait::WaitStatus),
+}
+
+/// How a child ended, for [`ContainerError::Died`].
+fn died(status: &nix::sys::wait::WaitStatus) -> String {
+    use nix::sys::wait::WaitStatus;
+    match status {
+        WaitStatus::Signaled(_, sig, _) => format!("was killed by {sig}"),
+        WaitStatus::Exited(_, code) => format!("exited with {code}"),
+        other => format!("ended ({other:?})"),
+    }
 }
 
 #[cfg(test)]

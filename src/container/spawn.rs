@@ -4,6 +4,8 @@ use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use nix::errno::Errno;
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe2, Pid};
@@ -48,13 +50,8 @@ impl Drop for Container {
 }
 
 /// Clones the init and waits until it has executed the command (or failed to).
-/// Must be called while psdock is single-threaded.
+/// Fails if psdock has started a thread (see [`launch`]).
 pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
-    debug_assert_eq!(
-        threads(),
-        Some(1),
-        "the container must be cloned from a single-threaded psdock"
-    );
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     let (tty_parent, tty_child) = tty_channel(plan.tty.is_some())?;
     let mut container = launch(flags, |report, sync| {
@@ -123,25 +120,40 @@ impl Launch {
 }
 
 /// Clones a child with `flags` (new namespaces, if asked) that runs `child`,
-/// and waits until it has executed its command or reported why not. Must be
-/// called while the caller is single-threaded.
+/// and waits until it has executed its command or reported why not.
 ///
 /// The child is cloned the way `posix_spawn` does it: it shares this
 /// process's memory, on a stack of its own, while this process sleeps until
 /// the child has called exec or exited (CLONE_VM | CLONE_VFORK). A fork would
 /// copy the page tables, then fault in a copy of every page either side
 /// writes to, and the exec would tear all of it down again: together more
-/// than the rest of the child's set-up (0.3 to 0.5 ms a run here). So the
-/// child must leave what it shares alone: it only reads what it was given,
-/// and what it allocates is never freed by this process (a few KiB, leaked
-/// once per container). Hence `child` may capture references and descriptors
-/// but nothing that owns memory: the child would free it under this process.
-/// The pidfd comes with the clone (CLONE_PIDFD).
+/// than the rest of the child's set-up (0.3 to 0.5 ms a run here).
+///
+/// Sharing memory is sound under two conditions, both held here rather than
+/// left to callers:
+/// - No other thread runs while the child does: one could hold a lock (the
+///   allocator's) that the child then waits for forever, or change memory
+///   under it. Checked on every call, in release builds too: a second thread
+///   is psdock's error, not a hang.
+/// - Nothing is freed twice: `child` and what it captures are never dropped
+///   on this side (`ManuallyDrop`), so whatever the child consumes, or frees
+///   before exec, stays the child's. What the child allocates is left to it (a
+///   few KiB, leaked once per container).
+///
+/// A child that dies before it reaches exec (killed, or crashed) is reported as
+/// such, not as a command that ran. The pidfd comes with the clone
+/// (CLONE_PIDFD).
 pub(super) fn launch<F>(flags: libc::c_int, child: F) -> Result<Container, Launch>
 where
     F: FnOnce(OwnedFd, OwnedFd) -> std::convert::Infallible,
 {
     let parent = |e| Launch::Parent(ContainerError::Clone(e));
+    let child = std::mem::ManuallyDrop::new(child);
+    match threads() {
+        Ok(1) => {}
+        Ok(n) => return Err(Launch::Parent(ContainerError::Threads(n))),
+        Err(e) => return Err(parent(e)),
+    }
     let (report_r, report_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(parent)?;
     // The child's lifeline: this process holds the write end, never writes to
     // it, and keeps it until the child has executed its command.
@@ -153,12 +165,14 @@ where
         lifeline: lifeline_r,
         close: [report_r.as_raw_fd(), lifeline_w.as_raw_fd()],
     };
+    EXEC_REACHED.store(false, Ordering::Relaxed);
     // SAFETY: PR_GET_DUMPABLE takes no pointer.
     let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
     let mut pidfd: libc::c_int = -1;
     // SAFETY: the child runs `start_child` on its own stack and only reads
     // `start`, which outlives it: this process sleeps until it has exec'd or
-    // exited. The kernel writes the pidfd into `pidfd`.
+    // exited. No other thread exists (checked above). The kernel writes the
+    // pidfd into `pidfd`.
     let ret = unsafe {
         libc::clone(
             start_child::<F>,
@@ -189,13 +203,19 @@ where
     let report = read_report(&report_r);
     drop(lifeline_w);
     let failed = match report {
-        Ok(None) => {
+        Ok(None) if EXEC_REACHED.load(Ordering::Relaxed) => {
             return Ok(Container {
                 pid,
                 pidfd,
                 pty: None,
             })
         }
+        // End of file with nothing said, and exec never reached: the child
+        // died on the way.
+        Ok(None) => match waitpid(pid, None) {
+            Ok(status) => return Err(Launch::Parent(ContainerError::Died(status))),
+            Err(e) => return Err(parent(e)),
+        },
         Ok(Some(failure)) => Launch::Child(failure),
         Err(e) => Launch::Parent(e),
     };
@@ -204,9 +224,19 @@ where
     Err(failed)
 }
 
+/// Set by the child of [`launch`] (whose memory is this process's) right
+/// before it calls exec; read once the child has exec'd or exited.
+static EXEC_REACHED: AtomicBool = AtomicBool::new(false);
+
+/// Called by the child of [`launch`] just before exec: from here on, its end
+/// is the command's.
+pub(super) fn exec_reached() {
+    EXEC_REACHED.store(true, Ordering::Relaxed);
+}
+
 /// What the child of [`launch`] starts from.
 struct Start<F> {
-    child: F,
+    child: std::mem::ManuallyDrop<F>,
     report: OwnedFd,
     lifeline: OwnedFd,
     /// The parent's ends of the two pipes: the child's copies are closed first.
@@ -229,7 +259,7 @@ where
     }
     let (child, report, lifeline) = unsafe {
         (
-            std::ptr::read(&start.child),
+            std::mem::ManuallyDrop::into_inner(std::ptr::read(&start.child)),
             std::ptr::read(&start.report),
             std::ptr::read(&start.lifeline),
         )
@@ -337,15 +367,66 @@ fn explain(spec: &Context, f: Failure) -> ContainerError {
     }
 }
 
-/// How many threads psdock has (field 20 of `/proc/self/stat`). Only debug
-/// builds call it, but release builds type-check `debug_assert!` too.
-fn threads() -> Option<usize> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces: count fields after its closing parenthesis.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(17)?
-        .parse()
-        .ok()
+/// How many threads this process has: /proc counts them into the link count
+/// of its `task` directory (two plus one per thread), so one `stat` answers.
+fn threads() -> Result<u64, Errno> {
+    let st = nix::sys::stat::stat("/proc/self/task")?;
+    Ok((st.st_nlink as u64).saturating_sub(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal;
+    use nix::sys::wait::WaitStatus;
+
+    #[test]
+    fn a_second_thread_is_refused_before_anything_is_cloned() {
+        // The test harness runs this on a thread of its own: two at least.
+        let r = launch(0, |_, _| unsafe { libc::_exit(0) });
+        assert!(
+            matches!(r, Err(Launch::Parent(ContainerError::Threads(n))) if n >= 2),
+            "{:?}",
+            r.err().map(|e| e.explain(&no_context()).to_string())
+        );
+    }
+
+    #[test]
+    fn a_child_that_dies_before_exec_is_reported_as_such() {
+        // `launch` wants a single-threaded caller: a forked copy of this
+        // test is one. It answers with its exit code.
+        let check = || -> i32 {
+            let killed = launch(0, |_, _| unsafe {
+                libc::raise(libc::SIGKILL);
+                libc::_exit(99)
+            });
+            let exited = launch(0, |_, _| unsafe { libc::_exit(3) });
+            match (killed, exited) {
+                (
+                    Err(Launch::Parent(ContainerError::Died(WaitStatus::Signaled(
+                        _,
+                        Signal::SIGKILL,
+                        _,
+                    )))),
+                    Err(Launch::Parent(ContainerError::Died(WaitStatus::Exited(_, 3)))),
+                ) => 0,
+                _ => 1,
+            }
+        };
+        // SAFETY: the forked child only runs `check` and leaves with _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe { libc::_exit(check()) },
+            nix::unistd::ForkResult::Parent { child } => {
+                assert_eq!(waitpid(child, None).unwrap(), WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+
+    fn no_context() -> Context<'static> {
+        Context {
+            command: OsStr::new("x"),
+            cwd: Path::new("/"),
+            binds: &[],
+        }
+    }
 }
