@@ -15,6 +15,8 @@
 #   RUNS=200 ROUNDS=20 WARMUP=20     the defaults: RUNS start-ups of each
 #   SIGNALS=500                      command in ROUNDS turns, after WARMUP
 #   PSDOCK=/path/to/psdock           measure that binary instead of building one
+#   BASELINE=/path/to/psdock         also measure an earlier build in the same
+#                                    rounds, for a change's cost (≤ 1.15× aimed)
 #   QUIET=5                          first wait (up to 10 minutes) until CPU and
 #                                    I/O pressure are below 5% (a shared machine)
 #
@@ -49,6 +51,7 @@ if [ -z "${PSDOCK_BENCH_INNER:-}" ]; then
         PSDOCK_LABEL="\`$rev\` (scripts/build-release.sh)"
     fi
     PSDOCK=$(realpath "$PSDOCK")
+    if [ -n "${BASELINE:-}" ]; then BASELINE=$(realpath "$BASELINE"); export BASELINE; fi
     export PSDOCK PSDOCK_LABEL PSDOCK_BENCH_INNER=1
     exec unshare --mount --propagation private "$0" "$@"
 fi
@@ -138,6 +141,12 @@ cmds=(
     "bwrap --bind $tmp/peers/rootfs / --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts /bin/true"
     "/bin/true"
 )
+# An earlier build, in the same rounds: drift in the machine cannot skew
+# the ratio between the two.
+if [ -n "${BASELINE:-}" ]; then
+    names+=(psdock-baseline)
+    cmds+=("$BASELINE -i $tmp/image -r $tmp/baseline-rootfs /bin/true")
+fi
 per_round=$(((runs + rounds - 1) / rounds))
 for ((r = 0; r < rounds; r++)); do
     args=()
@@ -232,11 +241,16 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 fs=$(findmnt -no FSTYPE -T "$tmp")
 if findmnt -no OPTIONS -T "$tmp" | tr ',' '\n' | grep -qx discard; then fs="$fs mounted with discard"; fi
 
+baseline_row=
+if [ -n "${BASELINE:-}" ]; then
+    baseline_row="| \`$BASELINE\`, an earlier build, in the same rounds | $(ms psdock-baseline) | $(ratio psdock-baseline) | ≤ 1.15×: $(ratio_ok psdock-baseline '<=' 1.15) |
+"
+fi
 table=$(cat <<EOF
 | Measure | Result | psdock ÷ this | Target |
 |---|---|---|---|
 | **Start-up** (median of $runs, in $rounds rounds): \`psdock -i IMG -r ROOTFS /bin/true\`, overlay set-up and teardown included | **$(ms psdock)** | | |
-| \`psdock -upper disk\` (upper directory on ROOTFS's file system; $runs runs after the rest) | $(ms psdock-disk) | $(ratio psdock-disk) | |
+$baseline_row| \`psdock -upper disk\` (upper directory on ROOTFS's file system; $runs runs after the rest) | $(ms psdock-disk) | $(ratio psdock-disk) | |
 | \`crun run\` $(version crun), over the same overlay mounted beforehand | $(ms crun) | $(ratio crun) | ≤ 0.5×: $(ratio_ok crun '<=' 0.5) |
 | \`runc run\` $(version runc), over the same overlay mounted beforehand | $(ms runc) | $(ratio runc) | ≤ 0.25×: $(ratio_ok runc '<=' 0.25) |
 | \`bwrap\` $(version bwrap), over the same overlay mounted beforehand | $(ms bwrap) | $(ratio bwrap) | |
