@@ -6,9 +6,11 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+mod remove;
+pub use remove::remove_tree;
+
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{mkdirat, Mode};
-use nix::unistd::{unlinkat, UnlinkatFlags};
 
 /// What to create at the end of a path that does not exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,24 +174,6 @@ pub fn read_in_root(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
     Ok(text)
 }
 
-/// Removes `dir` and everything below it without following symlinks and without
-/// descending into anything on another device (a mount point is left alone, and
-/// so is whatever is mounted there).
-pub fn remove_tree(dir: &Path) -> io::Result<()> {
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if !meta.is_dir() {
-        return std::fs::remove_file(dir);
-    }
-    let fd = open_dir(dir)?;
-    let (_, mount) = statx_mount(fd.as_raw_fd(), c"")?;
-    empty_dir(fd, mount)?;
-    std::fs::remove_dir(dir)
-}
-
 /// A directory, opened to read it or to hold a flock on, without following a
 /// symlink at its last component.
 pub fn open_dir(path: &Path) -> Result<OwnedFd, nix::Error> {
@@ -222,40 +206,6 @@ fn statx_mount(dir: RawFd, name: &std::ffi::CStr) -> io::Result<(u32, u64)> {
         return Err(io::Error::other("the kernel does not report mount ids"));
     }
     Ok((u32::from(stx.stx_mode) & libc::S_IFMT, stx.stx_mnt_id))
-}
-
-fn empty_dir(fd: OwnedFd, mount: u64) -> io::Result<()> {
-    let raw = fd.as_raw_fd();
-    let mut entries = nix::dir::Dir::from_fd(fd.as_raw_fd())?;
-    std::mem::forget(fd); // owned by `entries` now
-    let names: Vec<CString> = entries
-        .iter()
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_owned())
-        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
-        .collect();
-    for name in names {
-        let (kind, id) = statx_mount(raw, &name)?;
-        if id != mount {
-            return Err(io::Error::other(format!(
-                "refusing to cross a mount point at {}",
-                name.to_string_lossy()
-            )));
-        }
-        if kind != libc::S_IFDIR {
-            unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::NoRemoveDir)?;
-            continue;
-        }
-        let child = openat(
-            Some(raw),
-            name.as_c_str(),
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        empty_dir(unsafe { OwnedFd::from_raw_fd(child) }, mount)?;
-        unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::RemoveDir)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

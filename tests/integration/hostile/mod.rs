@@ -2,3 +2,5 @@
 //! the container, and the host's files, devices, keys, binaries and
 //! privileges stay out of reach. One file per class of hole, each test
 //! playing the attacker on a real container.
+// Image content against cleanup: trees deeper than the fd limit, /proc or /sys as symlinks.
+mod image_cleanup;
