@@ -48,6 +48,12 @@ impl Layers {
         })
     }
 
+    /// Where `path` points when it is a symlink in the union.
+    pub fn symlink_target(&self, path: &Path) -> Option<PathBuf> {
+        let layer = self.find(path)?;
+        std::fs::read_link(layer.join(relative(path))).ok()
+    }
+
     fn find(&self, path: &Path) -> Option<&Path> {
         let rel = relative(path);
         for (i, dir) in self.dirs.iter().enumerate() {

@@ -51,6 +51,8 @@ pub enum ImageError {
     NoPlatform { platform: String, found: String },
     #[error("the layout holds several images: choose one with -image-ref (tags: {0})")]
     Ambiguous(String),
+    #[error("the image's {path} is a symlink (to {}): refused, the kernel's {path} would be mounted where it points (as runc refuses it, CVE-2019-19921)", .target.display())]
+    SystemSymlink { path: &'static str, target: PathBuf },
     #[error("-image-ref {name}: no such tag in the layout (tags: {known})")]
     NoRef { name: String, known: String },
 }
@@ -103,13 +105,18 @@ pub fn open(path: &Path, opts: &Options) -> Result<Image, ImageError> {
             return Err(ImageError::Kind);
         }
     };
-    Ok(Image {
-        layers: Layers {
-            dirs,
-            form: opts.form,
-        },
-        config,
-    })
+    let layers = Layers {
+        dirs,
+        form: opts.form,
+    };
+    // The container's /proc and /sys are mounted by path: through a symlink
+    // they would land elsewhere in the rootfs, out of reach of the masking.
+    for path in ["/proc", "/sys"] {
+        if let Some(target) = layers.symlink_target(Path::new(path)) {
+            return Err(ImageError::SystemSymlink { path, target });
+        }
+    }
+    Ok(Image { layers, config })
 }
 
 /// A root file system tarball is one layer, keyed by the digest of the file.

@@ -71,3 +71,23 @@ fn a_tree_deeper_than_the_descriptor_limit_goes_with_the_prune() {
     assert!(stdout(&out).starts_with("reclaimed "), "{out:?}");
     sb.assert_clean();
 }
+
+#[test]
+fn an_image_whose_proc_or_sys_is_a_symlink_is_refused() {
+    let sb = Sandbox::new();
+    for dir in ["proc", "sys"] {
+        let image = sb.image_copy(&format!("image-{dir}"));
+        let _ = std::fs::remove_dir(image.join(dir));
+        std::os::unix::fs::symlink("/etc", image.join(dir)).unwrap();
+        let out = output(sb.psdock_with(&image).args(["cat", "/etc/passwd"]));
+        assert_psdock_error(
+            &out,
+            &[
+                &format!("the image's /{dir} is a symlink (to /etc)"),
+                "CVE-2019-19921",
+            ],
+        );
+        assert!(out.stdout.is_empty(), "{out:?}");
+        sb.assert_clean();
+    }
+}
