@@ -66,11 +66,14 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let pidfd = init.pidfd().map_err(|_| not_running(Status::Stopping))?;
     // The user is looked up in the container's own files, as it sees them.
     let root = PathBuf::from(format!("/proc/{}/root", init.pid));
+    let user = args.process.user.as_deref();
+    let passwd = root_text(&root, "/etc/passwd", user)?;
+    let group = root_text(&root, "/etc/group", user)?;
     let spec = ProcessSpec::from_args(
         args.process,
         args.command,
-        &root_text(&root, "etc/passwd"),
-        &root_text(&root, "etc/group"),
+        &passwd,
+        &group,
         &ImageConfig::default(),
     )?;
     // psdock's own stdio, as psdock without -stdio: a terminal of the

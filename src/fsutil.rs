@@ -155,8 +155,10 @@ pub fn canonicalize(path: &Path) -> io::Result<PathBuf> {
 
 /// Reads a regular file inside `root` without following symlinks out of it.
 /// Anything else is refused before a read: a FIFO or a device node in an image
-/// could otherwise hold psdock up or feed it without end.
-pub fn read_in_root(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
+/// could otherwise hold psdock up or feed it without end. A file larger than
+/// `max` bytes is refused with `FileTooLarge`, unread: the image or the
+/// container chose its size.
+pub fn read_in_root(root: &Path, path: &Path, max: u64) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let dir = std::fs::File::open(root)?;
     let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
@@ -168,9 +170,23 @@ pub fn read_in_root(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
             format!("{} is not a regular file", path.display()),
         ));
     }
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("{} is larger than {max} bytes", path.display()),
+        )
+    };
+    if meta.len() > max {
+        return Err(too_large());
+    }
     let mut text = Vec::with_capacity(meta.len() as usize);
-    // Through `take`: `File` would stat the file again for a size hint.
-    (&mut file).take(u64::MAX).read_to_end(&mut text)?;
+    // One byte more than allowed tells a file that grew since the stat.
+    (&mut file)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(too_large());
+    }
     Ok(text)
 }
 
@@ -283,9 +299,11 @@ mod tests {
         .unwrap();
         symlink("/etc/passwd", root.path().join("etc/link")).unwrap();
         nix::unistd::mkfifo(&root.path().join("etc/group"), Mode::S_IRWXU).unwrap();
-        let passwd = read_in_root(root.path(), Path::new("/etc/link")).unwrap();
+        let passwd = read_in_root(root.path(), Path::new("/etc/link"), 26).unwrap();
         assert_eq!(passwd, b"root:x:0:0::/root:/bin/sh\n");
-        let fifo = read_in_root(root.path(), Path::new("/etc/group")).unwrap_err();
+        let big = read_in_root(root.path(), Path::new("/etc/link"), 25).unwrap_err();
+        assert_eq!(big.kind(), io::ErrorKind::FileTooLarge, "{big}");
+        let fifo = read_in_root(root.path(), Path::new("/etc/group"), 1 << 20).unwrap_err();
         assert_eq!(fifo.kind(), io::ErrorKind::InvalidInput, "{fifo}");
     }
 

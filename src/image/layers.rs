@@ -32,11 +32,12 @@ enum Verdict {
 }
 
 impl Layers {
-    /// Reads `path` (absolute or not, taken inside the image) from the union.
-    /// Symlinks resolve inside the layer that holds the file.
-    pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+    /// Reads `path` (absolute or not, taken inside the image) from the union,
+    /// at most `max` bytes (see [`fsutil::read_in_root`]). Symlinks resolve
+    /// inside the layer that holds the file.
+    pub fn read(&self, path: &Path, max: u64) -> io::Result<Vec<u8>> {
         match self.find(path) {
-            Some(layer) => fsutil::read_in_root(layer, path),
+            Some(layer) => fsutil::read_in_root(layer, path, max),
             None => Err(io::ErrorKind::NotFound.into()),
         }
     }
@@ -192,12 +193,13 @@ mod tests {
     fn the_union_honours_order_whiteouts_and_opaque_directories() {
         for form in [Whiteouts::Overlay, Whiteouts::Aufs] {
             let (_t, layers) = image(form);
-            let text = |p: &str| String::from_utf8(layers.read(Path::new(p)).unwrap()).unwrap();
+            let text =
+                |p: &str| String::from_utf8(layers.read(Path::new(p), 1 << 20).unwrap()).unwrap();
             assert!(text("/etc/passwd").ends_with("/mid"), "{form:?}");
             assert!(text("etc/group").ends_with("/base"), "{form:?}");
             assert!(text("/opq/new").ends_with("/top"), "{form:?}");
             for hidden in ["/data/gone", "/opq/old", "/nowhere"] {
-                let e = layers.read(Path::new(hidden)).unwrap_err();
+                let e = layers.read(Path::new(hidden), 1 << 20).unwrap_err();
                 assert_eq!(e.kind(), io::ErrorKind::NotFound, "{form:?} {hidden}");
             }
             assert!(layers.is_dir(Path::new("/etc")));

@@ -25,6 +25,13 @@ pub enum SpecError {
     Hostname(String, &'static str),
     #[error("-user {0}: {1}")]
     User(String, String),
+    #[error("{}the {whose}'s {path} is larger than {max_mib} MiB, more than psdock reads", user_flag(.user))]
+    UserFileTooLarge {
+        user: Option<String>,
+        whose: &'static str,
+        path: &'static str,
+        max_mib: u64,
+    },
     #[error("-image: the image's User {0}: {1} (override with -user)")]
     ImageUser(String, String),
     #[error("-image {}: {source}", .path.display())]
@@ -42,4 +49,10 @@ pub enum SpecError {
     Stdio(#[from] crate::stdio::StdioError),
     #[error("-{0} needs -{1}")]
     Needs(&'static str, &'static str),
+}
+
+/// `-user NAME: ` when the user was named, to lead a message about its files.
+fn user_flag(user: &Option<String>) -> String {
+    user.as_ref()
+        .map_or_else(String::new, |u| format!("-user {u}: "))
 }

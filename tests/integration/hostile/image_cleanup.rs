@@ -12,21 +12,27 @@ use crate::util::*;
 /// Deeper than the 1024 descriptors of the usual limit.
 const DEPTH: usize = 1500;
 
-/// Runs under the usual descriptor limit, whatever the test runner's is.
-fn with_usual_fd_limit(cmd: &mut Command) -> &mut Command {
+/// `cmd` with `resource` (an `RLIMIT_*`) limited to `value`, so that what the
+/// test plays against fails loudly instead of taking the machine's.
+pub(super) fn limited(cmd: &mut Command, resource: u32, value: u64) -> &mut Command {
     // SAFETY: only setrlimit(2) between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let lim = libc::rlimit {
-                rlim_cur: 1024,
-                rlim_max: 1024,
+                rlim_cur: value,
+                rlim_max: value,
             };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            if libc::setrlimit(resource as _, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         })
     }
+}
+
+/// Runs under the usual descriptor limit, whatever the test runner's is.
+fn with_usual_fd_limit(cmd: &mut Command) -> &mut Command {
+    limited(cmd, libc::RLIMIT_NOFILE, 1024)
 }
 
 /// The container nests DEPTH directories in its upper directory and leaves a

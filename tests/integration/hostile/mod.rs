@@ -4,3 +4,5 @@
 //! playing the attacker on a real container.
 // Image content against cleanup: trees deeper than the fd limit, /proc or /sys as symlinks.
 mod image_cleanup;
+// Image content against psdock's memory: a huge /etc/passwd in the image or the container.
+mod image_memory;
