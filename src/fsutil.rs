@@ -95,6 +95,46 @@ fn openat2_in_root(root: &impl AsFd, path: &Path, flags: libc::c_int) -> io::Res
     )
 }
 
+/// Opens the file at `path` below `dir` to read it, following no symlink on the
+/// way (`ELOOP`) and never leaving `dir` (`EXDEV`), without blocking on a FIFO
+/// or taking a terminal; anything but a regular file is refused
+/// (`InvalidInput`, naming what it is) before a byte is read. Returns the file
+/// and the size it has now.
+pub fn open_regular_beneath(dir: &impl AsFd, path: &Path) -> io::Result<(std::fs::File, u64)> {
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    let file = std::fs::File::from(openat2(dir, path, flags, resolve)?);
+    let size = regular_size(&file)?;
+    Ok((file, size))
+}
+
+/// The size of `file`, which must be a regular file: a FIFO, a device or a
+/// socket would feed or hold a reader without end.
+pub fn regular_size(file: &std::fs::File) -> io::Result<u64> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = file.metadata()?;
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(meta.len());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what}, not a regular file"),
+    ))
+}
+
 /// Opens `path` below `root` with `O_PATH`, failing with `EXDEV` when resolving
 /// it (`..`, an absolute symlink, a relative one that climbs out) would leave
 /// `root` (`openat2` with `RESOLVE_BENEATH`).

@@ -42,10 +42,9 @@ impl<R: Read> Read for Digesting<R> {
     }
 }
 
-/// The sha256 of a whole file, as lowercase hex.
-pub fn of_file(path: &std::path::Path) -> io::Result<String> {
-    let file = std::fs::File::open(path)?;
-    Ok(Digesting::new(file, ProgressBar::hidden()).finish()?.0)
+/// The sha256 of all that `r` yields, as lowercase hex.
+pub fn of_reader(r: impl Read) -> io::Result<String> {
+    Ok(Digesting::new(r, ProgressBar::hidden()).finish()?.0)
 }
 
 /// The sha256 of bytes in memory, as lowercase hex.

@@ -2,13 +2,14 @@
 //! and unpacks what needs unpacking into the cache, with a progress bar when
 //! stderr is a terminal.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::cache::{Cache, CacheError};
 use super::digest::{self, Digesting};
+use super::file;
 use super::layers::Layers;
 use super::oci;
 use super::unpack::{self, UnpackError};
@@ -24,6 +25,8 @@ pub enum ImageError {
     RefWithoutLayout(String),
     #[error("cannot read {}: {source}", .path.display())]
     Read { path: PathBuf, source: io::Error },
+    #[error("{}: {why}", .path.display())]
+    NotRegular { path: PathBuf, why: String },
     #[error("{what}: {why}")]
     Invalid { what: String, why: String },
     #[error(
@@ -97,10 +100,7 @@ pub fn open(path: &Path, opts: &Options) -> Result<Image, ImageError> {
         if meta.is_dir() {
             (vec![path.to_owned()], ImageConfig::default())
         } else if meta.is_file() {
-            (
-                vec![tarball(path, meta.len(), opts)?],
-                ImageConfig::default(),
-            )
+            (vec![tarball(path, opts)?], ImageConfig::default())
         } else {
             return Err(ImageError::Kind);
         }
@@ -120,24 +120,26 @@ pub fn open(path: &Path, opts: &Options) -> Result<Image, ImageError> {
 }
 
 /// A root file system tarball is one layer, keyed by the digest of the file.
-fn tarball(path: &Path, size: u64, opts: &Options) -> Result<PathBuf, ImageError> {
+/// Each pass opens it anew and reads no more than its size then.
+fn tarball(path: &Path, opts: &Options) -> Result<PathBuf, ImageError> {
     let read = |source| ImageError::Read {
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read)?;
-    if !unpack::is_tar(file) {
+    let (file, size) = file::open_tarball(path)?;
+    if !unpack::is_tar(file.take(size)) {
         return Err(ImageError::Kind);
     }
-    let hex = digest::of_file(path).map_err(read)?;
+    let (file, size) = file::open_tarball(path)?;
+    let hex = digest::of_reader(file.take(size)).map_err(read)?;
     let bar = progress(if opts.cache.has(opts.form, &hex) {
         0
     } else {
         size
     });
     let dir = opts.cache.layer(opts.form, &hex, |tmp| {
-        let file = std::fs::File::open(path).map_err(read)?;
-        unpack_verified(file, tmp, opts.form, &bar, "tarball", &hex).map(drop)
+        let (file, size) = file::open_tarball(path)?;
+        unpack_verified(file.take(size), tmp, opts.form, &bar, "tarball", &hex).map(drop)
     });
     bar.finish_and_clear();
     dir

@@ -6,3 +6,5 @@
 mod image_cleanup;
 // Image content against psdock's memory: a huge /etc/passwd in the image or the container.
 mod image_memory;
+// Image content against psdock's progress: blobs that are links, FIFOs, overflowing sizes, endless layers.
+mod image_hang;
