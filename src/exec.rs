@@ -89,6 +89,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         .map_err(Error::Stdio)?;
     let raw = |i: usize| fds[i].as_ref().map(AsRawFd::as_raw_fd);
     let plan = ProcessPlan::new(&spec, [raw(0), raw(1), raw(2)]);
+    if let Some(sig) = crate::signals::stop_pending() {
+        return Err(Error::Stopped(sig));
+    }
     let child = container::enter(init, &pidfd, &spec, &plan, tty.as_ref())?;
     drop(fds);
     let transfer = supervisor::start_pump(&rt, pump, &child).map_err(Error::Supervise)?;

@@ -27,6 +27,8 @@ pub enum ImageError {
     Read { path: PathBuf, source: io::Error },
     #[error("{}: {why}", .path.display())]
     NotRegular { path: PathBuf, why: String },
+    #[error("stopped by {} while reading the image", crate::signals::name(*.0))]
+    Stopped(i32),
     #[error("{what}: {why}")]
     Invalid { what: String, why: String },
     #[error(
@@ -88,8 +90,18 @@ pub struct Options<'a> {
 }
 
 /// Opens the image at `path` (canonical), unpacking into the cache what is not
-/// there yet.
+/// there yet. A SIGINT or SIGTERM meanwhile stops it ([`ImageError::Stopped`]),
+/// the cache left as it was.
 pub fn open(path: &Path, opts: &Options) -> Result<Image, ImageError> {
+    // Whatever failed, a pending stop is the reason to give: the read that
+    // noticed it failed on its account, and nothing else matters any more.
+    opened(path, opts).map_err(|e| match crate::signals::stop_pending() {
+        Some(sig) => ImageError::Stopped(sig),
+        None => e,
+    })
+}
+
+fn opened(path: &Path, opts: &Options) -> Result<Image, ImageError> {
     let meta = std::fs::metadata(path).map_err(ImageError::Open)?;
     let (dirs, config) = if meta.is_dir() && path.join("oci-layout").exists() {
         oci::open(path, opts)?

@@ -3,8 +3,11 @@
 //! overflow, and a layer that takes for ever to unpack, which SIGTERM or
 //! SIGINT must end at once with nothing left.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -118,4 +121,76 @@ fn layer_sizes_that_overflow_are_refused() {
         &l,
         &["manifest: the sizes of its layers add up to more than 2^64"],
     );
+}
+
+#[test]
+fn sigterm_or_sigint_ends_an_endless_unpack_and_leaves_nothing() {
+    let sb = Sandbox::new();
+    // 64 GiB of zeros, sparse: it costs nothing, and takes minutes to hash.
+    let size = 64 << 30;
+    let l = layout(&sb, &[(LAYER, size)]);
+    std::fs::File::create(layer_blob(&l))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let tmp = sb.cache_dir().join("overlay/tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    for (sig, code) in [(Signal::SIGTERM, 143), (Signal::SIGINT, 130)] {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC).unwrap();
+        inotify.add_watch(&tmp, AddWatchFlags::IN_CREATE).unwrap();
+        let run = Running::start(sb.psdock_with(&l).arg("true"));
+        // The unpack has begun once its directory is there.
+        let mut fds = [nix::poll::PollFd::new(
+            inotify.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(30_000u16)).unwrap();
+        assert_eq!(ready, 1, "the unpack did not start");
+        let events = inotify.read_events().unwrap();
+        assert!(events.iter().any(|e| e
+            .name
+            .as_ref()
+            .is_some_and(|n| n.to_string_lossy().starts_with(LAYER))));
+        run.signal(sig);
+        let out = run.finish();
+        assert_eq!(out.status.code(), Some(code), "{out:?}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "psdock: -image {}: stopped by {} while reading the image\n",
+                l.display(),
+                sig.as_str()
+            )
+        );
+        sb.assert_clean();
+        assert_cache_empty(&sb);
+    }
+}
+
+#[test]
+fn sigterm_during_set_up_ends_psdock_before_the_command_runs() {
+    let sb = Sandbox::new();
+    let fifo = sb.fifo("env");
+    let mut cmd = sb.psdock();
+    cmd.arg("-env-file")
+        .arg(&fifo)
+        .args(sh("trap 'echo got TERM; exit 3' TERM; echo ran"));
+    let run = Running::start(&mut cmd);
+    // psdock is now blocked in validation, its signals already blocked.
+    run.wait_fifo_open();
+    run.signal(Signal::SIGTERM);
+    wait_for("the SIGTERM to be pending", || {
+        mask_has(&status(run.pid())?, "ShdPnd", Signal::SIGTERM).then_some(())
+    });
+    std::fs::write(&fifo, "A=1\n").unwrap();
+    let out = run.finish();
+    assert_eq!(
+        (out.status.code(), stdout(&out), stderr(&out)),
+        (
+            Some(143),
+            String::new(),
+            "psdock: stopped by SIGTERM before the command started\n".to_owned()
+        )
+    );
+    sb.assert_clean();
 }
