@@ -13,7 +13,7 @@ use crate::image::ImageConfig;
 use crate::lifecycle::Lifecycle;
 use crate::plugin::{Kind, Registry, Stdio, StdioSink, StdioSpec};
 use crate::signals::Signals;
-use crate::spec::{root_text, ProcessSpec};
+use crate::spec::{container_user_file, ProcessSpec};
 use crate::state::{self, Listed, Status};
 use crate::supervisor;
 
@@ -67,13 +67,13 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     // The user is looked up in the container's own files, as it sees them.
     let root = PathBuf::from(format!("/proc/{}/root", init.pid));
     let user = args.process.user.as_deref();
-    let passwd = root_text(&root, "/etc/passwd", user)?;
-    let group = root_text(&root, "/etc/group", user)?;
+    let passwd = container_user_file(&root, "/etc/passwd", user)?;
+    let group = container_user_file(&root, "/etc/group", user)?;
     let spec = ProcessSpec::from_args(
         args.process,
         args.command,
-        &passwd,
-        &group,
+        passwd,
+        group,
         &ImageConfig::default(),
     )?;
     // psdock's own stdio, as psdock without -stdio: a terminal of the

@@ -193,41 +193,28 @@ pub fn canonicalize(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
-/// Reads a regular file inside `root` without following symlinks out of it.
-/// Anything else is refused before a read: a FIFO or a device node in an image
-/// could otherwise hold psdock up or feed it without end. A file larger than
-/// `max` bytes is refused with `FileTooLarge`, unread: the image or the
-/// container chose its size.
-pub fn read_in_root(root: &Path, path: &Path, max: u64) -> io::Result<Vec<u8>> {
+/// Opens a regular file inside `root` to read it, without following symlinks
+/// out of it. Anything else is refused before a read: a FIFO or a device node
+/// in an image could otherwise hold psdock up or feed it without end. A file
+/// larger than `max` bytes is refused with `FileTooLarge`: the image or the
+/// container chose its size. What is read is bounded by `max` too, should the
+/// file grow.
+pub fn open_in_root_regular(
+    root: &Path,
+    path: &Path,
+    max: u64,
+) -> io::Result<std::io::Take<std::fs::File>> {
     use std::io::Read;
     let dir = std::fs::File::open(root)?;
     let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let mut file = std::fs::File::from(openat2_in_root(&dir, path, flags)?);
-    let meta = file.metadata()?;
-    if !meta.is_file() {
+    let file = std::fs::File::from(openat2_in_root(&dir, path, flags)?);
+    if regular_size(&file)? > max {
         return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
-    let too_large = || {
-        io::Error::new(
             io::ErrorKind::FileTooLarge,
             format!("{} is larger than {max} bytes", path.display()),
-        )
-    };
-    if meta.len() > max {
-        return Err(too_large());
+        ));
     }
-    let mut text = Vec::with_capacity(meta.len() as usize);
-    // One byte more than allowed tells a file that grew since the stat.
-    (&mut file)
-        .take(max.saturating_add(1))
-        .read_to_end(&mut text)?;
-    if text.len() as u64 > max {
-        return Err(too_large());
-    }
-    Ok(text)
+    Ok(file.take(max))
 }
 
 /// A directory, opened to read it or to hold a flock on, without following a
@@ -329,7 +316,8 @@ mod tests {
     }
 
     #[test]
-    fn read_in_root_reads_a_regular_file_and_refuses_a_fifo_without_blocking() {
+    fn open_in_root_regular_opens_a_regular_file_and_refuses_a_fifo_without_blocking() {
+        use std::io::Read;
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("etc")).unwrap();
         std::fs::write(
@@ -339,11 +327,15 @@ mod tests {
         .unwrap();
         symlink("/etc/passwd", root.path().join("etc/link")).unwrap();
         nix::unistd::mkfifo(&root.path().join("etc/group"), Mode::S_IRWXU).unwrap();
-        let passwd = read_in_root(root.path(), Path::new("/etc/link"), 26).unwrap();
+        let mut passwd = Vec::new();
+        open_in_root_regular(root.path(), Path::new("/etc/link"), 26)
+            .unwrap()
+            .read_to_end(&mut passwd)
+            .unwrap();
         assert_eq!(passwd, b"root:x:0:0::/root:/bin/sh\n");
-        let big = read_in_root(root.path(), Path::new("/etc/link"), 25).unwrap_err();
+        let big = open_in_root_regular(root.path(), Path::new("/etc/link"), 25).unwrap_err();
         assert_eq!(big.kind(), io::ErrorKind::FileTooLarge, "{big}");
-        let fifo = read_in_root(root.path(), Path::new("/etc/group"), 1 << 20).unwrap_err();
+        let fifo = open_in_root_regular(root.path(), Path::new("/etc/group"), 1 << 20).unwrap_err();
         assert_eq!(fifo.kind(), io::ErrorKind::InvalidInput, "{fifo}");
     }
 

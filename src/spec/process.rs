@@ -2,6 +2,7 @@
 //! its environment, working directory and user.
 
 use std::ffi::{OsStr, OsString};
+use std::io::BufRead;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -28,8 +29,8 @@ impl ProcessSpec {
     pub fn from_args(
         args: ProcessArgs,
         command: Vec<OsString>,
-        passwd: &str,
-        group: &str,
+        passwd: impl BufRead,
+        group: impl BufRead,
         image: &ImageConfig,
     ) -> Result<Self, SpecError> {
         check_command(&command)?;
@@ -205,18 +206,18 @@ fn check_cwd(cwd: PathBuf) -> Result<PathBuf, PathBuf> {
 /// of 2 GiB costs the image nothing).
 pub const MAX_USER_FILE: u64 = 16 << 20;
 
-/// The text of `/etc/passwd` or `/etc/group` (`path`) as `read` found it in
-/// `whose` root. A missing or unreadable file reads as empty: an image need
-/// not have users. Too large a file is an error, naming `-user` when given.
+/// `/etc/passwd` or `/etc/group` (`path`) as `open` found it in `whose`
+/// root, to be read a line at a time. A missing or unreadable file reads as
+/// empty: an image need not have users. Too large a file is an error, naming
+/// `-user` when given.
 pub fn user_file(
-    read: std::io::Result<Vec<u8>>,
+    open: std::io::Result<std::io::Take<std::fs::File>>,
     whose: &'static str,
     path: &'static str,
     user: Option<&str>,
-) -> Result<String, SpecError> {
-    match read {
-        Ok(bytes) => Ok(String::from_utf8(bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+) -> Result<Box<dyn BufRead>, SpecError> {
+    match open {
+        Ok(file) => Ok(Box::new(std::io::BufReader::new(file))),
         Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
             Err(SpecError::UserFileTooLarge {
                 user: user.map(str::to_owned),
@@ -225,15 +226,19 @@ pub fn user_file(
                 max_mib: MAX_USER_FILE >> 20,
             })
         }
-        Err(_) => Ok(String::new()),
+        Err(_) => Ok(Box::new(std::io::empty())),
     }
 }
 
 /// [`user_file`] from a running container's `/proc/<pid>/root`, symlinks
 /// resolved inside it.
-pub fn root_text(root: &Path, path: &'static str, user: Option<&str>) -> Result<String, SpecError> {
-    let read = fsutil::read_in_root(root, Path::new(path), MAX_USER_FILE);
-    user_file(read, "container", path, user)
+pub fn container_user_file(
+    root: &Path,
+    path: &'static str,
+    user: Option<&str>,
+) -> Result<Box<dyn BufRead>, SpecError> {
+    let open = fsutil::open_in_root_regular(root, Path::new(path), MAX_USER_FILE);
+    user_file(open, "container", path, user)
 }
 
 #[cfg(test)]

@@ -75,10 +75,9 @@ impl RunSpec {
         let layers = opened.layers;
         let command = command(args.command, args.entrypoint, &opened.config)?;
         let user = args.process.user.as_deref();
-        let passwd = layers_text(&layers, "/etc/passwd", user)?;
-        let group = layers_text(&layers, "/etc/group", user)?;
-        let process =
-            ProcessSpec::from_args(args.process, command, &passwd, &group, &opened.config)?;
+        let passwd = image_user_file(&layers, "/etc/passwd", user)?;
+        let group = image_user_file(&layers, "/etc/group", user)?;
+        let process = ProcessSpec::from_args(args.process, command, passwd, group, &opened.config)?;
         let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
         check_hostname(&hostname)?;
         let binds = args
@@ -234,13 +233,13 @@ fn check_rootfs(path: &Path, image: &Path, cache: &Path) -> Result<PathBuf, Spec
 }
 
 /// A user database file of the image as the container will see it, read the same way.
-fn layers_text(
+fn image_user_file(
     layers: &Layers,
     path: &'static str,
     user: Option<&str>,
-) -> Result<String, SpecError> {
-    let read = layers.read(Path::new(path), MAX_USER_FILE);
-    user_file(read, "image", path, user)
+) -> Result<Box<dyn std::io::BufRead>, SpecError> {
+    let open = layers.open(Path::new(path), MAX_USER_FILE);
+    user_file(open, "image", path, user)
 }
 
 fn check_hostname(name: &str) -> Result<(), SpecError> {
