@@ -67,8 +67,8 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     // The user is looked up in the container's own files, as it sees them.
     let root = PathBuf::from(format!("/proc/{}/root", init.pid));
     let user = args.process.user.as_deref();
-    let passwd = container_user_file(&root, "/etc/passwd", user)?;
-    let group = container_user_file(&root, "/etc/group", user)?;
+    let passwd = container_user_file(&id, &root, "/etc/passwd", user)?;
+    let group = container_user_file(&id, &root, "/etc/group", user)?;
     let spec = ProcessSpec::from_args(
         args.process,
         args.command,

@@ -25,9 +25,10 @@ pub enum SpecError {
     Hostname(String, &'static str),
     #[error("-user {0}: {1}")]
     User(String, String),
-    #[error("{}the {whose}'s {path} is larger than {max_mib} MiB, more than psdock reads", user_flag(.user))]
+    /// `flag`: `-user NAME`, else what names the image or the container.
+    #[error("{flag}: the {whose}'s {path} is larger than {max_mib} MiB, more than psdock reads")]
     UserFileTooLarge {
-        user: Option<String>,
+        flag: String,
         whose: &'static str,
         path: &'static str,
         max_mib: u64,
@@ -49,10 +50,4 @@ pub enum SpecError {
     Stdio(#[from] crate::stdio::StdioError),
     #[error("-{0} needs -{1}")]
     Needs(&'static str, &'static str),
-}
-
-/// `-user NAME: ` when the user was named, to lead a message about its files.
-fn user_flag(user: &Option<String>) -> String {
-    user.as_ref()
-        .map_or_else(String::new, |u| format!("-user {u}: "))
 }

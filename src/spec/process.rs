@@ -209,18 +209,19 @@ pub const MAX_USER_FILE: u64 = 16 << 20;
 /// `/etc/passwd` or `/etc/group` (`path`) as `open` found it in `whose`
 /// root, to be read a line at a time. A missing or unreadable file reads as
 /// empty: an image need not have users. Too large a file is an error, naming
-/// `-user` when given.
+/// `-user` when given, else `what` (the image or the container).
 pub fn user_file(
     open: std::io::Result<std::io::Take<std::fs::File>>,
     whose: &'static str,
     path: &'static str,
     user: Option<&str>,
+    what: impl FnOnce() -> String,
 ) -> Result<Box<dyn BufRead>, SpecError> {
     match open {
         Ok(file) => Ok(Box::new(std::io::BufReader::new(file))),
         Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
             Err(SpecError::UserFileTooLarge {
-                user: user.map(str::to_owned),
+                flag: user.map_or_else(what, |u| format!("-user {u}")),
                 whose,
                 path,
                 max_mib: MAX_USER_FILE >> 20,
@@ -230,15 +231,16 @@ pub fn user_file(
     }
 }
 
-/// [`user_file`] from a running container's `/proc/<pid>/root`, symlinks
-/// resolved inside it.
+/// [`user_file`] from the root of the running container `id`
+/// (`/proc/<pid>/root`), symlinks resolved inside it.
 pub fn container_user_file(
+    id: &str,
     root: &Path,
     path: &'static str,
     user: Option<&str>,
 ) -> Result<Box<dyn BufRead>, SpecError> {
     let open = fsutil::open_in_root_regular(root, Path::new(path), MAX_USER_FILE);
-    user_file(open, "container", path, user)
+    user_file(open, "container", path, user, || id.to_owned())
 }
 
 #[cfg(test)]

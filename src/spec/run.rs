@@ -75,8 +75,8 @@ impl RunSpec {
         let layers = opened.layers;
         let command = command(args.command, args.entrypoint, &opened.config)?;
         let user = args.process.user.as_deref();
-        let passwd = image_user_file(&layers, "/etc/passwd", user)?;
-        let group = image_user_file(&layers, "/etc/group", user)?;
+        let passwd = image_user_file(&image, &layers, "/etc/passwd", user)?;
+        let group = image_user_file(&image, &layers, "/etc/group", user)?;
         let process = ProcessSpec::from_args(args.process, command, passwd, group, &opened.config)?;
         let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
         check_hostname(&hostname)?;
@@ -232,14 +232,17 @@ fn check_rootfs(path: &Path, image: &Path, cache: &Path) -> Result<PathBuf, Spec
     Ok(rootfs)
 }
 
-/// A user database file of the image as the container will see it, read the same way.
+/// A user database file of `image` as the container will see it, read the same way.
 fn image_user_file(
+    image: &Path,
     layers: &Layers,
     path: &'static str,
     user: Option<&str>,
 ) -> Result<Box<dyn std::io::BufRead>, SpecError> {
     let open = layers.open(Path::new(path), MAX_USER_FILE);
-    user_file(open, "image", path, user)
+    user_file(open, "image", path, user, || {
+        format!("-image {}", image.display())
+    })
 }
 
 fn check_hostname(name: &str) -> Result<(), SpecError> {

@@ -28,14 +28,25 @@ fn psdock_refuses_an_image_s_huge_etc_passwd() {
         .unwrap()
         .set_len(HUGE)
         .unwrap();
-    let mut cmd = sb.psdock_with(&image);
-    cmd.args(["-user", "psdtest", "true"]);
-    let out = output(limited(&mut cmd, libc::RLIMIT_AS, ADDRESS_SPACE));
-    assert_psdock_error(
-        &out,
-        &["-user psdtest: the image's /etc/passwd is larger than 16 MiB"],
-    );
-    sb.assert_clean();
+    for (flags, message) in [
+        (
+            &["-user", "psdtest"][..],
+            "-user psdtest: the image's /etc/passwd is larger than 16 MiB".to_owned(),
+        ),
+        (
+            &[][..],
+            format!(
+                "-image {}: the image's /etc/passwd is larger than 16 MiB",
+                image.display()
+            ),
+        ),
+    ] {
+        let mut cmd = sb.psdock_with(&image);
+        cmd.args(flags).arg("true");
+        let out = output(limited(&mut cmd, libc::RLIMIT_AS, ADDRESS_SPACE));
+        assert_psdock_error(&out, &[&message]);
+        sb.assert_clean();
+    }
 }
 
 #[test]
@@ -55,7 +66,10 @@ fn psdock_exec_refuses_a_container_s_huge_etc_passwd() {
         ),
         (
             &[][..],
-            "psdock-exec: the container's /etc/passwd is larger than 16 MiB",
+            &format!(
+                "psdock-exec: {}: the container's /etc/passwd is larger than 16 MiB",
+                c.id()
+            ),
         ),
     ] {
         let mut exec = Command::new(exec_bin());
