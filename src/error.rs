@@ -47,6 +47,10 @@ pub enum Error {
     Signals(std::io::Error),
     #[error("cannot supervise the container: {0}")]
     Supervise(std::io::Error),
+    /// SIGINT or SIGTERM during set-up: psdock ends, as it would by the
+    /// signal, before the command runs.
+    #[error("stopped by {} before the command started", crate::signals::name(*.0))]
+    Stopped(i32),
 }
 
 impl Error {
@@ -54,6 +58,11 @@ impl Error {
         match self {
             Error::Container(ContainerError::NotFound(_)) => EXIT_NOT_FOUND,
             Error::Container(ContainerError::NotExecutable { .. }) => EXIT_NOT_EXECUTABLE,
+            Error::Stopped(sig)
+            | Error::Spec(SpecError::ImageContent {
+                source: crate::image::ImageError::Stopped(sig),
+                ..
+            }) => 128 + sig,
             _ => EXIT_PSDOCK,
         }
     }

@@ -13,7 +13,7 @@ use crate::image::ImageConfig;
 use crate::lifecycle::Lifecycle;
 use crate::plugin::{Kind, Registry, Stdio, StdioSink, StdioSpec};
 use crate::signals::Signals;
-use crate::spec::{root_text, ProcessSpec};
+use crate::spec::{container_user_file, ProcessSpec};
 use crate::state::{self, Listed, Status};
 use crate::supervisor;
 
@@ -66,11 +66,14 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let pidfd = init.pidfd().map_err(|_| not_running(Status::Stopping))?;
     // The user is looked up in the container's own files, as it sees them.
     let root = PathBuf::from(format!("/proc/{}/root", init.pid));
+    let user = args.process.user.as_deref();
+    let passwd = container_user_file(&id, &root, "/etc/passwd", user)?;
+    let group = container_user_file(&id, &root, "/etc/group", user)?;
     let spec = ProcessSpec::from_args(
         args.process,
         args.command,
-        &root_text(&root, "etc/passwd"),
-        &root_text(&root, "etc/group"),
+        passwd,
+        group,
         &ImageConfig::default(),
     )?;
     // psdock's own stdio, as psdock without -stdio: a terminal of the
@@ -86,6 +89,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         .map_err(Error::Stdio)?;
     let raw = |i: usize| fds[i].as_ref().map(AsRawFd::as_raw_fd);
     let plan = ProcessPlan::new(&spec, [raw(0), raw(1), raw(2)]);
+    if let Some(sig) = crate::signals::stop_pending() {
+        return Err(Error::Stopped(sig));
+    }
     let child = container::enter(init, &pidfd, &spec, &plan, tty.as_ref())?;
     drop(fds);
     let transfer = supervisor::start_pump(&rt, pump, &child).map_err(Error::Supervise)?;

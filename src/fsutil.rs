@@ -6,9 +6,11 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+mod remove;
+pub use remove::remove_tree;
+
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{mkdirat, Mode};
-use nix::unistd::{unlinkat, UnlinkatFlags};
 
 /// What to create at the end of a path that does not exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +95,46 @@ fn openat2_in_root(root: &impl AsFd, path: &Path, flags: libc::c_int) -> io::Res
     )
 }
 
+/// Opens the file at `path` below `dir` to read it, following no symlink on the
+/// way (`ELOOP`) and never leaving `dir` (`EXDEV`), without blocking on a FIFO
+/// or taking a terminal; anything but a regular file is refused
+/// (`InvalidInput`, naming what it is) before a byte is read. Returns the file
+/// and the size it has now.
+pub fn open_regular_beneath(dir: &impl AsFd, path: &Path) -> io::Result<(std::fs::File, u64)> {
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    let file = std::fs::File::from(openat2(dir, path, flags, resolve)?);
+    let size = regular_size(&file)?;
+    Ok((file, size))
+}
+
+/// The size of `file`, which must be a regular file: a FIFO, a device or a
+/// socket would feed or hold a reader without end.
+pub fn regular_size(file: &std::fs::File) -> io::Result<u64> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = file.metadata()?;
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(meta.len());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what}, not a regular file"),
+    ))
+}
+
 /// Opens `path` below `root` with `O_PATH`, failing with `EXDEV` when resolving
 /// it (`..`, an absolute symlink, a relative one that climbs out) would leave
 /// `root` (`openat2` with `RESOLVE_BENEATH`).
@@ -151,43 +193,28 @@ pub fn canonicalize(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
-/// Reads a regular file inside `root` without following symlinks out of it.
-/// Anything else is refused before a read: a FIFO or a device node in an image
-/// could otherwise hold psdock up or feed it without end.
-pub fn read_in_root(root: &Path, path: &Path) -> io::Result<Vec<u8>> {
+/// Opens a regular file inside `root` to read it, without following symlinks
+/// out of it. Anything else is refused before a read: a FIFO or a device node
+/// in an image could otherwise hold psdock up or feed it without end. A file
+/// larger than `max` bytes is refused with `FileTooLarge`: the image or the
+/// container chose its size. What is read is bounded by `max` too, should the
+/// file grow.
+pub fn open_in_root_regular(
+    root: &Path,
+    path: &Path,
+    max: u64,
+) -> io::Result<std::io::Take<std::fs::File>> {
     use std::io::Read;
     let dir = std::fs::File::open(root)?;
     let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let mut file = std::fs::File::from(openat2_in_root(&dir, path, flags)?);
-    let meta = file.metadata()?;
-    if !meta.is_file() {
+    let file = std::fs::File::from(openat2_in_root(&dir, path, flags)?);
+    if regular_size(&file)? > max {
         return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", path.display()),
+            io::ErrorKind::FileTooLarge,
+            format!("{} is larger than {max} bytes", path.display()),
         ));
     }
-    let mut text = Vec::with_capacity(meta.len() as usize);
-    // Through `take`: `File` would stat the file again for a size hint.
-    (&mut file).take(u64::MAX).read_to_end(&mut text)?;
-    Ok(text)
-}
-
-/// Removes `dir` and everything below it without following symlinks and without
-/// descending into anything on another device (a mount point is left alone, and
-/// so is whatever is mounted there).
-pub fn remove_tree(dir: &Path) -> io::Result<()> {
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if !meta.is_dir() {
-        return std::fs::remove_file(dir);
-    }
-    let fd = open_dir(dir)?;
-    let (_, mount) = statx_mount(fd.as_raw_fd(), c"")?;
-    empty_dir(fd, mount)?;
-    std::fs::remove_dir(dir)
+    Ok(file.take(max))
 }
 
 /// A directory, opened to read it or to hold a flock on, without following a
@@ -222,40 +249,6 @@ fn statx_mount(dir: RawFd, name: &std::ffi::CStr) -> io::Result<(u32, u64)> {
         return Err(io::Error::other("the kernel does not report mount ids"));
     }
     Ok((u32::from(stx.stx_mode) & libc::S_IFMT, stx.stx_mnt_id))
-}
-
-fn empty_dir(fd: OwnedFd, mount: u64) -> io::Result<()> {
-    let raw = fd.as_raw_fd();
-    let mut entries = nix::dir::Dir::from_fd(fd.as_raw_fd())?;
-    std::mem::forget(fd); // owned by `entries` now
-    let names: Vec<CString> = entries
-        .iter()
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_owned())
-        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
-        .collect();
-    for name in names {
-        let (kind, id) = statx_mount(raw, &name)?;
-        if id != mount {
-            return Err(io::Error::other(format!(
-                "refusing to cross a mount point at {}",
-                name.to_string_lossy()
-            )));
-        }
-        if kind != libc::S_IFDIR {
-            unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::NoRemoveDir)?;
-            continue;
-        }
-        let child = openat(
-            Some(raw),
-            name.as_c_str(),
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        empty_dir(unsafe { OwnedFd::from_raw_fd(child) }, mount)?;
-        unlinkat(Some(raw), name.as_c_str(), UnlinkatFlags::RemoveDir)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -323,7 +316,8 @@ mod tests {
     }
 
     #[test]
-    fn read_in_root_reads_a_regular_file_and_refuses_a_fifo_without_blocking() {
+    fn open_in_root_regular_opens_a_regular_file_and_refuses_a_fifo_without_blocking() {
+        use std::io::Read;
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("etc")).unwrap();
         std::fs::write(
@@ -333,9 +327,15 @@ mod tests {
         .unwrap();
         symlink("/etc/passwd", root.path().join("etc/link")).unwrap();
         nix::unistd::mkfifo(&root.path().join("etc/group"), Mode::S_IRWXU).unwrap();
-        let passwd = read_in_root(root.path(), Path::new("/etc/link")).unwrap();
+        let mut passwd = Vec::new();
+        open_in_root_regular(root.path(), Path::new("/etc/link"), 26)
+            .unwrap()
+            .read_to_end(&mut passwd)
+            .unwrap();
         assert_eq!(passwd, b"root:x:0:0::/root:/bin/sh\n");
-        let fifo = read_in_root(root.path(), Path::new("/etc/group")).unwrap_err();
+        let big = open_in_root_regular(root.path(), Path::new("/etc/link"), 25).unwrap_err();
+        assert_eq!(big.kind(), io::ErrorKind::FileTooLarge, "{big}");
+        let fifo = open_in_root_regular(root.path(), Path::new("/etc/group"), 1 << 20).unwrap_err();
         assert_eq!(fifo.kind(), io::ErrorKind::InvalidInput, "{fifo}");
     }
 

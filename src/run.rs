@@ -35,8 +35,11 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         );
         return Ok(0);
     }
-    // Held from here on: a signal that arrives during set-up reaches the command
-    // once it runs, and cannot kill psdock halfway through a mount.
+    // Held from here on: a signal that arrives during set-up cannot kill psdock
+    // halfway through a mount. SIGINT and SIGTERM end the set-up where it
+    // stands (unpacking an image, or right before the command starts:
+    // `signals::stop_pending`), undone by the guards; the others reach the
+    // command once it runs.
     let signals = Signals::block().map_err(Error::Signals)?;
     let host = Host::read();
     let rootfs_drivers = Registry::<dyn RootfsDriver>::new(Kind::Rootfs);
@@ -68,6 +71,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;
+    if let Some(sig) = crate::signals::stop_pending() {
+        return Err(Error::Stopped(sig));
+    }
     lifecycle.starting(entry.id());
     let container = match container::spawn(&spec, &plan) {
         Ok(c) => c,

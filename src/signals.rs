@@ -92,6 +92,24 @@ impl AsRawFd for Signals {
     }
 }
 
+/// SIGINT or SIGTERM, when one is pending: blocked from the start, they wait
+/// there until psdock reads them. Set-up polls this where it may take long
+/// (unpacking an image) and once before the command starts, so that either
+/// ends psdock before anything runs rather than waiting for an image that
+/// never ends; once the command runs they are forwarded to it.
+pub fn stop_pending() -> Option<i32> {
+    // SAFETY: sigpending fills a local set; sigismember reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        if libc::sigpending(&mut set) != 0 {
+            return None;
+        }
+        [libc::SIGINT, libc::SIGTERM]
+            .into_iter()
+            .find(|&sig| libc::sigismember(&set, sig) == 1)
+    }
+}
+
 /// The kernel's `struct sigaction` (x86_64, aarch64). Only SIG_DFL and SIG_IGN
 /// are ever set, which need no restorer.
 #[repr(C)]

@@ -6,12 +6,21 @@ use std::io::{self, Read};
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 
-/// Hashes, counts and reports progress for every byte read through it.
+/// How often, in bytes read, a [`Digesting`] looks for a pending SIGINT or
+/// SIGTERM: a system call per MiB is nothing beside hashing it, and a MiB
+/// takes milliseconds, so psdock answers at once even to a layer that never ends
+/// (a gzip bomb: its compressed and its unpacked stream are both read through one).
+const STOP_EVERY: u64 = 1 << 20;
+
+/// Hashes, counts and reports progress for every byte read through it, and
+/// fails every read once SIGINT or SIGTERM is pending.
 pub struct Digesting<R> {
     inner: R,
     hasher: Sha256,
     read: u64,
     progress: ProgressBar,
+    next_check: u64,
+    stopped: Option<i32>,
 }
 
 impl<R: Read> Digesting<R> {
@@ -21,6 +30,8 @@ impl<R: Read> Digesting<R> {
             hasher: Sha256::new(),
             read: 0,
             progress,
+            next_check: 0,
+            stopped: None,
         }
     }
 
@@ -34,6 +45,16 @@ impl<R: Read> Digesting<R> {
 
 impl<R: Read> Read for Digesting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read >= self.next_check {
+            self.next_check = self.read.saturating_add(STOP_EVERY);
+            self.stopped = self.stopped.or_else(crate::signals::stop_pending);
+        }
+        if let Some(sig) = self.stopped {
+            return Err(io::Error::other(format!(
+                "stopped by {}",
+                crate::signals::name(sig)
+            )));
+        }
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.read += n as u64;
@@ -42,10 +63,9 @@ impl<R: Read> Read for Digesting<R> {
     }
 }
 
-/// The sha256 of a whole file, as lowercase hex.
-pub fn of_file(path: &std::path::Path) -> io::Result<String> {
-    let file = std::fs::File::open(path)?;
-    Ok(Digesting::new(file, ProgressBar::hidden()).finish()?.0)
+/// The sha256 of all that `r` yields, as lowercase hex.
+pub fn of_reader(r: impl Read) -> io::Result<String> {
+    Ok(Digesting::new(r, ProgressBar::hidden()).finish()?.0)
 }
 
 /// The sha256 of bytes in memory, as lowercase hex.

@@ -32,11 +32,12 @@ enum Verdict {
 }
 
 impl Layers {
-    /// Reads `path` (absolute or not, taken inside the image) from the union.
+    /// Opens `path` (absolute or not, taken inside the image) in the union,
+    /// to read at most `max` bytes (see [`fsutil::open_in_root_regular`]).
     /// Symlinks resolve inside the layer that holds the file.
-    pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+    pub fn open(&self, path: &Path, max: u64) -> io::Result<io::Take<std::fs::File>> {
         match self.find(path) {
-            Some(layer) => fsutil::read_in_root(layer, path),
+            Some(layer) => fsutil::open_in_root_regular(layer, path, max),
             None => Err(io::ErrorKind::NotFound.into()),
         }
     }
@@ -46,6 +47,12 @@ impl Layers {
         self.find(path).is_some_and(|layer| {
             std::fs::metadata(layer.join(relative(path))).is_ok_and(|m| m.is_dir())
         })
+    }
+
+    /// Where `path` points when it is a symlink in the union.
+    pub fn symlink_target(&self, path: &Path) -> Option<PathBuf> {
+        let layer = self.find(path)?;
+        std::fs::read_link(layer.join(relative(path))).ok()
     }
 
     fn find(&self, path: &Path) -> Option<&Path> {
@@ -186,12 +193,17 @@ mod tests {
     fn the_union_honours_order_whiteouts_and_opaque_directories() {
         for form in [Whiteouts::Overlay, Whiteouts::Aufs] {
             let (_t, layers) = image(form);
-            let text = |p: &str| String::from_utf8(layers.read(Path::new(p)).unwrap()).unwrap();
+            let text = |p: &str| {
+                let mut text = String::new();
+                let mut file = layers.open(Path::new(p), 1 << 20).unwrap();
+                io::Read::read_to_string(&mut file, &mut text).unwrap();
+                text
+            };
             assert!(text("/etc/passwd").ends_with("/mid"), "{form:?}");
             assert!(text("etc/group").ends_with("/base"), "{form:?}");
             assert!(text("/opq/new").ends_with("/top"), "{form:?}");
             for hidden in ["/data/gone", "/opq/old", "/nowhere"] {
-                let e = layers.read(Path::new(hidden)).unwrap_err();
+                let e = layers.open(Path::new(hidden), 1 << 20).unwrap_err();
                 assert_eq!(e.kind(), io::ErrorKind::NotFound, "{form:?} {hidden}");
             }
             assert!(layers.is_dir(Path::new("/etc")));

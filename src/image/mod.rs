@@ -13,6 +13,7 @@
 
 mod cache;
 mod digest;
+mod file;
 mod layers;
 mod oci;
 mod open;

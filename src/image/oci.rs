@@ -3,6 +3,7 @@
 //! indexes), every blob read checked against its digest and size, each layer
 //! unpacked into the cache, and the config's run settings.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 use indicatif::ProgressBar;
 
 use super::digest;
+use super::file::{read_exactly, LayoutDir};
 use super::open::{progress, unpack_verified, ImageConfig, ImageError, Options};
 
 /// Where tools put the tag of a manifest in `index.json`.
@@ -30,9 +32,16 @@ fn invalid(what: impl Into<String>, why: impl ToString) -> ImageError {
     }
 }
 
+/// How many descriptors the indexes of one layout may hold, all levels
+/// together: nested indexes may name the same index many times over, and
+/// each name is a read (4 levels of 4 MiB indexes would be 10^18 of them).
+/// Real layouts hold a few per platform.
+const MAX_DESCRIPTORS: usize = 4096;
+
 /// The layer directories (top first) and the run configuration.
-pub fn open(layout: &Path, opts: &Options) -> Result<(Vec<PathBuf>, ImageConfig), ImageError> {
-    let index: ImageIndex = json_file(&layout.join("index.json"))?;
+pub fn open(path: &Path, opts: &Options) -> Result<(Vec<PathBuf>, ImageConfig), ImageError> {
+    let layout = &LayoutDir::open(path)?;
+    let index: ImageIndex = json_file(layout, Path::new("index.json"))?;
     let manifest = choose(layout, &index, opts.image_ref)?;
     let manifest: ImageManifest = blob_json(layout, &manifest, "manifest")?;
     let config: ImageConfiguration = blob_json(layout, manifest.config(), "config")?;
@@ -68,11 +77,17 @@ pub fn open(layout: &Path, opts: &Options) -> Result<(Vec<PathBuf>, ImageConfig)
     for layer in layers {
         check_layer_type(layer)?;
     }
-    let todo: u64 = layers
+    // Sizes come from the manifest: added up checked, not trusted to fit.
+    let todo = layers
         .iter()
         .filter(|l| !opts.cache.has(opts.form, hex(l).unwrap_or_default()))
-        .map(Descriptor::size)
-        .sum();
+        .try_fold(0u64, |sum, l| sum.checked_add(l.size()))
+        .ok_or_else(|| {
+            invalid(
+                "manifest",
+                "the sizes of its layers add up to more than 2^64",
+            )
+        })?;
     let bar = progress(todo);
     let mut dirs = Vec::with_capacity(layers.len());
     for (layer, diff_id) in layers.iter().zip(diff_ids) {
@@ -84,7 +99,7 @@ pub fn open(layout: &Path, opts: &Options) -> Result<(Vec<PathBuf>, ImageConfig)
 }
 
 fn unpack_layer(
-    layout: &Path,
+    layout: &LayoutDir,
     layer: &Descriptor,
     diff_id: &str,
     opts: &Options,
@@ -92,18 +107,17 @@ fn unpack_layer(
 ) -> Result<PathBuf, ImageError> {
     let hex = hex(layer)?;
     opts.cache.layer(opts.form, hex, |tmp| {
-        let path = blob_path(layout, hex);
-        let file = std::fs::File::open(&path).map_err(|source| ImageError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let (diff, size) = unpack_verified(file, tmp, opts.form, bar, "layer", hex)?;
-        if size != layer.size() {
+        // Read no further than the manifest says, whatever the file's size:
+        // the digest then tells a wrong blob, and the size a longer one.
+        let (file, real) = layout.file(&blob_path(hex))?;
+        let blob = file.take(layer.size());
+        let (diff, size) = unpack_verified(blob, tmp, opts.form, bar, "layer", hex)?;
+        if size != layer.size() || real != layer.size() {
             return Err(ImageError::SizeMismatch {
                 what: "layer".into(),
                 hex: hex.to_owned(),
                 expected: layer.size(),
-                actual: size,
+                actual: if real != layer.size() { real } else { size },
             });
         }
         if diff_id.strip_prefix("sha256:") != Some(diff.as_str()) {
@@ -140,7 +154,7 @@ fn platform() -> String {
 /// The one manifest to run: the tagged one(s), through nested indexes, for this
 /// platform.
 fn choose(
-    layout: &Path,
+    layout: &LayoutDir,
     index: &ImageIndex,
     image_ref: Option<&str>,
 ) -> Result<Descriptor, ImageError> {
@@ -176,8 +190,9 @@ fn choose(
     };
     let mut found = Vec::new();
     let mut seen = Vec::new();
+    let mut budget = MAX_DESCRIPTORS;
     for d in candidates {
-        expand(layout, d, 0, &mut found, &mut seen)?;
+        expand(layout, d, 0, &mut budget, &mut found, &mut seen)?;
     }
     match found.len() {
         1 => Ok(found.remove(0)),
@@ -196,12 +211,19 @@ fn choose(
 /// Collects the manifests below `d` that are for this platform; `seen` gets
 /// the platforms of those that are not.
 fn expand(
-    layout: &Path,
+    layout: &LayoutDir,
     d: &Descriptor,
     depth: u32,
+    budget: &mut usize,
     found: &mut Vec<Descriptor>,
     seen: &mut Vec<String>,
 ) -> Result<(), ImageError> {
+    *budget = budget.checked_sub(1).ok_or_else(|| {
+        invalid(
+            "index",
+            format!("more than {MAX_DESCRIPTORS} descriptors in its indexes"),
+        )
+    })?;
     if let Some(p) = d.platform() {
         if *p.os() != Os::default() || *p.architecture() != Arch::default() {
             seen.push(format!("{}/{}", p.os(), p.architecture()));
@@ -225,7 +247,7 @@ fn expand(
     }
     let nested: ImageIndex = blob_json(layout, d, "index")?;
     for m in nested.manifests() {
-        expand(layout, m, depth + 1, found, seen)?;
+        expand(layout, m, depth + 1, budget, found, seen)?;
     }
     Ok(())
 }
@@ -240,21 +262,20 @@ fn hex(d: &Descriptor) -> Result<&str, ImageError> {
     })
 }
 
-fn blob_path(layout: &Path, hex: &str) -> PathBuf {
-    layout.join("blobs/sha256").join(hex)
+/// A blob's path inside the layout.
+fn blob_path(hex: &str) -> PathBuf {
+    Path::new("blobs/sha256").join(hex)
 }
 
-fn json_file<T: DeserializeOwned>(path: &Path) -> Result<T, ImageError> {
-    let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| invalid(path.display().to_string(), e))
+fn json_file<T: DeserializeOwned>(layout: &LayoutDir, rel: &Path) -> Result<T, ImageError> {
+    let bytes = layout.read(rel, MAX_JSON)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| invalid(layout.path().join(rel).display().to_string(), e))
 }
 
 /// A small JSON blob (index, manifest, config), checked against its descriptor.
 fn blob_json<T: DeserializeOwned>(
-    layout: &Path,
+    layout: &LayoutDir,
     d: &Descriptor,
     what: &str,
 ) -> Result<T, ImageError> {
@@ -265,8 +286,9 @@ fn blob_json<T: DeserializeOwned>(
             format!("{} bytes is too large", d.size()),
         ));
     }
-    let path = blob_path(layout, hex);
-    let bytes = std::fs::read(&path).map_err(|source| ImageError::Read { path, source })?;
+    let (file, real) = layout.file(&blob_path(hex))?;
+    let path = layout.path().join(blob_path(hex));
+    let bytes = read_exactly(file, d.size()).map_err(|source| ImageError::Read { path, source })?;
     let actual = digest::of_bytes(&bytes);
     if actual != hex {
         return Err(ImageError::DigestMismatch {
@@ -275,12 +297,12 @@ fn blob_json<T: DeserializeOwned>(
             actual,
         });
     }
-    if bytes.len() as u64 != d.size() {
+    if bytes.len() as u64 != d.size() || real != d.size() {
         return Err(ImageError::SizeMismatch {
             what: what.to_owned(),
             hex: hex.to_owned(),
             expected: d.size(),
-            actual: bytes.len() as u64,
+            actual: real,
         });
     }
     serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{what} sha256:{hex}"), e))

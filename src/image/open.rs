@@ -2,13 +2,14 @@
 //! and unpacks what needs unpacking into the cache, with a progress bar when
 //! stderr is a terminal.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::cache::{Cache, CacheError};
 use super::digest::{self, Digesting};
+use super::file;
 use super::layers::Layers;
 use super::oci;
 use super::unpack::{self, UnpackError};
@@ -24,6 +25,10 @@ pub enum ImageError {
     RefWithoutLayout(String),
     #[error("cannot read {}: {source}", .path.display())]
     Read { path: PathBuf, source: io::Error },
+    #[error("{}: {why}", .path.display())]
+    NotRegular { path: PathBuf, why: String },
+    #[error("stopped by {} while reading the image", crate::signals::name(*.0))]
+    Stopped(i32),
     #[error("{what}: {why}")]
     Invalid { what: String, why: String },
     #[error(
@@ -51,6 +56,8 @@ pub enum ImageError {
     NoPlatform { platform: String, found: String },
     #[error("the layout holds several images: choose one with -image-ref (tags: {0})")]
     Ambiguous(String),
+    #[error("the image's {path} is a symlink (to {}): refused, the kernel's {path} would be mounted where it points (as runc refuses it, CVE-2019-19921)", .target.display())]
+    SystemSymlink { path: &'static str, target: PathBuf },
     #[error("-image-ref {name}: no such tag in the layout (tags: {known})")]
     NoRef { name: String, known: String },
 }
@@ -83,8 +90,18 @@ pub struct Options<'a> {
 }
 
 /// Opens the image at `path` (canonical), unpacking into the cache what is not
-/// there yet.
+/// there yet. A SIGINT or SIGTERM meanwhile stops it ([`ImageError::Stopped`]),
+/// the cache left as it was.
 pub fn open(path: &Path, opts: &Options) -> Result<Image, ImageError> {
+    // Whatever failed, a pending stop is the reason to give: the read that
+    // noticed it failed on its account, and nothing else matters any more.
+    opened(path, opts).map_err(|e| match crate::signals::stop_pending() {
+        Some(sig) => ImageError::Stopped(sig),
+        None => e,
+    })
+}
+
+fn opened(path: &Path, opts: &Options) -> Result<Image, ImageError> {
     let meta = std::fs::metadata(path).map_err(ImageError::Open)?;
     let (dirs, config) = if meta.is_dir() && path.join("oci-layout").exists() {
         oci::open(path, opts)?
@@ -95,42 +112,46 @@ pub fn open(path: &Path, opts: &Options) -> Result<Image, ImageError> {
         if meta.is_dir() {
             (vec![path.to_owned()], ImageConfig::default())
         } else if meta.is_file() {
-            (
-                vec![tarball(path, meta.len(), opts)?],
-                ImageConfig::default(),
-            )
+            (vec![tarball(path, opts)?], ImageConfig::default())
         } else {
             return Err(ImageError::Kind);
         }
     };
-    Ok(Image {
-        layers: Layers {
-            dirs,
-            form: opts.form,
-        },
-        config,
-    })
+    let layers = Layers {
+        dirs,
+        form: opts.form,
+    };
+    // The container's /proc and /sys are mounted by path: through a symlink
+    // they would land elsewhere in the rootfs, out of reach of the masking.
+    for path in ["/proc", "/sys"] {
+        if let Some(target) = layers.symlink_target(Path::new(path)) {
+            return Err(ImageError::SystemSymlink { path, target });
+        }
+    }
+    Ok(Image { layers, config })
 }
 
 /// A root file system tarball is one layer, keyed by the digest of the file.
-fn tarball(path: &Path, size: u64, opts: &Options) -> Result<PathBuf, ImageError> {
+/// Each pass opens it anew and reads no more than its size then.
+fn tarball(path: &Path, opts: &Options) -> Result<PathBuf, ImageError> {
     let read = |source| ImageError::Read {
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read)?;
-    if !unpack::is_tar(file) {
+    let (file, size) = file::open_tarball(path)?;
+    if !unpack::is_tar(file.take(size)) {
         return Err(ImageError::Kind);
     }
-    let hex = digest::of_file(path).map_err(read)?;
+    let (file, size) = file::open_tarball(path)?;
+    let hex = digest::of_reader(file.take(size)).map_err(read)?;
     let bar = progress(if opts.cache.has(opts.form, &hex) {
         0
     } else {
         size
     });
     let dir = opts.cache.layer(opts.form, &hex, |tmp| {
-        let file = std::fs::File::open(path).map_err(read)?;
-        unpack_verified(file, tmp, opts.form, &bar, "tarball", &hex).map(drop)
+        let (file, size) = file::open_tarball(path)?;
+        unpack_verified(file.take(size), tmp, opts.form, &bar, "tarball", &hex).map(drop)
     });
     bar.finish_and_clear();
     dir

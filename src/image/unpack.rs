@@ -62,7 +62,12 @@ pub fn unpack(blob: impl Read, dir: &Path, form: Whiteouts) -> Result<String, Un
     })?;
     for entry in archive.entries().map_err(UnpackError::Read)? {
         let mut entry = entry.map_err(UnpackError::Read)?;
-        data_end.set(entry.raw_file_position() + entry.header().entry_size().unwrap_or(0));
+        data_end.set(
+            // Saturating: the size is the archive's to claim.
+            entry
+                .raw_file_position()
+                .saturating_add(entry.header().entry_size().unwrap_or(0)),
+        );
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw).into_owned();
         let on_entry = |source| UnpackError::Entry {

@@ -25,6 +25,14 @@ pub enum SpecError {
     Hostname(String, &'static str),
     #[error("-user {0}: {1}")]
     User(String, String),
+    /// `flag`: `-user NAME`, else what names the image or the container.
+    #[error("{flag}: the {whose}'s {path} is larger than {max_mib} MiB, more than psdock reads")]
+    UserFileTooLarge {
+        flag: String,
+        whose: &'static str,
+        path: &'static str,
+        max_mib: u64,
+    },
     #[error("-image: the image's User {0}: {1} (override with -user)")]
     ImageUser(String, String),
     #[error("-image {}: {source}", .path.display())]

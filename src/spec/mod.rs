@@ -9,5 +9,5 @@ mod run;
 
 pub use binds::BindMount;
 pub use error::SpecError;
-pub use process::{env_var, root_text, ProcessSpec};
+pub use process::{container_user_file, env_var, ProcessSpec};
 pub use run::RunSpec;

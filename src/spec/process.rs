@@ -2,6 +2,7 @@
 //! its environment, working directory and user.
 
 use std::ffi::{OsStr, OsString};
+use std::io::BufRead;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -28,8 +29,8 @@ impl ProcessSpec {
     pub fn from_args(
         args: ProcessArgs,
         command: Vec<OsString>,
-        passwd: &str,
-        group: &str,
+        passwd: impl BufRead,
+        group: impl BufRead,
         image: &ImageConfig,
     ) -> Result<Self, SpecError> {
         check_command(&command)?;
@@ -199,13 +200,47 @@ fn check_cwd(cwd: PathBuf) -> Result<PathBuf, PathBuf> {
     }
 }
 
-/// A file of a container's root (an image, or a running container's
-/// `/proc/<pid>/root`), symlinks resolved inside it. A missing or unreadable
-/// file reads as empty: an image need not have users.
-pub fn root_text(image: &Path, path: &str) -> String {
-    fsutil::read_in_root(image, Path::new(path))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
+/// The most psdock reads of `/etc/passwd` or `/etc/group`. 16 MiB is some
+/// 200,000 users of 80 bytes: no real image comes near, and the image or the
+/// container, not the user, chooses the size of these files (a sparse one
+/// of 2 GiB costs the image nothing).
+pub const MAX_USER_FILE: u64 = 16 << 20;
+
+/// `/etc/passwd` or `/etc/group` (`path`) as `open` found it in `whose`
+/// root, to be read a line at a time. A missing or unreadable file reads as
+/// empty: an image need not have users. Too large a file is an error, naming
+/// `-user` when given, else `what` (the image or the container).
+pub fn user_file(
+    open: std::io::Result<std::io::Take<std::fs::File>>,
+    whose: &'static str,
+    path: &'static str,
+    user: Option<&str>,
+    what: impl FnOnce() -> String,
+) -> Result<Box<dyn BufRead>, SpecError> {
+    match open {
+        Ok(file) => Ok(Box::new(std::io::BufReader::new(file))),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            Err(SpecError::UserFileTooLarge {
+                flag: user.map_or_else(what, |u| format!("-user {u}")),
+                whose,
+                path,
+                max_mib: MAX_USER_FILE >> 20,
+            })
+        }
+        Err(_) => Ok(Box::new(std::io::empty())),
+    }
+}
+
+/// [`user_file`] from the root of the running container `id`
+/// (`/proc/<pid>/root`), symlinks resolved inside it.
+pub fn container_user_file(
+    id: &str,
+    root: &Path,
+    path: &'static str,
+    user: Option<&str>,
+) -> Result<Box<dyn BufRead>, SpecError> {
+    let open = fsutil::open_in_root_regular(root, Path::new(path), MAX_USER_FILE);
+    user_file(open, "container", path, user, || id.to_owned())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::binds::{parse_bind, BindMount};
-use super::process::{check_command, env_var, ProcessSpec};
+use super::process::{check_command, env_var, user_file, ProcessSpec, MAX_USER_FILE};
 use super::SpecError;
 use crate::cli::Args;
 use crate::fsutil;
@@ -74,13 +74,10 @@ impl RunSpec {
         })?;
         let layers = opened.layers;
         let command = command(args.command, args.entrypoint, &opened.config)?;
-        let process = ProcessSpec::from_args(
-            args.process,
-            command,
-            &layers_text(&layers, "etc/passwd"),
-            &layers_text(&layers, "etc/group"),
-            &opened.config,
-        )?;
+        let user = args.process.user.as_deref();
+        let passwd = image_user_file(&image, &layers, "/etc/passwd", user)?;
+        let group = image_user_file(&image, &layers, "/etc/group", user)?;
+        let process = ProcessSpec::from_args(args.process, command, passwd, group, &opened.config)?;
         let hostname = args.hostname.unwrap_or_else(|| "psdock".into());
         check_hostname(&hostname)?;
         let binds = args
@@ -235,12 +232,17 @@ fn check_rootfs(path: &Path, image: &Path, cache: &Path) -> Result<PathBuf, Spec
     Ok(rootfs)
 }
 
-/// A file of the image as the container will see it, read the same way.
-fn layers_text(layers: &Layers, path: &str) -> String {
-    layers
-        .read(Path::new(path))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
+/// A user database file of `image` as the container will see it, read the same way.
+fn image_user_file(
+    image: &Path,
+    layers: &Layers,
+    path: &'static str,
+    user: Option<&str>,
+) -> Result<Box<dyn std::io::BufRead>, SpecError> {
+    let open = layers.open(Path::new(path), MAX_USER_FILE);
+    user_file(open, "image", path, user, || {
+        format!("-image {}", image.display())
+    })
 }
 
 fn check_hostname(name: &str) -> Result<(), SpecError> {
