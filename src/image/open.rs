@@ -56,7 +56,7 @@ pub enum ImageError {
     NoPlatform { platform: String, found: String },
     #[error("the layout holds several images: choose one with -image-ref (tags: {0})")]
     Ambiguous(String),
-    #[error("the image's {path} is a symlink (to {}): refused, the kernel's {path} would be mounted where it points (as runc refuses it, CVE-2019-19921)", .target.display())]
+    #[error("the image's {path} is a symlink (to {}): refused, the container's {path} would be mounted where it points (as runc refuses it, CVE-2019-19921)", .target.display())]
     SystemSymlink { path: &'static str, target: PathBuf },
     #[error("-image-ref {name}: no such tag in the layout (tags: {known})")]
     NoRef { name: String, known: String },
@@ -121,9 +121,10 @@ fn opened(path: &Path, opts: &Options) -> Result<Image, ImageError> {
         dirs,
         form: opts.form,
     };
-    // The container's /proc and /sys are mounted by path: through a symlink
-    // they would land elsewhere in the rootfs, out of reach of the masking.
-    for path in ["/proc", "/sys"] {
+    // The container's /proc, /sys and /dev are mounted by path: through a
+    // symlink they would land elsewhere in the rootfs, out of reach of the
+    // masking (and /dev's nodes would shadow a directory of the image's).
+    for path in ["/proc", "/sys", "/dev"] {
         if let Some(target) = layers.symlink_target(Path::new(path)) {
             return Err(ImageError::SystemSymlink { path, target });
         }

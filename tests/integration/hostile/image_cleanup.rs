@@ -1,7 +1,7 @@
 //! Image content that would defeat cleanup: a tree nested deeper than psdock
 //! may hold descriptors, which must still go with the run (or the prune), its
-//! setuid file with it; an image whose /proc or /sys is a symlink, which would
-//! send the kernel's /proc or /sys where the masking does not reach.
+//! setuid file with it; an image whose /proc, /sys or /dev is a symlink, which
+//! would send the kernel's /proc or /sys where the masking does not reach.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -79,9 +79,9 @@ fn a_tree_deeper_than_the_descriptor_limit_goes_with_the_prune() {
 }
 
 #[test]
-fn an_image_whose_proc_or_sys_is_a_symlink_is_refused() {
+fn an_image_whose_proc_sys_or_dev_is_a_symlink_is_refused() {
     let sb = Sandbox::new();
-    for dir in ["proc", "sys"] {
+    for dir in ["proc", "sys", "dev"] {
         let image = sb.image_copy(&format!("image-{dir}"));
         let _ = std::fs::remove_dir(image.join(dir));
         std::os::unix::fs::symlink("/etc", image.join(dir)).unwrap();
