@@ -1,5 +1,5 @@
 //! Signals sent to psdock: forwarded to a child that handles them, the PID-1 rule
-//! for SIGINT/SIGTERM, the kill timeout, signals held before the command starts,
+//! for SIGINT/SIGTERM, the kill timeout, SIGTERM during set-up,
 //! and the end of everything when the init exits.
 
 use std::time::Instant;
@@ -117,25 +117,31 @@ fn the_kill_timeout_kills_a_child_that_ignores_sigterm() {
 }
 
 #[test]
-fn a_signal_sent_before_the_command_starts_is_held_and_applied() {
+fn sigterm_during_set_up_ends_psdock_before_the_command_runs() {
     let sb = Sandbox::new();
     let fifo = sb.fifo("env");
     let mut cmd = sb.psdock();
-    cmd.arg("-env-file").arg(&fifo).args(["sleep", "1000"]);
+    cmd.arg("-env-file")
+        .arg(&fifo)
+        .args(sh("trap 'echo got TERM; exit 3' TERM; echo ran"));
     let run = Running::start(&mut cmd);
     // psdock is now blocked in validation, its signals already blocked.
     run.wait_fifo_open();
-    assert!(mask_has(
-        &status(run.pid()).unwrap(),
-        "SigBlk",
-        Signal::SIGTERM
-    ));
     run.signal(Signal::SIGTERM);
     wait_for("the SIGTERM to be pending", || {
         mask_has(&status(run.pid())?, "ShdPnd", Signal::SIGTERM).then_some(())
     });
     std::fs::write(&fifo, "A=1\n").unwrap();
-    sb.ends(run, 143);
+    let out = run.finish();
+    assert_eq!(
+        (out.status.code(), stdout(&out), stderr(&out)),
+        (
+            Some(143),
+            String::new(),
+            "psdock: stopped by SIGTERM before the command started\n".to_owned()
+        )
+    );
+    sb.assert_clean();
 }
 
 #[test]

@@ -166,31 +166,3 @@ fn sigterm_or_sigint_ends_an_endless_unpack_and_leaves_nothing() {
         assert_cache_empty(&sb);
     }
 }
-
-#[test]
-fn sigterm_during_set_up_ends_psdock_before_the_command_runs() {
-    let sb = Sandbox::new();
-    let fifo = sb.fifo("env");
-    let mut cmd = sb.psdock();
-    cmd.arg("-env-file")
-        .arg(&fifo)
-        .args(sh("trap 'echo got TERM; exit 3' TERM; echo ran"));
-    let run = Running::start(&mut cmd);
-    // psdock is now blocked in validation, its signals already blocked.
-    run.wait_fifo_open();
-    run.signal(Signal::SIGTERM);
-    wait_for("the SIGTERM to be pending", || {
-        mask_has(&status(run.pid())?, "ShdPnd", Signal::SIGTERM).then_some(())
-    });
-    std::fs::write(&fifo, "A=1\n").unwrap();
-    let out = run.finish();
-    assert_eq!(
-        (out.status.code(), stdout(&out), stderr(&out)),
-        (
-            Some(143),
-            String::new(),
-            "psdock: stopped by SIGTERM before the command started\n".to_owned()
-        )
-    );
-    sb.assert_clean();
-}
