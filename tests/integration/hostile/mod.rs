@@ -2,3 +2,6 @@
 //! the container, and the host's files, devices, keys, binaries and
 //! privileges stay out of reach. One file per class of hole, each test
 //! playing the attacker on a real container.
+
+// Hole 5: NET_RAW and the default capabilities (raw and packet sockets on the host's network).
+mod caps;
