@@ -5,3 +5,5 @@
 
 // Hole 5: NET_RAW and the default capabilities (raw and packet sockets on the host's network).
 mod caps;
+// Hole 4: host devices through mknod, an image's nodes, bind mounts and OCI layers.
+mod devices;
