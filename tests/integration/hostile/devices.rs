@@ -6,6 +6,7 @@
 //! container), so a refusal is the container's doing.
 
 use std::path::Path;
+use std::process::Command;
 
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
@@ -86,6 +87,49 @@ fn a_node_made_with_cap_add_mknod_or_bound_from_the_host_cannot_be_opened() {
          01111",
         "{out:?}"
     );
+    sb.assert_clean();
+}
+
+#[test]
+fn an_oci_layer_s_device_node_is_skipped_with_a_warning() {
+    let sb = Sandbox::new();
+    let layout = crate::oci::copy_layout(&sb);
+    let dir = sb.path("layer");
+    std::fs::create_dir(&dir).unwrap();
+    zero_node(&dir.join("zero"));
+    std::fs::write(dir.join("file"), "kept\n").unwrap();
+    // umoci, as root, writes the node into the layer as a char device entry.
+    let st = Command::new("umoci")
+        .args(["insert", "--image"])
+        .arg(format!("{}:plain", layout.display()))
+        .arg(&dir)
+        .arg("/devs")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = output(
+        sb.bare()
+            .arg("-i")
+            .arg(&layout)
+            .args(["-image-ref", "plain", "-r"])
+            .arg(sb.rootfs())
+            .args(sh("ls /devs")),
+    );
+    assert_eq!((code(&out), stdout(&out)), (0, "file\n".into()), "{out:?}");
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("psdock: layer sha256:")
+            && err.ends_with(": device nodes skipped, containers may not use them: devs/zero\n")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    // Nor is it in the layer cache, on the host's file system.
+    let found = Command::new("find")
+        .arg(sb.cache_dir())
+        .args(["-name", "zero"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&found), "");
     sb.assert_clean();
 }
 
