@@ -2,7 +2,7 @@
 //! worked out as docker does (moby `oci/caps.TweakCapabilities`).
 
 use super::SpecError;
-use crate::container::caps::DEFAULT;
+use crate::container::caps::{self, DEFAULT};
 
 /// Every capability of Linux up to 6.x, by number (`linux/capability.h`).
 /// Written out rather than taken from a crate: the names are all this needs,
@@ -58,18 +58,23 @@ enum Cap {
     One(u32),
 }
 
-/// The set the container's processes get: the default set, or every
-/// capability with `-cap-add ALL`, or none with `-cap-drop ALL`; then the
-/// adds and drops as docker applies them. `cap_last` is the highest
-/// capability the running kernel knows, `held` the ones psdock has itself: a
-/// capability outside either cannot be added (a drop of it is granted: there is
-/// nothing to drop), and `-cap-add ALL` means all that psdock holds.
-pub fn from_args(
-    add: &[String],
-    drop: &[String],
-    cap_last: u32,
-    held: u64,
-) -> Result<u64, SpecError> {
+/// The set the container's processes get, for the flags as given. The kernel
+/// and psdock's own set are only asked about when there is something to add.
+pub fn from_args(add: &[String], drop: &[String]) -> Result<u64, SpecError> {
+    if add.is_empty() {
+        return tweak(add, drop, 0, 0);
+    }
+    let held = caps::held().map_err(SpecError::Capget)?;
+    tweak(add, drop, caps::last(), held)
+}
+
+/// The default set, or every capability with `-cap-add ALL`, or none with
+/// `-cap-drop ALL`; then the adds and drops as docker applies them. `cap_last`
+/// is the highest capability the running kernel knows, `held` the ones psdock
+/// has itself: a capability outside either cannot be added (a drop of it is
+/// granted: there is nothing to drop), and `-cap-add ALL` means all that
+/// psdock holds.
+fn tweak(add: &[String], drop: &[String], cap_last: u32, held: u64) -> Result<u64, SpecError> {
     let known = if cap_last >= 63 {
         u64::MAX
     } else {
@@ -143,7 +148,7 @@ mod tests {
 
     fn caps(add: &[&str], drop: &[&str]) -> Result<u64, SpecError> {
         let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        from_args(&v(add), &v(drop), 40, u64::MAX)
+        tweak(&v(add), &v(drop), 40, u64::MAX)
     }
 
     const NET_RAW: u64 = 1 << 13;
@@ -179,18 +184,18 @@ mod tests {
         let err = caps(&[], &["sys_fly"]).unwrap_err().to_string();
         assert_eq!(err, "-cap-drop sys_fly: no such capability");
         let v = |s: &str| vec![s.to_owned()];
-        let err = from_args(&v("BPF"), &[], 38, u64::MAX).unwrap_err();
+        let err = tweak(&v("BPF"), &[], 38, u64::MAX).unwrap_err();
         assert_eq!(
             err.to_string(),
             "-cap-add BPF: this kernel does not have it (its last is 38)"
         );
-        assert_eq!(from_args(&[], &v("BPF"), 38, u64::MAX).unwrap(), DEFAULT);
+        assert_eq!(tweak(&[], &v("BPF"), 38, u64::MAX).unwrap(), DEFAULT);
         let all = (1 << 39) - 1;
-        assert_eq!(from_args(&v("ALL"), &[], 38, u64::MAX).unwrap(), all);
+        assert_eq!(tweak(&v("ALL"), &[], 38, u64::MAX).unwrap(), all);
         // What psdock lacks itself: not in ALL, and not to be added by name.
         let held = !(1 << 24);
-        assert_eq!(from_args(&v("ALL"), &[], 38, held).unwrap(), all & held);
-        let err = from_args(&v("SYS_RESOURCE"), &[], 38, held).unwrap_err();
+        assert_eq!(tweak(&v("ALL"), &[], 38, held).unwrap(), all & held);
+        let err = tweak(&v("SYS_RESOURCE"), &[], 38, held).unwrap_err();
         assert_eq!(
             err.to_string(),
             "-cap-add SYS_RESOURCE: psdock does not hold it itself"

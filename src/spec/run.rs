@@ -58,12 +58,7 @@ impl RunSpec {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
-        let caps = super::caps::from_args(
-            &args.cap_add,
-            &args.cap_drop,
-            crate::container::caps::last(),
-            crate::container::caps::held().map_err(SpecError::Capget)?,
-        )?;
+        let caps = super::caps::from_args(&args.cap_add, &args.cap_drop)?;
         let image = check_image(&image)?;
         let cache = Cache::from_env();
         let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
