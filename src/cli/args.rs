@@ -79,6 +79,16 @@ pub struct Args {
     #[arg(short = 'v', long = "bind-mount", value_name = "HOST:CONTAINER[:ro|rw]", action = ArgAction::Append)]
     pub bind_mount: Vec<OsString>,
 
+    /// Add a capability to the default set: a name as in capabilities(7), with
+    /// or without CAP_, or ALL (repeatable)
+    #[arg(long = "cap-add", value_name = "CAP", action = ArgAction::Append)]
+    pub cap_add: Vec<String>,
+
+    /// Drop a capability from the default set, or ALL to keep only the
+    /// -cap-add ones (repeatable)
+    #[arg(long = "cap-drop", value_name = "CAP", action = ArgAction::Append)]
+    pub cap_drop: Vec<String>,
+
     /// SIGKILL the command this many seconds after the first SIGINT or SIGTERM
     #[arg(long = "kill-timeout", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub kill_timeout: Option<u64>,

@@ -1,12 +1,15 @@
-//! Capabilities: docker's default set, and nothing else.
+//! Capabilities: podman's default set, or the one `-cap-add`/`-cap-drop` made
+//! of it (`spec::caps`), given to every process of the container.
 //!
 //! Written on raw `prctl`/`capset` rather than the `caps` crate because this runs
 //! in the cloned child, where we keep to plain system calls.
 
 use nix::errno::Errno;
 
-/// Docker's default capability set (moby `oci/caps/defaults.go`), by number.
-const DEFAULT: &[u32] = &[
+/// Podman's default capability set (containers/common `pkg/config`): docker's
+/// without NET_RAW (raw and packet sockets: with the host's network shared,
+/// the host's traffic), MKNOD (device nodes) and AUDIT_WRITE.
+const DEFAULT_CAPS: &[u32] = &[
     0,  // CAP_CHOWN
     1,  // CAP_DAC_OVERRIDE
     3,  // CAP_FOWNER
@@ -16,23 +19,40 @@ const DEFAULT: &[u32] = &[
     7,  // CAP_SETUID
     8,  // CAP_SETPCAP
     10, // CAP_NET_BIND_SERVICE
-    13, // CAP_NET_RAW
     18, // CAP_SYS_CHROOT
-    27, // CAP_MKNOD
-    29, // CAP_AUDIT_WRITE
     31, // CAP_SETFCAP
 ];
 
-fn default_mask() -> u64 {
-    DEFAULT.iter().fold(0, |m, c| m | 1 << c)
+/// The default set as a mask, bit N for capability N.
+pub const DEFAULT: u64 = {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < DEFAULT_CAPS.len() {
+        mask |= 1 << DEFAULT_CAPS[i];
+        i += 1;
+    }
+    mask
+};
+
+/// Docker's default set (moby `oci/caps/defaults.go`), which every container
+/// got before the default became podman's: what a state record written then
+/// stands for.
+pub const DOCKER_DEFAULT: u64 = DEFAULT | 1 << 13 | 1 << 27 | 1 << 29;
+
+/// The highest capability this kernel knows (`/proc/sys/kernel/cap_last_cap`),
+/// or CHECKPOINT_RESTORE's (Linux 5.9) when it cannot be read.
+pub fn last() -> u32 {
+    crate::proc::read("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| String::from_utf8(s).ok()?.trim().parse().ok())
+        .unwrap_or(40)
 }
 
-/// Drops every capability outside the default set from the bounding set, clears
-/// the ambient set, and sets effective and permitted to the default set with an
-/// empty inheritable set. A later switch to a non-root uid clears effective and
-/// permitted, as the kernel does for any setuid away from root.
-pub fn restrict(cap_last: u32) -> Result<(), Errno> {
-    let keep = default_mask();
+/// Drops every capability outside `keep` from the bounding set and clears the
+/// ambient set: what the process can ever hold from its next exec on. Effective
+/// and permitted stay whole, for the switch of user that follows (`setgroups`
+/// needs SETGID, whatever the container keeps); [`set`] narrows them after it.
+pub fn bound(keep: u64, cap_last: u32) -> Result<(), Errno> {
     for cap in 0..=cap_last.min(63) {
         if keep & (1 << cap) == 0 {
             // SAFETY: plain prctl with integer arguments.
@@ -56,22 +76,13 @@ pub fn restrict(cap_last: u32) -> Result<(), Errno> {
     if r != 0 {
         return Err(Errno::last());
     }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    let header = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
+    Ok(())
+}
+
+/// Sets effective and permitted to `keep` and empties inheritable. For a user
+/// other than root, the switch away from uid 0 has already cleared effective
+/// and permitted, and `keep` must be 0: they cannot be raised again.
+pub fn set(keep: u64) -> Result<(), Errno> {
     let data = [
         Data {
             effective: keep as u32,
@@ -85,11 +96,47 @@ pub fn restrict(cap_last: u32) -> Result<(), Errno> {
         },
     ];
     // SAFETY: header and data have the kernel's layout for version 3 (two words).
-    let r = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    let r = unsafe { libc::syscall(libc::SYS_capset, &HEADER, data.as_ptr()) };
     if r != 0 {
         return Err(Errno::last());
     }
     Ok(())
+}
+
+/// The capabilities psdock itself holds (its permitted set): all it can give.
+pub fn held() -> Result<u64, Errno> {
+    let mut data = [const {
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }
+    }; 2];
+    // SAFETY: header and data have the kernel's layout for version 3 (two words).
+    let r = unsafe { libc::syscall(libc::SYS_capget, &HEADER, data.as_mut_ptr()) };
+    if r != 0 {
+        return Err(Errno::last());
+    }
+    Ok(u64::from(data[1].permitted) << 32 | u64::from(data[0].permitted))
+}
+
+/// `capget`/`capset`'s header, version 3: the process itself, two words of bits.
+#[repr(C)]
+struct Header {
+    version: u32,
+    pid: i32,
+}
+
+const HEADER: Header = Header {
+    version: 0x2008_0522,
+    pid: 0,
+};
+
+#[repr(C)]
+struct Data {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
 }
 
 #[cfg(test)]
@@ -97,9 +144,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_set_matches_docker() {
+    fn default_set_is_podman_s_and_docker_s_has_three_more() {
         // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
-        // NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
-        assert_eq!(default_mask(), 0xa80425fb);
+        // NET_BIND_SERVICE SYS_CHROOT SETFCAP
+        assert_eq!(DEFAULT, 0x800405fb);
+        // ... and NET_RAW MKNOD AUDIT_WRITE
+        assert_eq!(DOCKER_DEFAULT, 0xa80425fb);
+    }
+
+    #[test]
+    fn held_is_what_proc_shows() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let prm = status.lines().find_map(|l| l.strip_prefix("CapPrm:\t"));
+        assert_eq!(format!("{:016x}", held().unwrap()), prm.unwrap());
     }
 }

@@ -149,8 +149,9 @@ pub(super) fn become_process(
     plan: &ProcessPlan,
     lifeline: &OwnedFd,
 ) -> Result<std::convert::Infallible, Failure> {
-    caps::restrict(plan.cap_last).at(Stage::Capabilities)?;
+    caps::bound(plan.caps, plan.cap_last).at(Stage::Capabilities)?;
     switch_user(plan).at(Stage::User)?;
+    caps::set(if plan.uid == 0 { plan.caps } else { 0 }).at(Stage::Capabilities)?;
     // A change of credentials clears PDEATHSIG: arm it again.
     check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as _)
         .at(Stage::User)?;

@@ -8,7 +8,7 @@
 //! to the main thread, which lives as long as psdock does. The child reports a
 //! failure over a close-on-exec pipe; end-of-file on it means exec succeeded.
 
-mod caps;
+pub mod caps;
 mod enter;
 mod init;
 mod mounts;

@@ -2,6 +2,11 @@
 //! lead back to the host: /proc, a tmpfs /dev with the usual nodes, a private
 //! devpts, /dev/shm, mqueue, a read-only /sys, and runc's masked and read-only
 //! /proc paths.
+//!
+//! Device nodes work only where psdock put them: every mount of the container
+//! is `nodev` but devpts and the standard nodes in /dev, each its own bind
+//! mount, as bubblewrap does. A node made or shipped anywhere else (with
+//! `-cap-add MKNOD`, in an image, through a bind mount) cannot be opened.
 
 use std::ffi::CStr;
 
@@ -65,13 +70,17 @@ pub fn system() -> Result<(), Errno> {
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
+    // Made while /dev still honours nodes, and each bound onto itself: a bind
+    // mount keeps the flags it was made with, so the nodes stay usable once
+    // /dev itself turns nodev below. (Cheaper than binding the host's nodes,
+    // which takes an open_tree, a file to mount on and a move_mount each.)
     for (name, major, minor) in [
-        ("/dev/null", 1, 3),
-        ("/dev/zero", 1, 5),
-        ("/dev/full", 1, 7),
-        ("/dev/random", 1, 8),
-        ("/dev/urandom", 1, 9),
-        ("/dev/tty", 5, 0),
+        (c"/dev/null", 1, 3),
+        (c"/dev/zero", 1, 5),
+        (c"/dev/full", 1, 7),
+        (c"/dev/random", 1, 8),
+        (c"/dev/urandom", 1, 9),
+        (c"/dev/tty", 5, 0),
     ] {
         mknod(
             name,
@@ -79,7 +88,19 @@ pub fn system() -> Result<(), Errno> {
             Mode::from_bits_truncate(0o666),
             nix::sys::stat::makedev(major, minor),
         )?;
+        mount(Some(name), name, NONE, MsFlags::MS_BIND, NONE)?;
     }
+    mount(
+        NONE,
+        "/dev",
+        NONE,
+        MsFlags::MS_REMOUNT
+            | MsFlags::MS_BIND
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_STRICTATIME,
+        NONE,
+    )?;
     for (target, link) in [
         ("/proc/self/fd", "/dev/fd"),
         ("/proc/self/fd/0", "/dev/stdin"),
@@ -170,9 +191,11 @@ pub fn mask() -> Result<(), Errno> {
     Ok(())
 }
 
-/// A detached copy of the mount tree at `source` (`open_tree`), read-only if
-/// asked, to be attached later with [`attach`]. Opened before pivot_root, while
-/// host paths are still reachable.
+/// A detached copy of the mount tree at `source` (`open_tree`), `nodev` and
+/// read-only if asked, to be attached later with [`attach`]. Opened before
+/// pivot_root, while host paths are still reachable. Nodev because a host
+/// device behind a bind mount is as much a way out as one made in the
+/// container (docker's device cgroup denies those too).
 pub fn clone_tree(source: &CStr, readonly: bool) -> Result<std::os::fd::OwnedFd, Errno> {
     use std::os::fd::FromRawFd;
     let flags =
@@ -183,27 +206,29 @@ pub fn clone_tree(source: &CStr, readonly: bool) -> Result<std::os::fd::OwnedFd,
         return Err(Errno::last());
     }
     let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    let mut attr_set = libc::MOUNT_ATTR_NODEV;
     if readonly {
-        let attr = libc::mount_attr {
-            attr_set: libc::MOUNT_ATTR_RDONLY,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        // SAFETY: attr has the kernel's layout and outlives the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                c"".as_ptr(),
-                libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-                &attr as *const libc::mount_attr,
-                std::mem::size_of::<libc::mount_attr>(),
-            )
-        };
-        if r != 0 {
-            return Err(Errno::last());
-        }
+        attr_set |= libc::MOUNT_ATTR_RDONLY;
+    }
+    let attr = libc::mount_attr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: attr has the kernel's layout and outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r != 0 {
+        return Err(Errno::last());
     }
     Ok(fd)
 }

@@ -40,6 +40,8 @@ pub struct ProcessPlan {
     pub candidates: Vec<CString>,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
+    /// The capabilities it keeps (bit N for capability N): all it can have.
+    pub caps: u64,
     /// The highest capability this kernel knows (`/proc/sys/kernel/cap_last_cap`).
     pub cap_last: u32,
     /// Descriptors that become the process's 0, 1, 2 (`None`: inherited).
@@ -66,6 +68,7 @@ impl Plan {
                     cwd: spec.cwd.clone(),
                     identity: spec.identity.clone(),
                 },
+                spec.caps,
                 stdio,
             ),
             tty: None,
@@ -74,7 +77,9 @@ impl Plan {
 }
 
 impl ProcessPlan {
-    pub fn new(spec: &ProcessSpec, stdio: [Option<RawFd>; 3]) -> ProcessPlan {
+    /// `caps`: the container's capability set (`RunSpec::caps`, or the state
+    /// record's for psdock-exec).
+    pub fn new(spec: &ProcessSpec, caps: u64, stdio: [Option<RawFd>; 3]) -> ProcessPlan {
         let command = spec.command[0].as_bytes();
         let candidates = if command.contains(&b'/') {
             vec![cstr(command)]
@@ -87,10 +92,6 @@ impl ProcessPlan {
                 .map(|dir| cstr(&[dir, b"/", command].concat()))
                 .collect()
         };
-        let cap_last = crate::proc::read("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| String::from_utf8(s).ok()?.trim().parse().ok())
-            .unwrap_or(40);
         let cstrs = |v: &[OsString]| v.iter().map(|a| cstr(a.as_bytes())).collect();
         ProcessPlan {
             uid: spec.identity.uid,
@@ -100,7 +101,8 @@ impl ProcessPlan {
             candidates,
             argv: cstrs(&spec.command),
             envp: cstrs(&spec.env),
-            cap_last,
+            caps,
+            cap_last: super::caps::last(),
             stdio,
         }
     }

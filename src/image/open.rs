@@ -182,11 +182,19 @@ pub(super) fn unpack_verified(
             actual,
         });
     }
-    let diff = unpacked.map_err(|source| ImageError::Unpack {
+    let unpacked = unpacked.map_err(|source| ImageError::Unpack {
         hex: hex.to_owned(),
         source,
     })?;
-    Ok((diff, size))
+    if !unpacked.devices.is_empty() {
+        bar.suspend(|| {
+            eprintln!(
+                "psdock: {what} sha256:{hex}: device nodes skipped, containers may not use them: {}",
+                unpacked.devices.join(", ")
+            )
+        });
+    }
+    Ok((unpacked.diff_id, size))
 }
 
 /// A bar over `total` bytes on a terminal; nothing at all elsewhere, or when

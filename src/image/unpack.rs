@@ -6,6 +6,10 @@
 //! leads out through a symlink. (Symlinks themselves may point anywhere: they
 //! are resolved inside the container, never here.) The tar crate writes the
 //! files; it makes the same checks again.
+//!
+//! Character and block devices are skipped, and the caller is told which: a
+//! node made here would be a host device on the host's file system (the
+//! layer cache), and in the container it could not be opened anyway.
 
 use std::cell::Cell;
 use std::ffi::CString;
@@ -41,9 +45,17 @@ pub enum UnpackError {
     Read(io::Error),
 }
 
-/// Unpacks `blob` into the empty directory `dir`. Returns the sha256 of the
-/// uncompressed tar stream (an OCI layer's diff id).
-pub fn unpack(blob: impl Read, dir: &Path, form: Whiteouts) -> Result<String, UnpackError> {
+/// What a layer became.
+#[derive(Debug)]
+pub struct Unpacked {
+    /// The sha256 of the uncompressed tar stream (an OCI layer's diff id).
+    pub diff_id: String,
+    /// The device nodes it had, left out: their paths in the layer.
+    pub devices: Vec<String>,
+}
+
+/// Unpacks `blob` into the empty directory `dir`.
+pub fn unpack(blob: impl Read, dir: &Path, form: Whiteouts) -> Result<Unpacked, UnpackError> {
     let tar = decompressed(blob).map_err(UnpackError::Read)?;
     let data_end = Rc::new(Cell::new(0));
     let mut archive = tar::Archive::new(Unterminated {
@@ -60,6 +72,7 @@ pub fn unpack(blob: impl Read, dir: &Path, form: Whiteouts) -> Result<String, Un
         entry: ".".into(),
         source,
     })?;
+    let mut devices = Vec::new();
     for entry in archive.entries().map_err(UnpackError::Read)? {
         let mut entry = entry.map_err(UnpackError::Read)?;
         data_end.set(
@@ -82,6 +95,11 @@ pub fn unpack(blob: impl Read, dir: &Path, form: Whiteouts) -> Result<String, Un
             set_owner_and_mode(dir, entry.header()).map_err(on_entry)?;
             continue;
         };
+        let kind = entry.header().entry_type();
+        if kind.is_character_special() || kind.is_block_special() {
+            devices.push(name);
+            continue;
+        }
         let parent = rel.parent().unwrap_or(Path::new(""));
         if form == Whiteouts::Overlay && file_name.starts_with(WHITEOUT) {
             whiteout(&root, parent, &file_name).map_err(on_entry)?;
@@ -121,7 +139,10 @@ pub fn unpack(blob: impl Read, dir: &Path, form: Whiteouts) -> Result<String, Un
         .inner
         .finish()
         .map_err(UnpackError::Read)?;
-    Ok(digest.0)
+    Ok(Unpacked {
+        diff_id: digest.0,
+        devices,
+    })
 }
 
 /// The tar crate wraps the io error that says what went wrong in one that
@@ -349,7 +370,9 @@ mod tests {
     fn files_and_root_mode_are_unpacked_and_the_diff_id_is_the_tar_digest() {
         let dir = tempfile::tempdir().unwrap();
         let tar = archive(&[("./", D, ""), ("etc/", D, ""), ("etc/hosts", F, "x\n")]);
-        let diff = unpack(&tar[..], dir.path(), Whiteouts::Overlay).unwrap();
+        let diff = unpack(&tar[..], dir.path(), Whiteouts::Overlay)
+            .unwrap()
+            .diff_id;
         assert_eq!(diff, super::super::digest::of_bytes(&tar));
         assert_eq!(std::fs::read(dir.path().join("etc/hosts")).unwrap(), b"x\n");
         let mode = std::fs::metadata(dir.path()).unwrap().mode() & 0o7777;
@@ -362,7 +385,7 @@ mod tests {
         // As umoci 0.4 writes it: the last file's 5 bytes, then nothing.
         let cut = &full[..512 * 4 + 5];
         let dir = tempfile::tempdir().unwrap();
-        let diff = unpack(cut, dir.path(), Whiteouts::Overlay).unwrap();
+        let diff = unpack(cut, dir.path(), Whiteouts::Overlay).unwrap().diff_id;
         assert_eq!(diff, super::super::digest::of_bytes(cut));
         assert_eq!(std::fs::read(dir.path().join("g")).unwrap(), b"more!");
         // Cut inside the data: an error, not a file padded with zeros.
@@ -393,7 +416,9 @@ mod tests {
         let gz = gz.finish().unwrap();
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            unpack(&gz[..], dir.path(), Whiteouts::Overlay).unwrap(),
+            unpack(&gz[..], dir.path(), Whiteouts::Overlay)
+                .unwrap()
+                .diff_id,
             super::super::digest::of_bytes(&tar)
         );
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"gz or zst");
@@ -432,6 +457,28 @@ mod tests {
         assert_eq!(&value[..n as usize], b"y");
         assert!(!dir.path().join("opq/.wh..wh..opq").exists());
         assert_eq!(std::fs::read_dir(dir.path().join("x")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn device_nodes_are_skipped_and_named() {
+        use tar::EntryType::{Block, Char, Fifo};
+        let dir = tempfile::tempdir().unwrap();
+        let tar = archive(&[
+            ("dev/", D, ""),
+            ("dev/sda", Block, ""),
+            ("dev/mem", Char, ""),
+            ("dev/fifo", Fifo, ""),
+            ("etc/hosts", F, "x\n"),
+        ]);
+        let unpacked = unpack(&tar[..], dir.path(), Whiteouts::Overlay).unwrap();
+        assert_eq!(unpacked.devices, ["dev/sda", "dev/mem"]);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("dev"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        // The FIFO stays (the tar crate writes it as an empty file, as before).
+        assert_eq!(names, ["fifo"]);
+        assert!(dir.path().join("etc/hosts").is_file());
     }
 
     #[test]

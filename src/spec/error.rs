@@ -44,6 +44,14 @@ pub enum SpecError {
     JsonWithoutList,
     #[error("-bind-mount {}: {why}", .value.to_string_lossy())]
     Bind { value: OsString, why: String },
+    #[error("-{flag} {value}: {why}")]
+    Capability {
+        flag: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("cannot read psdock's own capabilities: {0}")]
+    Capget(nix::errno::Errno),
     #[error("command contains a NUL byte")]
     Nul,
     #[error(transparent)]

@@ -3,6 +3,7 @@
 //! nothing behind. One file per concern; [`RunSpec`] assembles them.
 
 mod binds;
+mod caps;
 mod error;
 mod process;
 mod run;

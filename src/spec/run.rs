@@ -30,6 +30,8 @@ pub struct RunSpec {
     pub hostname: String,
     pub identity: Identity,
     pub binds: Vec<BindMount>,
+    /// `-cap-add`/`-cap-drop` applied to the default set: bit N for capability N.
+    pub caps: u64,
     pub kill_timeout: Option<Duration>,
     pub stdio: crate::stdio::StdioSpec,
     /// `-web-hook` and its companions, with the per-request timeout.
@@ -56,6 +58,7 @@ impl RunSpec {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
+        let caps = super::caps::from_args(&args.cap_add, &args.cap_drop)?;
         let image = check_image(&image)?;
         let cache = Cache::from_env();
         let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
@@ -96,6 +99,7 @@ impl RunSpec {
             hostname,
             identity: process.identity,
             binds,
+            caps,
             kill_timeout: args.kill_timeout.map(Duration::from_secs),
             stdio,
             notify,

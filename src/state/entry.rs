@@ -32,6 +32,7 @@ impl Entry {
             image: spec.image.clone(),
             rootfs: spec.rootfs.clone(),
             command: spec.command.clone(),
+            caps: spec.caps,
             started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             created: Created {
                 mount: spec.rootfs.clone(),

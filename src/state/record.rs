@@ -27,6 +27,10 @@ pub struct Record {
     pub rootfs: PathBuf,
     #[serde(with = "os_list")]
     pub command: Vec<OsString>,
+    /// The container's capability set, which psdock-exec gives too. Records
+    /// written before it could be chosen had docker's default set.
+    #[serde(default = "docker_caps")]
+    pub caps: u64,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub created: Created,
@@ -49,6 +53,10 @@ pub struct Created {
     /// a choice have none: theirs was on disk.
     #[serde(default = "disk")]
     pub upper: Upper,
+}
+
+fn docker_caps() -> u64 {
+    crate::container::caps::DOCKER_DEFAULT
 }
 
 fn disk() -> Upper {
@@ -165,6 +173,7 @@ mod tests {
             image: "/img".into(),
             rootfs: PathBuf::from(OsStr::from_bytes(b"/r/\xffroot")),
             command: vec!["sh".into(), OsString::from_vec(b"-c\xfe".to_vec())],
+            caps: 0x800405fb,
             started_at: "2026-01-02T03:04:05Z".into(),
             created: Created {
                 mount: PathBuf::from(OsStr::from_bytes(b"/r/\xffroot")),
@@ -182,6 +191,17 @@ mod tests {
         assert!(text.contains(r#","upper":"tmpfs"}"#), "{text}");
         let old = text.replace(r#","upper":"tmpfs""#, "");
         r.created.upper = Upper::Disk;
+        assert_eq!(serde_json::from_str::<Record>(&old).unwrap(), r);
+    }
+
+    #[test]
+    fn a_record_from_before_the_capability_choice_had_docker_s_set() {
+        let mut r = record();
+        let text = serde_json::to_string(&r).unwrap();
+        let caps = format!(r#","caps":{}"#, 0x800405fbu64);
+        assert!(text.contains(&caps), "{text}");
+        let old = text.replace(&caps, "");
+        r.caps = 0xa80425fb;
         assert_eq!(serde_json::from_str::<Record>(&old).unwrap(), r);
     }
 

@@ -242,6 +242,7 @@ mod tests {
             image: "/img".into(),
             rootfs: "/r/root".into(),
             command: vec!["true".into()],
+            caps: crate::container::caps::DEFAULT,
             started_at: "2026-01-02T03:04:05Z".into(),
             created: Created {
                 mount: "/r/root".into(),

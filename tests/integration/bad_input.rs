@@ -257,6 +257,34 @@ fn bad_working_directories() {
 }
 
 #[test]
+fn bad_capabilities() {
+    case(
+        &["-cap-add", "NET_RAWW", "true"],
+        &["-cap-add NET_RAWW: no such capability"],
+    );
+    case(
+        &["--cap-drop=CAP_", "true"],
+        &["-cap-drop CAP_: no such capability"],
+    );
+    case(
+        &["-cap-add", "CHOWN", "-cap-add", "", "true"],
+        &["-cap-add : no such capability"],
+    );
+    // A capability past the kernel's last, when there is a name for one.
+    let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if last < 40 {
+        case(
+            &["-cap-add", "CHECKPOINT_RESTORE", "true"],
+            &["-cap-add CHECKPOINT_RESTORE: this kernel does not have it"],
+        );
+    }
+}
+
+#[test]
 fn bad_env_files_and_env_entries() {
     let sb = Sandbox::new();
     let missing = sb.path("no-env-file");

@@ -100,19 +100,42 @@ fn exec_takes_user_cwd_and_env_as_psdock_does_and_is_hardened() {
         stdout(&out),
         "1000\n1000\n/tmp\nbar baz|1|/home/app\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"
     );
-    // As root: only docker's default capabilities, and no way to gain more.
+    // As root: only the default capabilities, and no way to gain more.
     let out = exec(
         &sb,
         c.id(),
         &["grep", "-E", "^(CapBnd|NoNewPrivs)", "/proc/self/status"],
     );
-    assert_eq!(stdout(&out), "CapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\n");
+    assert_eq!(stdout(&out), "CapBnd:\t00000000800405fb\nNoNewPrivs:\t1\n");
     // The user comes from the container's own /etc/passwd.
     let out = exec(&sb, c.id(), &["-user", "nosuchuser", "true"]);
     assert_eq!(code(&out), 125);
     assert_eq!(
         stderr(&out),
         "psdock-exec: -user nosuchuser: no user `nosuchuser` in the image's /etc/passwd\n"
+    );
+}
+
+#[test]
+fn exec_gets_the_containers_capabilities_not_the_default_ones() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.psdock();
+    cmd.args(["-cap-add", "NET_RAW", "-cap-drop", "CHOWN"])
+        .args(["sh", "-c", "echo up > /tmp/mark; exec sleep 1000"]);
+    let c = start(&sb, cmd);
+    wait_for("the container's file", || {
+        sb.rootfs().join("tmp/mark").exists().then_some(())
+    });
+    let out = exec(
+        &sb,
+        c.id(),
+        &["grep", "-E", "^Cap(Prm|Eff|Bnd)", "/proc/self/status"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The default set with NET_RAW (bit 13) and without CHOWN (bit 0).
+    assert_eq!(
+        stdout(&out),
+        "CapPrm:\t00000000800425fa\nCapEff:\t00000000800425fa\nCapBnd:\t00000000800425fa\n"
     );
 }
 

@@ -8,8 +8,9 @@ use nix::sys::signal::Signal;
 
 use crate::util::*;
 
-/// Docker's default capability set, as /proc prints it.
-const DOCKER_CAPS: &str = "00000000a80425fb";
+/// Podman's default capability set (docker's without NET_RAW, MKNOD and
+/// AUDIT_WRITE), as /proc prints it.
+const DEFAULT_CAPS: &str = "00000000800405fb";
 const NO_CAPS: &str = "0000000000000000";
 
 /// The command's own /proc/self/status (the command is `cat`, PID 1).
@@ -20,14 +21,14 @@ fn status_inside(sb: &Sandbox, flags: &[&str]) -> String {
 }
 
 #[test]
-fn capabilities_are_docker_s_default_set_and_none_for_other_users() {
+fn capabilities_are_podman_s_default_set_and_none_for_other_users() {
     let sb = Sandbox::new();
     let root = status_inside(&sb, &[]);
     for (f, want) in [
         ("CapInh", NO_CAPS),
-        ("CapPrm", DOCKER_CAPS),
-        ("CapEff", DOCKER_CAPS),
-        ("CapBnd", DOCKER_CAPS),
+        ("CapPrm", DEFAULT_CAPS),
+        ("CapEff", DEFAULT_CAPS),
+        ("CapBnd", DEFAULT_CAPS),
         ("CapAmb", NO_CAPS),
     ] {
         assert_eq!(field(&root, f), want, "root {f}");
@@ -37,11 +38,51 @@ fn capabilities_are_docker_s_default_set_and_none_for_other_users() {
         ("CapInh", NO_CAPS),
         ("CapPrm", NO_CAPS),
         ("CapEff", NO_CAPS),
-        ("CapBnd", DOCKER_CAPS),
+        ("CapBnd", DEFAULT_CAPS),
         ("CapAmb", NO_CAPS),
     ] {
         assert_eq!(field(&user, f), want, "psdtest {f}");
     }
+    sb.assert_clean();
+}
+
+#[test]
+fn cap_add_and_cap_drop_change_the_set_as_in_docker() {
+    let sb = Sandbox::new();
+    let caps = |flags: &[&str]| {
+        let st = status_inside(&sb, flags);
+        ["CapPrm", "CapEff", "CapBnd"].map(|f| field(&st, f).to_owned())
+    };
+    // NET_RAW is bit 13; Go-style and GNU-style spellings, any case, CAP_ or not.
+    let with_net_raw = "00000000800425fb";
+    assert_eq!(caps(&["-cap-add", "NET_RAW"]), [with_net_raw; 3]);
+    assert_eq!(caps(&["--cap-add=cap_net_raw"]), [with_net_raw; 3]);
+    assert_eq!(caps(&["-cap-drop", "ALL"]), [NO_CAPS; 3]);
+    // CHOWN alone: bit 0.
+    let chown = "0000000000000001";
+    assert_eq!(caps(&["-cap-drop", "all", "-cap-add", "CHOWN"]), [chown; 3]);
+    // Default minus KILL, SETGID and SETUID (bits 5 to 7), plus SYS_ADMIN
+    // (bit 21); without SETGID and SETUID, the user is still set up.
+    let flags = [
+        "-cap-drop",
+        "KILL",
+        "-cap-drop",
+        "CAP_SETUID",
+        "-cap-drop",
+        "setgid",
+    ];
+    assert_eq!(
+        caps(&[&flags[..], &["-cap-add", "sys_admin"]].concat()),
+        ["000000008024051b"; 3]
+    );
+    // Every capability psdock holds: the test's own, which it inherits.
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let all = field(&own, "CapPrm");
+    assert_eq!(caps(&["-cap-add", "ALL"]), [all; 3]);
+    // A user other than root still gets none in effect.
+    let st = status_inside(&sb, &["-cap-add", "NET_RAW", "-user", "psdtest"]);
+    assert_eq!(field(&st, "CapEff"), NO_CAPS);
+    assert_eq!(field(&st, "CapBnd"), with_net_raw);
     sb.assert_clean();
 }
 

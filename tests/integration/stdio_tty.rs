@@ -126,7 +126,7 @@ fn a_terminal_gets_its_own_pty_sized_like_the_hosts_with_ctrl_c_as_a_character()
         &[
             "sh",
             "-c",
-            "tty; stty size; trap 'stty size' WINCH; trap 'echo got-int; exit 4' INT; \
+            "tty; stty size </dev/tty; trap 'stty size' WINCH; trap 'echo got-int; exit 4' INT; \
              echo ready; while :; do sleep 0.05; done",
         ],
     );

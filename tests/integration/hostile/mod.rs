@@ -2,9 +2,14 @@
 //! the container, and the host's files, devices, keys, binaries and
 //! privileges stay out of reach. One file per class of hole, each test
 //! playing the attacker on a real container.
-// Image content against cleanup: trees deeper than the fd limit, /proc or /sys as symlinks.
-mod image_cleanup;
-// Image content against psdock's memory: a huge /etc/passwd in the image or the container.
+
+// Hole 4: host devices through mknod, an image's nodes, bind mounts and OCI layers.
+mod devices;
+// Hole 5: NET_RAW and the default capabilities (raw and packet sockets on the host's network).
+mod caps;
+// Hole 7: a huge /etc/passwd in the image or the container against psdock's memory.
 mod image_memory;
-// Image content against psdock's progress: blobs that are links, FIFOs, overflowing sizes, endless layers.
+// Hole 8: trees deeper than the descriptor limit; /proc, /sys or /dev as symlinks.
+mod image_cleanup;
+// Hole 9: blobs that are links or FIFOs, overflowing sizes, endless layers.
 mod image_hang;
