@@ -11,7 +11,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::plan::{Plan, ProcessPlan};
 use super::report::{Failure, Stage};
-use super::{caps, mounts};
+use super::{caps, cwd, mounts};
 use crate::fsutil::{self, Create};
 use crate::signals;
 
@@ -157,10 +157,6 @@ pub(super) fn become_process(
     parent_alive(lifeline)?;
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as _)
         .at(Stage::NoNewPrivs)?;
-    nix::unistd::chdir(plan.cwd.as_c_str()).at(Stage::Cwd)?;
-
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    reset_signals();
     // Every descriptor above 2 goes at exec; the report pipe with them, which is
     // how psdock learns that exec succeeded.
     check(unsafe {
@@ -172,6 +168,10 @@ pub(super) fn become_process(
         )
     })
     .at(Stage::Exec)?;
+    cwd::enter(&plan.cwd)?;
+
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    reset_signals();
     Err(exec(plan))
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::util::*;
 
 /// The layout of scripts/oci-image.sh, built once per target directory.
-fn layout() -> &'static Path {
+pub fn layout() -> &'static Path {
     static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
     LAYOUT.get_or_init(|| {
         built_once(

@@ -2,3 +2,6 @@
 //! the container, and the host's files, devices, keys, binaries and
 //! privileges stay out of reach. One file per class of hole, each test
 //! playing the attacker on a real container.
+
+// Hole 1: a working directory through a descriptor of psdock's (CVE-2024-21626).
+mod cwd;
