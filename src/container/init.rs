@@ -202,6 +202,17 @@ fn io_failure(stage: Stage, index: usize, e: &std::io::Error) -> Failure {
 /// directory for the old root is needed, and none is left in the container.
 fn pivot(rootfs: &CString) -> Result<(), Errno> {
     nix::unistd::chdir(rootfs.as_c_str())?;
+    // The host's ROOTFS mount is nosuid and nodev (`rootfs::prepare`); this
+    // namespace's copy of it is the container's `/`, where setuid programs
+    // (su, ping, sudo) must work as they would anywhere, and device nodes stay
+    // off. Private by now, so nothing propagates back to the host's copy.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NODEV,
+        None::<&str>,
+    )?;
     // SAFETY: two valid C strings.
     check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) })?;
     umount2(".", MntFlags::MNT_DETACH)?;

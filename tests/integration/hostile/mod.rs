@@ -5,3 +5,6 @@
 
 // Hole 1: a working directory through a descriptor of psdock's (CVE-2024-21626).
 mod cwd;
+
+// Hole 2: setuid files and devices the container writes, seen from the host.
+mod setuid;
