@@ -8,3 +8,6 @@ mod cwd;
 
 // Hole 2: setuid files and devices the container writes, seen from the host.
 mod setuid;
+
+// Hole 3: the host's psdock binaries, written through /proc/<pid>/exe (CVE-2019-5736).
+mod binary;
