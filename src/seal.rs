@@ -236,8 +236,9 @@ fn copy_and_seal(src: libc::c_int, dst: libc::c_int) -> Result<(), Errno> {
 }
 
 /// Before Linux 6.14, a process executed through a descriptor is named after
-/// the descriptor's number ("3"), and ps, pgrep and kill -l would show that:
-/// give it the name its path would have given it.
+/// the descriptor's number ("3"), and since, after the file ("memfd:psdock"
+/// for the copy): ps and pgrep would show that. Give it the name its path
+/// would have given it.
 ///
 /// # Safety
 /// As for [`reexec_sealed`].
@@ -246,9 +247,12 @@ unsafe fn name_after(argv: *const *const c_char) {
     // SAFETY: PR_GET_NAME writes at most 16 bytes; argv[0], when there is
     // one, is a C string.
     unsafe {
+        let given = |c: &[u8; 16]| {
+            let name = &c[..c.iter().position(|&b| b == 0).unwrap_or(16)];
+            !name.is_empty() && !name.iter().all(u8::is_ascii_digit) && !name.starts_with(b"memfd:")
+        };
         if libc::prctl(libc::PR_GET_NAME, comm.as_mut_ptr()) != 0
-            || !comm[0].is_ascii_digit()
-            || !comm.iter().take_while(|&&b| b != 0).all(u8::is_ascii_digit)
+            || given(&comm)
             || argv.is_null()
             || (*argv).is_null()
         {
