@@ -28,6 +28,11 @@
 //! `/proc/self/exe` on a read-only mount, or a write-sealed memfd. A binary
 //! installed on a read-only file system thus starts without a second exec.
 //! Only root re-executes: nobody else can create or enter a container.
+//!
+//! The price is that second exec of a static binary at every start: about
+//! 0.4 ms of CPU and 55 page faults (`perf stat psdock -version`, 0.83-0.91
+//! against 0.41-0.49 ms from a read-only mount), of which the mount clone
+//! and its dissolution are some 45 us.
 
 use std::ffi::{CStr, CString, OsString};
 use std::os::raw::c_char;
