@@ -11,10 +11,14 @@
 //! mounted on the sibling and holds `upper/` and `work/`: the layer is thrown
 //! away at the end of the run, so it never touches the disk. With
 //! [`Upper::Disk`] the sibling itself is the work directory and the upper
-//! directory is `/srv/.web.psdock-upper/`, on the file system that holds ROOTFS.
-//! Each directory costs a disk block to create and to free, which is why there
-//! is no directory around the two and no lock file: on a disk mounted with
-//! `discard` every freed block is a synchronous TRIM.
+//! layer is `/srv/.web.psdock-upper/layer/`, on the file system that holds
+//! ROOTFS. Each directory costs a disk block to create and to free, which is
+//! why there is no lock file: on a disk mounted with `discard` every freed
+//! block is a synchronous TRIM. The one directory around the layer is what
+//! keeps host users out of it: the layer takes the image's mode (0755, as the
+//! container's `/`), and what the container writes there (a setuid root copy
+//! of a shell, a device node) sits on a host file system that honours both;
+//! `-upper` is root's alone (0700), as the sibling and its tmpfs are.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -93,7 +97,7 @@ pub fn sibling_of(rootfs: &Path) -> PathBuf {
     rootfs.with_file_name(name)
 }
 
-/// The upper directory that goes with a sibling under [`Upper::Disk`]: made
+/// The directory that holds the upper layer under [`Upper::Disk`]: made
 /// after the sibling is locked and removed before it, so it never exists
 /// without it.
 pub fn upper_of(sibling: &Path) -> PathBuf {
@@ -106,7 +110,7 @@ pub fn upper_of(sibling: &Path) -> PathBuf {
 pub fn upper_and_work(sibling: &Path, upper: Upper) -> (PathBuf, PathBuf) {
     match upper {
         Upper::Tmpfs => (sibling.join("upper"), sibling.join("work")),
-        Upper::Disk => (upper_of(sibling), sibling.to_owned()),
+        Upper::Disk => (upper_of(sibling).join("layer"), sibling.to_owned()),
     }
 }
 
@@ -188,8 +192,11 @@ pub fn prepare(
     };
     // On disk, an upper directory without its sibling is not one psdock left
     // (see `upper_of`): refused as it is, not removed.
+    if !tmpfs {
+        create(&upper_of(&sibling))?;
+        guard.created_upper = true;
+    }
     create(&upper)?;
-    guard.created_upper = !tmpfs;
     if tmpfs {
         create(&work)?;
     }
@@ -223,11 +230,15 @@ pub fn prepare(
         target: rootfs.to_owned(),
     };
     let m = driver.mount_data(&layout).map_err(RootfsError::Options)?;
+    // The host sees what the container writes through ROOTFS: a setuid copy
+    // of a shell made by container root must not make any host user root, nor
+    // a device node it makes open a host device. The container's own copy of
+    // this mount clears nosuid again (`container::init`).
     mount(
         Some(m.fstype),
         rootfs,
         Some(m.fstype),
-        MsFlags::empty(),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(m.data.as_c_str()),
     )
     .map_err(|source| RootfsError::Mount {
@@ -390,7 +401,7 @@ mod tests {
         );
         assert_eq!(
             upper_and_work(&sibling, Upper::Disk),
-            ("/srv/.web.psdock-upper".into(), sibling)
+            ("/srv/.web.psdock-upper/layer".into(), sibling)
         );
     }
 }

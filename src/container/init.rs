@@ -11,7 +11,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use super::plan::{Plan, ProcessPlan};
 use super::report::{Failure, Stage};
-use super::{caps, mounts};
+use super::{caps, cwd, mounts};
 use crate::fsutil::{self, Create};
 use crate::signals;
 
@@ -158,10 +158,6 @@ pub(super) fn become_process(
     parent_alive(lifeline)?;
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as _)
         .at(Stage::NoNewPrivs)?;
-    nix::unistd::chdir(plan.cwd.as_c_str()).at(Stage::Cwd)?;
-
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    reset_signals();
     // Every descriptor above 2 goes at exec; the report pipe with them, which is
     // how psdock learns that exec succeeded.
     check(unsafe {
@@ -173,6 +169,10 @@ pub(super) fn become_process(
         )
     })
     .at(Stage::Exec)?;
+    cwd::enter(&plan.cwd)?;
+
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    reset_signals();
     Err(exec(plan))
 }
 
@@ -203,6 +203,17 @@ fn io_failure(stage: Stage, index: usize, e: &std::io::Error) -> Failure {
 /// directory for the old root is needed, and none is left in the container.
 fn pivot(rootfs: &CString) -> Result<(), Errno> {
     nix::unistd::chdir(rootfs.as_c_str())?;
+    // The host's ROOTFS mount is nosuid and nodev (`rootfs::prepare`); this
+    // namespace's copy of it is the container's `/`, where setuid programs
+    // (su, ping, sudo) must work as they would anywhere, and device nodes stay
+    // off. Private by now, so nothing propagates back to the host's copy.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NODEV,
+        None::<&str>,
+    )?;
     // SAFETY: two valid C strings.
     check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) })?;
     umount2(".", MntFlags::MNT_DETACH)?;

@@ -9,6 +9,7 @@
 //! failure over a close-on-exec pipe; end-of-file on it means exec succeeded.
 
 pub mod caps;
+mod cwd;
 mod enter;
 mod init;
 mod mounts;

@@ -128,6 +128,10 @@ pub enum ContainerError {
     NotExecutable { command: OsString, errno: Errno },
     #[error("-cwd {}: {}", .path.display(), .errno.desc())]
     Cwd { path: PathBuf, errno: Errno },
+    #[error("-cwd {}: refused: a /proc magic link or a symlink loop, which could lead out of the container", .0.display())]
+    CwdMagicLink(PathBuf),
+    #[error("-cwd {}: refused: outside the container's root", .0.display())]
+    CwdOutside(PathBuf),
     #[error("-bind-mount {}: {}", .value, .errno.desc())]
     Bind { value: String, errno: Errno },
     #[error("container setup failed: cannot {what}: {}", .errno.desc())]

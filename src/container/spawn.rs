@@ -348,6 +348,10 @@ fn explain(spec: &Context, f: Failure) -> ContainerError {
             command: command(),
             errno: f.errno,
         },
+        Stage::Cwd if f.index == super::cwd::OUTSIDE => {
+            ContainerError::CwdOutside(spec.cwd.to_owned())
+        }
+        Stage::Cwd if f.errno == Errno::ELOOP => ContainerError::CwdMagicLink(spec.cwd.to_owned()),
         Stage::Cwd => ContainerError::Cwd {
             path: spec.cwd.to_owned(),
             errno: f.errno,

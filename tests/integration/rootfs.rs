@@ -185,7 +185,15 @@ fn the_hidden_siblings_are_never_visible_inside() {
             sb.sibling().join("upper")
         } else {
             assert_eq!(listing(&sb.sibling()), ["work"]);
-            sb.upper()
+            // The layer sits in a directory of root's alone: it takes the
+            // image's mode, and what the container writes there must be out
+            // of other host users' reach.
+            assert_eq!(listing(&sb.upper()), ["layer"]);
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(sb.upper()).unwrap().permissions(),
+            );
+            assert_eq!(mode & 0o7777, 0o700, "-upper disk: {mode:o}");
+            sb.upper().join("layer")
         };
         assert_eq!(listing(&upper_dir), Vec::<String>::new(), "-upper {upper}");
         // ...and nowhere in the container.
@@ -217,7 +225,7 @@ fn the_upper_layer_is_in_a_tmpfs_by_default_and_on_disk_with_upper_disk() {
         let written = if upper == "tmpfs" {
             sb.sibling().join("upper/new")
         } else {
-            sb.upper().join("new")
+            sb.upper().join("layer/new")
         };
         assert_eq!(std::fs::read_to_string(&written).unwrap(), "written\n");
         let on_tmpfs = fs_type(&written) == nix::sys::statfs::TMPFS_MAGIC;

@@ -133,11 +133,8 @@ fn an_oci_layer_s_device_node_is_skipped_with_a_warning() {
     sb.assert_clean();
 }
 
-/// The container's root must be `nodev` inside the container, which the
-/// boundary change (issue 13, hole 2: the root's mount flags in
-/// `init::pivot`) brings: run with `--ignored` once it is in.
+/// The container's root is `nodev` inside the container (`init::pivot`).
 #[test]
-#[ignore = "needs the container's root mounted nodev (issue 13, hole 2)"]
 fn a_node_in_the_image_or_made_on_the_root_cannot_be_opened() {
     let sb = Sandbox::new();
     let image = sb.image_copy("image");

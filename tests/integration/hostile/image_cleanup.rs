@@ -65,7 +65,7 @@ fn a_tree_deeper_than_the_descriptor_limit_goes_with_the_prune() {
     cmd.args(["-upper", "disk"]).args(sh(&script));
     let mut c = records::start(&sb, cmd);
     wait_for("the container's tree", || {
-        sb.upper().join("done").exists().then_some(())
+        sb.upper().join("layer/done").exists().then_some(())
     });
     let init = c.init_pid();
     c.kill();

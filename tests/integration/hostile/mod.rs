@@ -3,6 +3,12 @@
 //! privileges stay out of reach. One file per class of hole, each test
 //! playing the attacker on a real container.
 
+// Hole 1: a working directory through a descriptor of psdock's (CVE-2024-21626).
+mod cwd;
+// Hole 2: setuid files and devices the container writes, seen from the host.
+mod setuid;
+// Hole 3: the host's psdock binaries, written through /proc/<pid>/exe (CVE-2019-5736).
+mod binary;
 // Hole 4: host devices through mknod, an image's nodes, bind mounts and OCI layers.
 mod devices;
 // Hole 5: NET_RAW and the default capabilities (raw and packet sockets on the host's network).
