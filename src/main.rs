@@ -13,14 +13,8 @@
 use std::os::raw::{c_char, c_int};
 
 #[unsafe(no_mangle)]
-extern "C" fn main(_argc: c_int, argv: *const *const c_char) -> c_int {
+extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     reopen_closed_stdio();
-    // First, before psdock does anything a container could see (psdock::seal).
-    // SAFETY: C's argv, NULL-terminated; no thread yet.
-    if let Err(e) = unsafe { psdock::seal::reexec_sealed(argv) } {
-        eprintln!("psdock: {e}");
-        return 125;
-    }
     // As std's runtime does: a write to a closed pipe is an EPIPE error that
     // psdock handles, not a signal that kills it. The container's init resets
     // the disposition before exec.

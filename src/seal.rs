@@ -1,12 +1,13 @@
-//! psdock's own binary, out of the container's reach (the CVE-2019-5736 class).
+//! psdock-exec's own binary, out of the container's reach (the CVE-2019-5736
+//! class).
 //!
-//! Until it executes the command, a container's init is psdock, and a process
-//! psdock-exec starts in a container is psdock-exec: `/proc/<pid>/exe` of either
-//! names the host's binary. A command that is a script starting
-//! `#!/proc/self/exe` runs that binary again inside the container, dumpable,
-//! and another process there opens its `/proc/<pid>/exe` and writes the host's
-//! binary once it has ended. So psdock and psdock-exec first re-execute
-//! themselves, once, from a view of their binary that cannot be written:
+//! Until it executes the command, a process psdock-exec starts in a container
+//! is psdock-exec: `/proc/<pid>/exe` names the host's binary. A command that is
+//! a script starting `#!/proc/self/exe` runs that binary again inside the
+//! container, dumpable, and another process there, already running, opens its
+//! `/proc/<pid>/exe` and writes the host's binary once it has ended. So
+//! psdock-exec first re-executes itself, once, from a view of its binary that
+//! cannot be written:
 //!
 //! - a read-only clone of the binary's mount, detached (`open_tree` with
 //!   `OPEN_TREE_CLONE`, `mount_setattr` `MOUNT_ATTR_RDONLY`), executed through
@@ -27,12 +28,15 @@
 //! Whether it is done is read from the binary itself, not the environment:
 //! `/proc/self/exe` on a read-only mount, or a write-sealed memfd. A binary
 //! installed on a read-only file system thus starts without a second exec.
-//! Only root re-executes: nobody else can create or enter a container.
+//! Only root re-executes: nobody else can enter a container.
 //!
 //! The price is that second exec of a static binary at every start: about
-//! 0.4 ms of CPU and 55 page faults (`perf stat psdock -version`, 0.83-0.91
-//! against 0.41-0.49 ms from a read-only mount), of which the mount clone
-//! and its dissolution are some 45 us.
+//! 0.4 ms of CPU and 55 page faults (measured with psdock's binary:
+//! `perf stat psdock -version`, 0.83-0.91 against 0.41-0.49 ms from a
+//! read-only mount), of which the mount clone and its dissolution are some
+//! 45 us. psdock itself does not pay it: when its init runs, no other process
+//! of the container exists yet, so a look at the init's exe right after the
+//! exec is enough there (`container::spawn`).
 
 use std::ffi::{CStr, CString, OsString};
 use std::os::raw::c_char;
@@ -75,7 +79,7 @@ unsafe extern "C" {
 /// # Safety
 /// `argv` must be a NULL-terminated array of C strings that outlives the call,
 /// and no other thread may be running (the exec replaces the process).
-pub unsafe fn reexec_sealed(argv: *const *const c_char) -> Result<(), SealError> {
+unsafe fn reexec_sealed(argv: *const *const c_char) -> Result<(), SealError> {
     // SAFETY: plain system calls.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());

@@ -138,6 +138,14 @@ fn setup(
     drop(root);
     mounts::mask().at(Stage::Mask)?;
     nix::unistd::sethostname(plan.hostname.to_str().unwrap_or("psdock")).at(Stage::Hostname)?;
+    // Stop at the exec, before the command's first instruction, so that
+    // psdock can look at what was executed (`spawn::refuse_own_binary`).
+    // Refused when psdock is itself traced (a debugger): psdock then looks
+    // without the stop.
+    // SAFETY: PTRACE_TRACEME takes no pointer.
+    if unsafe { libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) } == 0 {
+        super::spawn::stops_at_exec();
+    }
 
     become_process(&plan.process, lifeline)
 }

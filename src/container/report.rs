@@ -140,6 +140,12 @@ pub enum ContainerError {
     Report,
     #[error("cannot receive the container's terminal: {0}")]
     Tty(std::io::Error),
+    #[error("{}: refused: it runs psdock's own binary in the container (a link to /proc/self/exe, or a script whose interpreter is one), where the container could write to it", .0.to_string_lossy())]
+    OwnBinary(OsString),
+    #[error("cannot inspect the container's first process: {0}")]
+    Inspect(std::io::Error),
+    #[error("cannot stop the container's first process at its exec: {}", .0.desc())]
+    Trace(Errno),
     #[error("cannot create the container from a psdock with {0} threads (it must have one)")]
     Threads(u64),
     #[error("container setup failed: the container's first process {} before running the command", died(.0))]

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe2, Pid};
 
@@ -64,8 +65,66 @@ pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
             binds: &spec.binds,
         })
     })?;
+    refuse_own_binary(&container, &spec.command[0])?;
     container.pty = receive_tty(tty_parent)?;
     Ok(container)
+}
+
+/// The init must not be psdock's own binary. A command, or the interpreter
+/// of a script, that is `/proc/self/exe` (or any link to the init's own exe)
+/// is resolved while the init is still psdock, so the exec would run the
+/// host's binary as the container's init, dumpable, where a process of the
+/// container could open it through `/proc/1/exe` and write to it once it is no
+/// longer busy (the CVE-2019-5736 class).
+///
+/// The init asked to be traced by psdock (`init::setup`), so the exec stopped
+/// it with SIGTRAP before the new program's first instruction: no process of
+/// the container exists yet, and none can until psdock has looked at the
+/// init's exe and let it go, or killed it. psdock-exec, which enters a
+/// container where other processes already run, re-executes from a sealed view
+/// of its binary instead (`crate::seal`); psdock does not need to, and its
+/// start-up is spared that second exec.
+fn refuse_own_binary(container: &Container, command: &OsStr) -> Result<(), ContainerError> {
+    use nix::sys::ptrace;
+    use nix::sys::wait::{WaitPidFlag, WaitStatus};
+    let pid = container.pid;
+    if STOPS_AT_EXEC.load(Ordering::Relaxed) {
+        loop {
+            match waitpid(pid, Some(WaitPidFlag::__WALL)).map_err(ContainerError::Trace)? {
+                WaitStatus::Stopped(_, Signal::SIGTRAP) => break,
+                // Another signal reached it first: let it through, and wait on.
+                WaitStatus::Stopped(_, sig) => {
+                    ptrace::cont(pid, sig).map_err(ContainerError::Trace)?
+                }
+                status => return Err(ContainerError::Died(status)),
+            }
+        }
+    }
+    let inode = |path: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).map(|m| (m.dev(), m.ino()))
+    };
+    let ours = inode("/proc/self/exe").map_err(ContainerError::Inspect)?;
+    match inode(&format!("/proc/{pid}/exe")) {
+        // Dropping the container kills and reaps the init.
+        Ok(theirs) if theirs == ours => Err(ContainerError::OwnBinary(command.to_owned())),
+        // Without the stop (psdock traced itself), an init already gone.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(ContainerError::Inspect(e)),
+        Ok(_) if STOPS_AT_EXEC.load(Ordering::Relaxed) => {
+            ptrace::detach(pid, None).map_err(ContainerError::Trace)
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Set by the init (whose memory is psdock's until exec) once it is traced
+/// by psdock, so that its exec will stop it.
+static STOPS_AT_EXEC: AtomicBool = AtomicBool::new(false);
+
+/// Called by the init once `PTRACE_TRACEME` has succeeded.
+pub(super) fn stops_at_exec() {
+    STOPS_AT_EXEC.store(true, Ordering::Relaxed);
 }
 
 /// The channel over which a child sends the master of the terminal it opened
@@ -166,6 +225,7 @@ where
         close: [report_r.as_raw_fd(), lifeline_w.as_raw_fd()],
     };
     EXEC_REACHED.store(false, Ordering::Relaxed);
+    STOPS_AT_EXEC.store(false, Ordering::Relaxed);
     // SAFETY: PR_GET_DUMPABLE takes no pointer.
     let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
     let mut pidfd: libc::c_int = -1;
