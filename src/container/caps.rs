@@ -23,7 +23,7 @@ const DEFAULT: &[u32] = &[
     31, // CAP_SETFCAP
 ];
 
-fn default_mask() -> u64 {
+pub fn default_mask() -> u64 {
     DEFAULT.iter().fold(0, |m, c| m | 1 << c)
 }
 

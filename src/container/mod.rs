@@ -14,9 +14,16 @@ mod init;
 mod mounts;
 mod plan;
 mod report;
+pub mod seccomp;
+mod seccomp_default;
 mod spawn;
 
 pub use enter::enter;
 pub use plan::{Plan, ProcessPlan};
 pub use report::ContainerError;
 pub use spawn::{spawn, Container};
+
+/// The capabilities a container holds, by number (bit N: capability N).
+pub fn default_caps() -> u64 {
+    caps::default_mask()
+}

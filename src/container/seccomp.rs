@@ -1,0 +1,486 @@
+//! The system-call filter: a profile (the default one, or one read from an
+//! OCI `linux.seccomp` file) compiled into seccomp BPF before the clone, and
+//! installed by the child right before exec.
+//!
+//! seccompiler (rust-vmm, pure Rust) emits the per-call rules and argument
+//! comparisons, but gives each program one match action. A profile with
+//! several actions becomes a stack of programs, which the kernel runs all of,
+//! keeping the most restrictive answer: one program answers the default action
+//! for every call that no rule names (and allows the rest), and one per other
+//! action answers that action for the calls its rules match (and allows the
+//! rest). Stacking needs no cooperation between the programs: each one alone
+//! says either "allow" or what its rules say.
+//!
+//! Each program starts with our own prologue instead of seccompiler's, whose
+//! foreign-architecture answer is to kill the process: a call made through
+//! another ABI (i386 through `int 0x80`, x32 on x86_64), which no rule of
+//! ours describes, fails with EPERM; and a call newer than our table (a
+//! kernel newer than psdock) fails with ENOSYS, so that a libc falls back to
+//! an older call as it would on an older kernel, where EPERM would be taken
+//! for a real refusal.
+
+use std::collections::BTreeMap;
+
+use nix::errno::Errno;
+use seccompiler::{
+    sock_filter, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
+};
+
+/// What a rule, or the profile's default, does with a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Allow,
+    Errno(u16),
+    KillThread,
+    KillProcess,
+    Trap,
+    Log,
+}
+
+/// How an argument is compared; `MaskedEq(mask)` compares `arg & mask`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Ne,
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+    MaskedEq(u64),
+}
+
+/// One comparison of a call's argument. `wide: false` compares the low 32
+/// bits only, for arguments the kernel reads as an `int`: a caller could
+/// otherwise pass junk in the high half that the filter sees and the kernel
+/// drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cond {
+    pub index: u8,
+    pub op: Op,
+    pub value: u64,
+    pub wide: bool,
+}
+
+/// A call (by this architecture's number) and the conditions, all of which
+/// must hold for `action` to apply; none: the call alone decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub nr: i64,
+    pub action: Action,
+    pub conds: Vec<Cond>,
+}
+
+/// A profile with every name resolved for this architecture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub default: Action,
+    pub rules: Vec<Rule>,
+}
+
+/// The compiled programs, installed in order. Built before the clone; the
+/// child only hands them to the kernel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    programs: Vec<Vec<sock_filter>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("no system-call table for this architecture ({0}); use -seccomp unconfined")]
+    Arch(&'static str),
+    #[error("cannot compile the filter: {0}")]
+    Compile(seccompiler::BackendError),
+}
+
+/// The running architecture's seccomp identity: seccompiler's name for it,
+/// the kernel's `AUDIT_ARCH_*`, and the number bit of a second ABI sharing
+/// that identity (x32 on x86_64).
+#[cfg(target_arch = "x86_64")]
+mod native {
+    pub const TARGET: seccompiler::TargetArch = seccompiler::TargetArch::x86_64;
+    pub const AUDIT: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+    pub const SECOND_ABI_BIT: Option<u32> = Some(0x4000_0000);
+}
+#[cfg(target_arch = "aarch64")]
+mod native {
+    pub const TARGET: seccompiler::TargetArch = seccompiler::TargetArch::aarch64;
+    pub const AUDIT: u32 = 183 | 0x8000_0000 | 0x4000_0000;
+    pub const SECOND_ABI_BIT: Option<u32> = None;
+}
+
+/// The default profile (docker's) for a container holding `caps` (bit N:
+/// capability N).
+pub fn default_profile(caps: u64) -> Profile {
+    super::seccomp_default::profile(caps)
+}
+
+/// Whether this architecture has a table (and so can have a filter).
+pub fn supported() -> Result<(), SeccompError> {
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        Ok(())
+    } else {
+        Err(SeccompError::Arch(std::env::consts::ARCH))
+    }
+}
+
+/// This architecture's number for a call, `None` for a call it does not have
+/// (skipped, as libseccomp does).
+pub fn number(name: &str) -> Option<i64> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        // libseccomp's name for the call that this table calls `fstatat`.
+        let name = match name {
+            "newfstatat" if cfg!(target_arch = "aarch64") => "fstatat",
+            n => n,
+        };
+        name.parse::<syscalls::Sysno>().ok().map(|s| s.id().into())
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = name;
+        None
+    }
+}
+
+impl Filter {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    pub fn compile(profile: &Profile) -> Result<Filter, SeccompError> {
+        let mut programs = Vec::new();
+        if profile.default != Action::Allow {
+            let all = profile.rules.iter();
+            programs.push(program(all, Action::Allow, profile.default)?);
+        }
+        let mut others: Vec<Action> = profile
+            .rules
+            .iter()
+            .map(|r| r.action)
+            .filter(|a| *a != Action::Allow && *a != profile.default)
+            .collect();
+        others.sort();
+        others.dedup();
+        for action in others {
+            let rules = profile.rules.iter().filter(|r| r.action == action);
+            programs.push(program(rules, action, Action::Allow)?);
+        }
+        // A profile whose rules all say its default still filters foreign ABIs.
+        if programs.is_empty() {
+            programs.push(program([].iter(), Action::Allow, Action::Allow)?);
+        }
+        Ok(Filter { programs })
+    }
+
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pub fn compile(_: &Profile) -> Result<Filter, SeccompError> {
+        Err(SeccompError::Arch(std::env::consts::ARCH))
+    }
+
+    /// Installs every program on the calling thread. For the cloned child:
+    /// plain system calls on memory built before the clone, no allocation.
+    /// no_new_privs must be set already.
+    pub fn install(&self) -> Result<(), Errno> {
+        #[repr(C)]
+        struct Fprog {
+            len: libc::c_ushort,
+            filter: *const sock_filter,
+        }
+        for p in &self.programs {
+            let prog = Fprog {
+                len: p.len() as libc::c_ushort,
+                filter: p.as_ptr(),
+            };
+            // SAFETY: the kernel copies the program from memory that outlives the call.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &prog as *const Fprog,
+                )
+            };
+            if r != 0 {
+                return Err(Errno::last());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn ret(action: Action) -> u32 {
+    u32::from(seccomp_action(action))
+}
+
+/// One program: `on_match` for the calls `rules` match, `otherwise` for the rest.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn program<'a>(
+    rules: impl Iterator<Item = &'a Rule>,
+    on_match: Action,
+    otherwise: Action,
+) -> Result<Vec<sock_filter>, SeccompError> {
+    // Per call: `None` once a rule without conditions matches it outright.
+    let mut calls: BTreeMap<i64, Option<Vec<SeccompRule>>> = BTreeMap::new();
+    for r in rules {
+        let entry = calls.entry(r.nr).or_insert_with(|| Some(Vec::new()));
+        if r.conds.is_empty() {
+            *entry = None;
+        } else if let Some(list) = entry {
+            let conds = r
+                .conds
+                .iter()
+                .map(condition)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(SeccompError::Compile)?;
+            list.push(SeccompRule::new(conds).map_err(SeccompError::Compile)?);
+        }
+    }
+    let calls = calls
+        .into_iter()
+        .map(|(nr, rules)| (nr, rules.unwrap_or_default()))
+        .collect();
+    let body: Vec<sock_filter> = if on_match == otherwise {
+        Vec::new()
+    } else {
+        let filter = SeccompFilter::new(
+            calls,
+            seccomp_action(otherwise),
+            seccomp_action(on_match),
+            native::TARGET,
+        )
+        .map_err(SeccompError::Compile)?;
+        filter.try_into().map_err(SeccompError::Compile)?
+    };
+    Ok(with_prologue(body, otherwise))
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn seccomp_action(a: Action) -> SeccompAction {
+    match a {
+        Action::Allow => SeccompAction::Allow,
+        Action::Errno(e) => SeccompAction::Errno(e.into()),
+        Action::KillThread => SeccompAction::KillThread,
+        Action::KillProcess => SeccompAction::KillProcess,
+        Action::Trap => SeccompAction::Trap,
+        Action::Log => SeccompAction::Log,
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn condition(c: &Cond) -> Result<SeccompCondition, seccompiler::BackendError> {
+    let op = match c.op {
+        Op::Ne => SeccompCmpOp::Ne,
+        Op::Lt => SeccompCmpOp::Lt,
+        Op::Le => SeccompCmpOp::Le,
+        Op::Eq => SeccompCmpOp::Eq,
+        Op::Ge => SeccompCmpOp::Ge,
+        Op::Gt => SeccompCmpOp::Gt,
+        Op::MaskedEq(m) => SeccompCmpOp::MaskedEq(m),
+    };
+    let len = if c.wide {
+        SeccompCmpArgLen::Qword
+    } else {
+        SeccompCmpArgLen::Dword
+    };
+    SeccompCondition::new(c.index, len, op, c.value)
+}
+
+// Classic BPF, as linux/filter.h spells it.
+const LD_W_ABS: u16 = 0x20;
+const JEQ_K: u16 = 0x05 | 0x10;
+const JGT_K: u16 = 0x05 | 0x20;
+const JSET_K: u16 = 0x05 | 0x40;
+const RET_K: u16 = 0x06;
+const ARCH_OFFSET: u32 = 4;
+const NR_OFFSET: u32 = 0;
+
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// seccompiler's program begins with its architecture check (load, compare,
+/// kill); ours replaces it: another ABI gets EPERM, a call past the table's
+/// last gets ENOSYS when the program's fallback refuses, then the body.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn with_prologue(body: Vec<sock_filter>, otherwise: Action) -> Vec<sock_filter> {
+    let eperm = ret(Action::Errno(libc::EPERM as u16));
+    let mut p = vec![
+        stmt(LD_W_ABS, ARCH_OFFSET),
+        jump(JEQ_K, native::AUDIT, 1, 0),
+        stmt(RET_K, eperm),
+        stmt(LD_W_ABS, NR_OFFSET),
+    ];
+    if let Some(bit) = native::SECOND_ABI_BIT {
+        p.push(jump(JSET_K, bit, 0, 1));
+        p.push(stmt(RET_K, eperm));
+    }
+    if matches!(otherwise, Action::Errno(_)) {
+        let last = syscalls::Sysno::last().id() as u32;
+        p.push(jump(JGT_K, last, 0, 1));
+        p.push(stmt(RET_K, ret(Action::Errno(libc::ENOSYS as u16))));
+    }
+    const SECCOMPILER_PROLOGUE: usize = 3;
+    match body.get(..SECCOMPILER_PROLOGUE) {
+        // The body reloads the number itself right after its prologue.
+        Some(head) if head[2] == stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS) => {
+            p.extend_from_slice(&body[SECCOMPILER_PROLOGUE..]);
+        }
+        _ => {
+            debug_assert!(body.is_empty(), "seccompiler's prologue changed");
+            p.push(stmt(RET_K, ret(otherwise)));
+        }
+    }
+    p
+}
+
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(super) mod tests {
+    use super::*;
+
+    /// Runs a program as the kernel would on one call.
+    pub fn run(p: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_ne_bytes());
+        data[4..8].copy_from_slice(&arch.to_ne_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+        }
+        let (mut acc, mut pc) = (0u32, 0usize);
+        loop {
+            let i = &p[pc];
+            pc += 1;
+            match i.code {
+                LD_W_ABS => {
+                    let o = i.k as usize;
+                    acc = u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
+                }
+                0x54 => acc &= i.k, // ALU AND K
+                0x05 => pc += i.k as usize,
+                RET_K => return i.k,
+                c => {
+                    let hit = match c {
+                        JEQ_K => acc == i.k,
+                        JGT_K => acc > i.k,
+                        0x35 => acc >= i.k, // JGE K
+                        JSET_K => acc & i.k != 0,
+                        _ => panic!("unexpected instruction {i:?}"),
+                    };
+                    pc += if hit { i.jt } else { i.jf } as usize;
+                }
+            }
+        }
+    }
+
+    /// What the kernel answers: the most restrictive result of the stack.
+    pub fn answer(f: &Filter, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        // Precedence: KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > ... > LOG > ALLOW.
+        let rank = |r: u32| match r & 0xffff_0000 {
+            0x8000_0000 => 0,
+            0 => 1,
+            0x0003_0000 => 2,
+            0x0005_0000 => 3,
+            0x7ffc_0000 => 8,
+            0x7fff_0000 => 9,
+            _ => 5,
+        };
+        f.programs
+            .iter()
+            .rev()
+            .map(|p| run(p, arch, nr, args))
+            .min_by_key(|r| rank(*r))
+            .unwrap()
+    }
+
+    pub fn call(f: &Filter, name: &str, args: [u64; 6]) -> u32 {
+        answer(f, native::AUDIT, number(name).unwrap() as u32, args)
+    }
+
+    pub const ALLOW: u32 = 0x7fff_0000;
+    pub const EPERM: u32 = 0x0005_0000 | 1;
+    pub const ENOSYS: u32 = 0x0005_0000 | 38;
+
+    fn profile(default: Action, rules: &[(&str, Action, &[Cond])]) -> Filter {
+        Filter::compile(&Profile {
+            default,
+            rules: rules
+                .iter()
+                .map(|(n, a, c)| Rule {
+                    nr: number(n).unwrap(),
+                    action: *a,
+                    conds: c.to_vec(),
+                })
+                .collect(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn several_actions_stack_and_the_rule_s_action_wins() {
+        let eq = |v| Cond {
+            index: 0,
+            op: Op::Eq,
+            value: v,
+            wide: true,
+        };
+        let f = profile(
+            Action::Errno(1),
+            &[
+                ("read", Action::Allow, &[]),
+                ("getpid", Action::Errno(38), &[]),
+                ("getppid", Action::Log, &[]),
+                ("close", Action::Allow, &[eq(3)]),
+                ("close", Action::Trap, &[eq(4)]),
+            ],
+        );
+        let z = [0; 6];
+        assert_eq!(call(&f, "read", z), ALLOW);
+        assert_eq!(call(&f, "write", z), EPERM);
+        assert_eq!(call(&f, "getpid", z), ENOSYS);
+        assert_eq!(call(&f, "getppid", z), 0x7ffc_0000);
+        assert_eq!(call(&f, "close", [3, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(call(&f, "close", [4, 0, 0, 0, 0, 0]), 0x0003_0000);
+        assert_eq!(call(&f, "close", [5, 0, 0, 0, 0, 0]), EPERM);
+    }
+
+    #[test]
+    fn other_abis_get_eperm_and_calls_past_the_table_enosys() {
+        let f = profile(Action::Errno(1), &[("getpid", Action::Allow, &[])]);
+        let getpid = number("getpid").unwrap() as u32;
+        const I386: u32 = 3 | 0x4000_0000;
+        assert_eq!(answer(&f, I386, getpid, [0; 6]), EPERM);
+        assert_eq!(answer(&f, native::AUDIT, 4000, [0; 6]), ENOSYS);
+        if let Some(bit) = native::SECOND_ABI_BIT {
+            assert_eq!(answer(&f, native::AUDIT, bit | getpid, [0; 6]), EPERM);
+        }
+        // A deny-list (default allow) must not be sidestepped through x32 either.
+        let f = profile(Action::Allow, &[("mkdirat", Action::Errno(13), &[])]);
+        assert_eq!(answer(&f, I386, getpid, [0; 6]), EPERM);
+        assert_eq!(answer(&f, native::AUDIT, getpid, [0; 6]), ALLOW);
+        if let Some(bit) = native::SECOND_ABI_BIT {
+            let mkdir = number("mkdirat").unwrap() as u32;
+            assert_eq!(answer(&f, native::AUDIT, bit | mkdir, [0; 6]), EPERM);
+        }
+    }
+
+    #[test]
+    fn narrow_comparisons_ignore_the_high_half() {
+        let ne = Cond {
+            index: 0,
+            op: Op::Ne,
+            value: 40,
+            wide: false,
+        };
+        let f = profile(Action::Errno(1), &[("socket", Action::Allow, &[ne])]);
+        assert_eq!(call(&f, "socket", [2, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(call(&f, "socket", [40, 0, 0, 0, 0, 0]), EPERM);
+        assert_eq!(call(&f, "socket", [(1 << 32) | 40, 0, 0, 0, 0, 0]), EPERM);
+    }
+}
