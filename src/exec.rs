@@ -85,7 +85,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         .block_on(sink.open(&StdioSpec::default()))
         .map_err(Error::Stdio)?;
     let raw = |i: usize| fds[i].as_ref().map(AsRawFd::as_raw_fd);
-    let plan = ProcessPlan::new(&spec, [raw(0), raw(1), raw(2)]);
+    let mut plan = ProcessPlan::new(&spec, [raw(0), raw(1), raw(2)]);
+    // The container's own filter, as its record keeps it.
+    plan.seccomp = crate::spec::seccomp_filter(&record.seccomp, container::default_caps())?;
     let child = container::enter(init, &pidfd, &spec, &plan, tty.as_ref())?;
     drop(fds);
     let transfer = supervisor::start_pump(&rt, pump, &child).map_err(Error::Supervise)?;

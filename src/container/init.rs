@@ -144,7 +144,7 @@ fn setup(
 
 /// The last steps of every child, in the container's root: drop capabilities,
 /// switch user, no_new_privs, working directory, clean signal state, close
-/// every other descriptor, exec.
+/// every other descriptor, system-call filter, exec.
 pub(super) fn become_process(
     plan: &ProcessPlan,
     lifeline: &OwnedFd,
@@ -172,6 +172,10 @@ pub(super) fn become_process(
         )
     })
     .at(Stage::Exec)?;
+    // Last, so that none of psdock's own calls above need to be allowed.
+    if let Some(filter) = &plan.seccomp {
+        filter.install().at(Stage::Seccomp)?;
+    }
     Err(exec(plan))
 }
 

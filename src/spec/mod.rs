@@ -6,8 +6,10 @@ mod binds;
 mod error;
 mod process;
 mod run;
+mod seccomp;
 
 pub use binds::BindMount;
 pub use error::SpecError;
 pub use process::{env_var, root_text, ProcessSpec};
 pub use run::RunSpec;
+pub use seccomp::{compile as seccomp_filter, ProfileText, Seccomp, SeccompSpec};

@@ -36,6 +36,8 @@ pub struct RunSpec {
     pub notify: Option<(NotifySpec, Duration)>,
     /// `-bind-port`, and `-port-probe` when one was named.
     pub bind_port: Option<(u16, Option<String>)>,
+    /// `-seccomp`, compiled for the container's capabilities.
+    pub seccomp: super::SeccompSpec,
 }
 
 impl RunSpec {
@@ -56,6 +58,8 @@ impl RunSpec {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
+        let caps = crate::container::default_caps();
+        let seccomp = super::SeccompSpec::from_arg(args.seccomp.as_deref(), caps)?;
         let image = check_image(&image)?;
         let cache = Cache::from_env();
         let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
@@ -103,6 +107,7 @@ impl RunSpec {
             stdio,
             notify,
             bind_port,
+            seccomp,
         })
     }
 
