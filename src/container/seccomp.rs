@@ -2,8 +2,12 @@
 //! OCI `linux.seccomp` file) compiled into seccomp BPF before the clone, and
 //! installed by the child right before exec.
 //!
-//! seccompiler (rust-vmm, pure Rust) emits the per-call rules and argument
-//! comparisons, but gives each program one match action. A profile with
+//! Each program finds the call by a binary search on its number, over runs of
+//! numbers that get one answer; a call with argument rules jumps to a block
+//! that seccompiler (rust-vmm, pure Rust) compiled for it. seccompiler alone
+//! lays a program out as one linear list, which made the kernel's cache of
+//! constant answers cost 0.7 ms to build at install (the search: 0.09 ms),
+//! and gives each program one match action. A profile with
 //! several actions becomes a stack of programs, which the kernel runs all of,
 //! keeping the most restrictive answer: one program answers the default action
 //! for every call that no rule names (and allows the rest), and one per other
@@ -91,6 +95,8 @@ pub enum SeccompError {
     Arch(&'static str),
     #[error("cannot compile the filter: {0}")]
     Compile(seccompiler::BackendError),
+    #[error("cannot compile the filter: seccompiler's program has an unknown layout")]
+    Layout,
 }
 
 /// The running architecture's seccomp identity: seccompiler's name for it,
@@ -211,7 +217,8 @@ fn ret(action: Action) -> u32 {
     u32::from(seccomp_action(action))
 }
 
-/// One program: `on_match` for the calls `rules` match, `otherwise` for the rest.
+/// One program: `on_match` for the calls `rules` match, `otherwise` for the
+/// rest: our prologue, the search, then the argument blocks.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn program<'a>(
     rules: impl Iterator<Item = &'a Rule>,
@@ -234,23 +241,143 @@ fn program<'a>(
             list.push(SeccompRule::new(conds).map_err(SeccompError::Compile)?);
         }
     }
-    let calls = calls
-        .into_iter()
-        .map(|(nr, rules)| (nr, rules.unwrap_or_default()))
-        .collect();
-    let body: Vec<sock_filter> = if on_match == otherwise {
-        Vec::new()
-    } else {
-        let filter = SeccompFilter::new(
-            calls,
-            seccomp_action(otherwise),
-            seccomp_action(on_match),
-            native::TARGET,
-        )
-        .map_err(SeccompError::Compile)?;
-        filter.try_into().map_err(SeccompError::Compile)?
+    let mut p = prologue(otherwise);
+    if on_match == otherwise {
+        p.push(stmt(RET_K, ret(otherwise)));
+        return Ok(p);
+    }
+    // Runs of numbers with one answer: consecutive calls allowed outright
+    // share a run, so the search compares run boundaries, not every call.
+    let mut runs: Vec<(u32, Leaf)> = Vec::new();
+    let mut blocks = Vec::new();
+    let push = |runs: &mut Vec<(u32, Leaf)>, start: u32, leaf: Leaf| {
+        if let Some(last) = runs.last_mut() {
+            if last.0 == start {
+                // The run before it was empty.
+                runs.pop();
+            }
+        }
+        match runs.last() {
+            Some((_, l)) if *l == leaf && !matches!(leaf, Leaf::Block(_)) => {}
+            _ => runs.push((start, leaf)),
+        }
     };
-    Ok(with_prologue(body, otherwise))
+    push(&mut runs, 0, Leaf::Otherwise);
+    for (nr, rules) in calls {
+        let leaf = match rules {
+            None => Leaf::Match,
+            Some(rules) => {
+                blocks.push(arguments(nr, rules, on_match, otherwise)?);
+                Leaf::Block(blocks.len() - 1)
+            }
+        };
+        push(&mut runs, nr as u32, leaf);
+        push(&mut runs, nr as u32 + 1, Leaf::Otherwise);
+    }
+    let mut jumps = Vec::new();
+    let answers = (ret(on_match), ret(otherwise));
+    p.extend(search(&runs, answers, p.len(), &mut jumps));
+    let mut starts = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        starts.push(p.len());
+        p.extend(b);
+    }
+    for (at, block) in jumps {
+        p[at].k = (starts[block] - at - 1) as u32;
+    }
+    if p.len() > 4096 {
+        return Err(SeccompError::Compile(
+            seccompiler::BackendError::FilterTooLarge(p.len()),
+        ));
+    }
+    Ok(p)
+}
+
+/// What the search answers for a run of numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    Match,
+    Otherwise,
+    /// The call's argument rules, in block `i`.
+    Block(usize),
+}
+
+/// The binary search over `runs` (their first numbers, ascending; the number
+/// in the accumulator is at least the first), as code that will start at
+/// `at`. A branch skips its left half with a conditional jump when it is
+/// short enough, else through a long jump.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn search(
+    runs: &[(u32, Leaf)],
+    answers: (u32, u32),
+    at: usize,
+    jumps: &mut Vec<(usize, usize)>,
+) -> Vec<sock_filter> {
+    if let [(_, leaf)] = runs {
+        return vec![match leaf {
+            Leaf::Match => stmt(RET_K, answers.0),
+            Leaf::Otherwise => stmt(RET_K, answers.1),
+            Leaf::Block(b) => {
+                jumps.push((at, *b));
+                stmt(JA, 0)
+            }
+        }];
+    }
+    let mid = runs.len() / 2;
+    let short = size(&runs[..mid]) <= u8::MAX as usize;
+    let head = if short { 1 } else { 2 };
+    let left = search(&runs[..mid], answers, at + head, jumps);
+    let mut p = Vec::with_capacity(head + left.len());
+    if short {
+        p.push(jump(JGE_K, runs[mid].0, left.len() as u8, 0));
+    } else {
+        p.push(jump(JGE_K, runs[mid].0, 0, 1));
+        p.push(stmt(JA, left.len() as u32));
+    }
+    p.extend(left);
+    let right_at = at + p.len();
+    p.extend(search(&runs[mid..], answers, right_at, jumps));
+    p
+}
+
+/// How many instructions [`search`] makes of `runs`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn size(runs: &[(u32, Leaf)]) -> usize {
+    if runs.len() == 1 {
+        return 1;
+    }
+    let mid = runs.len() / 2;
+    let left = size(&runs[..mid]);
+    let head = if left <= u8::MAX as usize { 1 } else { 2 };
+    head + left + size(&runs[mid..])
+}
+
+/// The argument rules of one call, as seccompiler compiles them: its program
+/// for that call alone, without its architecture check. The block reloads
+/// what it compares and ends in returns only, so it runs from wherever the
+/// search jumps to it.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn arguments(
+    nr: i64,
+    rules: Vec<SeccompRule>,
+    on_match: Action,
+    otherwise: Action,
+) -> Result<Vec<sock_filter>, SeccompError> {
+    let filter = SeccompFilter::new(
+        BTreeMap::from([(nr, rules)]),
+        seccomp_action(otherwise),
+        seccomp_action(on_match),
+        native::TARGET,
+    )
+    .map_err(SeccompError::Compile)?;
+    let mut body: Vec<sock_filter> = filter.try_into().map_err(SeccompError::Compile)?;
+    // seccompiler's architecture check: load, compare, kill.
+    let kill = stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS);
+    if body.len() <= 3 || body[2] != kill || body[0] != stmt(LD_W_ABS, ARCH_OFFSET) {
+        return Err(SeccompError::Layout);
+    }
+    body.drain(..3);
+    Ok(body)
 }
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -288,6 +415,8 @@ fn condition(c: &Cond) -> Result<SeccompCondition, seccompiler::BackendError> {
 const LD_W_ABS: u16 = 0x20;
 const JEQ_K: u16 = 0x05 | 0x10;
 const JGT_K: u16 = 0x05 | 0x20;
+const JGE_K: u16 = 0x05 | 0x30;
+const JA: u16 = 0x05;
 const JSET_K: u16 = 0x05 | 0x40;
 const RET_K: u16 = 0x06;
 const ARCH_OFFSET: u32 = 4;
@@ -306,11 +435,11 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
-/// seccompiler's program begins with its architecture check (load, compare,
-/// kill); ours replaces it: another ABI gets EPERM, a call past the table's
-/// last gets ENOSYS when the program's fallback refuses, then the body.
+/// Before the search: a call of another ABI gets EPERM (seccompiler's own
+/// check would kill the process), and one past the table's last gets ENOSYS
+/// when the program's fallback refuses. Leaves the number in the accumulator.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn with_prologue(body: Vec<sock_filter>, otherwise: Action) -> Vec<sock_filter> {
+fn prologue(otherwise: Action) -> Vec<sock_filter> {
     let eperm = ret(Action::Errno(libc::EPERM as u16));
     let mut p = vec![
         stmt(LD_W_ABS, ARCH_OFFSET),
@@ -326,17 +455,6 @@ fn with_prologue(body: Vec<sock_filter>, otherwise: Action) -> Vec<sock_filter> 
         let last = syscalls::Sysno::last().id() as u32;
         p.push(jump(JGT_K, last, 0, 1));
         p.push(stmt(RET_K, ret(Action::Errno(libc::ENOSYS as u16))));
-    }
-    const SECCOMPILER_PROLOGUE: usize = 3;
-    match body.get(..SECCOMPILER_PROLOGUE) {
-        // The body reloads the number itself right after its prologue.
-        Some(head) if head[2] == stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS) => {
-            p.extend_from_slice(&body[SECCOMPILER_PROLOGUE..]);
-        }
-        _ => {
-            debug_assert!(body.is_empty(), "seccompiler's prologue changed");
-            p.push(stmt(RET_K, ret(otherwise)));
-        }
     }
     p
 }
@@ -363,13 +481,13 @@ pub(super) mod tests {
                     acc = u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
                 }
                 0x54 => acc &= i.k, // ALU AND K
-                0x05 => pc += i.k as usize,
+                JA => pc += i.k as usize,
                 RET_K => return i.k,
                 c => {
                     let hit = match c {
                         JEQ_K => acc == i.k,
                         JGT_K => acc > i.k,
-                        0x35 => acc >= i.k, // JGE K
+                        JGE_K => acc >= i.k,
                         JSET_K => acc & i.k != 0,
                         _ => panic!("unexpected instruction {i:?}"),
                     };
@@ -467,6 +585,50 @@ pub(super) mod tests {
         if let Some(bit) = native::SECOND_ABI_BIT {
             let mkdir = number("mkdirat").unwrap() as u32;
             assert_eq!(answer(&f, native::AUDIT, bit | mkdir, [0; 6]), EPERM);
+        }
+    }
+
+    #[test]
+    fn the_search_answers_every_number_as_the_rules_say() {
+        // Every third number and 100 to 199 allowed, every seventh only with
+        // argument 0 = 1: runs of one call and of many, long jumps over
+        // subtrees and into blocks.
+        let eq1 = Cond {
+            index: 0,
+            op: Op::Eq,
+            value: 1,
+            wide: true,
+        };
+        let rule = |nr: i64, conds: Vec<Cond>| Rule {
+            nr,
+            action: Action::Allow,
+            conds,
+        };
+        let rules: Vec<Rule> = (0..460)
+            .filter(|n| n % 3 == 0 || (100..200).contains(n))
+            .map(|n| rule(n, vec![]))
+            .chain((0..460).filter(|n| n % 7 == 0).map(|n| rule(n, vec![eq1])))
+            .collect();
+        let f = Filter::compile(&Profile {
+            default: Action::Errno(1),
+            rules,
+        })
+        .unwrap();
+        let last = syscalls::Sysno::last().id() as u32;
+        for nr in 0..600u32 {
+            for arg in [0, 1] {
+                let want = if nr > last {
+                    ENOSYS
+                } else if (nr % 3 == 0 || (100..200).contains(&nr)) && nr < 460
+                    || nr % 7 == 0 && nr < 460 && arg == 1
+                {
+                    ALLOW
+                } else {
+                    EPERM
+                };
+                let got = answer(&f, native::AUDIT, nr, [arg, 0, 0, 0, 0, 0]);
+                assert_eq!(got, want, "call {nr} with {arg}");
+            }
         }
     }
 
