@@ -14,15 +14,24 @@ use std::sync::OnceLock;
 use crate::records::{start, Running};
 use crate::util::*;
 
-/// The probe, compiled once per test binary, statically (the image has no
-/// C library).
+/// The probe, compiled statically (the image has no C library) once per
+/// version of its source.
 fn probe() -> &'static Path {
     static PROBE: OnceLock<PathBuf> = OnceLock::new();
     PROBE.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/integration/hostile/syscall_probe.rs");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("syscall-probe.{}", std::process::id()));
+        let text = std::fs::read(&src).unwrap();
+        let version = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let out = dir.join(format!("syscall-probe-{version:016x}"));
+        if out.exists() {
+            return out;
+        }
+        // Another test binary may build it at the same time: build aside.
+        let tmp = dir.join(format!("syscall-probe.{}", std::process::id()));
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
         let built = Command::new(rustc)
             .args([
@@ -33,7 +42,7 @@ fn probe() -> &'static Path {
                 "target-feature=+crt-static",
                 "-o",
             ])
-            .arg(&out)
+            .arg(&tmp)
             .arg(&src)
             .output()
             .unwrap();
@@ -42,6 +51,7 @@ fn probe() -> &'static Path {
             "building the probe: {}",
             stderr(&built)
         );
+        std::fs::rename(&tmp, &out).unwrap();
         out
     })
 }
