@@ -154,32 +154,31 @@ impl Filter {
     /// "allow" also get a program of their own per action (see the top).
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub fn compile(profile: &Profile) -> Result<Filter, SeccompError> {
-        // Per call: the most restrictive outright action, and the argument rules.
-        let mut calls: BTreeMap<i64, (Option<Action>, Vec<&Rule>)> = BTreeMap::new();
-        for r in &profile.rules {
-            let call = calls.entry(r.nr).or_default();
-            if r.conds.is_empty() {
-                if call.0.is_none_or(|a| rank(r.action) > rank(a)) {
-                    call.0 = Some(r.action);
-                }
-            } else {
-                call.1.push(r);
-            }
-        }
-        let mut leaves = Vec::with_capacity(calls.len());
+        let mut sorted: Vec<&Rule> = profile.rules.iter().collect();
+        // Stable: a call's rules keep their order.
+        sorted.sort_by_key(|r| r.nr);
+        let mut leaves = Vec::with_capacity(sorted.len());
         let mut blocks = Vec::new();
         let mut stacked: BTreeMap<Action, Vec<&Rule>> = BTreeMap::new();
-        for (nr, (outright, conditional)) in &calls {
+        for call in sorted.chunk_by(|a, b| a.nr == b.nr) {
+            let nr = call[0].nr;
+            // The most restrictive action of the rules that name it outright.
+            let outright = call
+                .iter()
+                .filter(|r| r.conds.is_empty())
+                .map(|r| r.action)
+                .max_by_key(|a| rank(*a));
+            let conditional = call.iter().copied().filter(|r| !r.conds.is_empty());
             let leaf = match outright {
-                Some(a) => Leaf::Ret(ret(*a)),
+                Some(a) => Leaf::Ret(ret(a)),
                 None if profile.default == Action::Allow => Leaf::Ret(ret(Action::Allow)),
                 None => {
-                    let rules = conditional.iter().copied();
-                    blocks.push(arguments(*nr, rules, Action::Allow, profile.default)?);
+                    let rules = conditional.clone();
+                    blocks.push(arguments(nr, rules, Action::Allow, profile.default)?);
                     Leaf::Block(blocks.len() - 1)
                 }
             };
-            leaves.push((*nr as u32, leaf));
+            leaves.push((nr as u32, leaf));
             for r in conditional {
                 if r.action != Action::Allow && outright.is_none_or(|a| rank(r.action) >= rank(a)) {
                     stacked.entry(r.action).or_default().push(r);
@@ -281,7 +280,7 @@ fn layout(
         push(&mut runs, nr + 1, gap);
     }
     let mut jumps = Vec::new();
-    p.extend(search(&runs, p.len(), &mut jumps));
+    search(&runs, &mut p, &mut jumps);
     let mut starts = Vec::with_capacity(blocks.len());
     for b in blocks {
         starts.push(p.len());
@@ -315,35 +314,31 @@ enum Leaf {
 }
 
 /// The binary search over `runs` (their first numbers, ascending; the number
-/// in the accumulator is at least the first), as code that will start at
-/// `at`. A branch skips its left half with a conditional jump when it is
-/// short enough, else through a long jump.
+/// in the accumulator is at least the first), appended to `p`. A branch
+/// skips its left half with a conditional jump when it is short enough, else
+/// through a long jump.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn search(runs: &[(u32, Leaf)], at: usize, jumps: &mut Vec<(usize, usize)>) -> Vec<sock_filter> {
+fn search(runs: &[(u32, Leaf)], p: &mut Vec<sock_filter>, jumps: &mut Vec<(usize, usize)>) {
     if let [(_, leaf)] = runs {
-        return vec![match leaf {
+        p.push(match leaf {
             Leaf::Ret(k) => stmt(RET_K, *k),
             Leaf::Block(b) => {
-                jumps.push((at, *b));
+                jumps.push((p.len(), *b));
                 stmt(JA, 0)
             }
-        }];
+        });
+        return;
     }
     let mid = runs.len() / 2;
-    let short = size(&runs[..mid]) <= u8::MAX as usize;
-    let head = if short { 1 } else { 2 };
-    let left = search(&runs[..mid], at + head, jumps);
-    let mut p = Vec::with_capacity(head + left.len());
-    if short {
-        p.push(jump(JGE_K, runs[mid].0, left.len() as u8, 0));
+    let left = size(&runs[..mid]);
+    if left <= u8::MAX as usize {
+        p.push(jump(JGE_K, runs[mid].0, left as u8, 0));
     } else {
         p.push(jump(JGE_K, runs[mid].0, 0, 1));
-        p.push(stmt(JA, left.len() as u32));
+        p.push(stmt(JA, left as u32));
     }
-    p.extend(left);
-    let right_at = at + p.len();
-    p.extend(search(&runs[mid..], right_at, jumps));
-    p
+    search(&runs[..mid], p, jumps);
+    search(&runs[mid..], p, jumps);
 }
 
 /// How many instructions [`search`] makes of `runs`.
