@@ -88,7 +88,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         .block_on(sink.open(&StdioSpec::default()))
         .map_err(Error::Stdio)?;
     let raw = |i: usize| fds[i].as_ref().map(AsRawFd::as_raw_fd);
-    let plan = ProcessPlan::new(&spec, record.caps, [raw(0), raw(1), raw(2)]);
+    let mut plan = ProcessPlan::new(&spec, record.caps, [raw(0), raw(1), raw(2)]);
+    // The container's own filter, as its record keeps it.
+    plan.seccomp = crate::spec::seccomp_filter(&record.seccomp, record.caps)?;
     if let Some(sig) = crate::signals::stop_pending() {
         return Err(Error::Stopped(sig));
     }

@@ -93,6 +93,10 @@ pub struct Args {
     #[arg(long = "kill-timeout", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub kill_timeout: Option<u64>,
 
+    /// System-call filter: default (docker's), unconfined, or an OCI seccomp profile FILE
+    #[arg(long = "seccomp", value_name = "default|unconfined|FILE")]
+    pub seccomp: Option<OsString>,
+
     #[command(flatten)]
     pub stdio: super::StdioArgs,
 

@@ -152,7 +152,7 @@ fn setup(
 
 /// The last steps of every child, in the container's root: drop capabilities,
 /// switch user, no_new_privs, working directory, clean signal state, close
-/// every other descriptor, exec.
+/// every other descriptor, system-call filter, exec.
 pub(super) fn become_process(
     plan: &ProcessPlan,
     lifeline: &OwnedFd,
@@ -181,6 +181,10 @@ pub(super) fn become_process(
 
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     reset_signals();
+    // Last, so that none of psdock's own calls above need to be allowed.
+    if let Some(filter) = &plan.seccomp {
+        filter.install().at(Stage::Seccomp)?;
+    }
     Err(exec(plan))
 }
 

@@ -15,6 +15,10 @@ mod init;
 mod mounts;
 mod plan;
 mod report;
+pub mod seccomp;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod seccomp_bpf;
+mod seccomp_default;
 mod spawn;
 
 pub use enter::enter;

@@ -46,6 +46,8 @@ pub struct ProcessPlan {
     pub cap_last: u32,
     /// Descriptors that become the process's 0, 1, 2 (`None`: inherited).
     pub stdio: [Option<RawFd>; 3],
+    /// The system-call filter, installed right before exec (`None`: unconfined).
+    pub seccomp: Option<super::seccomp::Filter>,
 }
 
 fn cstr(b: &[u8]) -> CString {
@@ -55,22 +57,24 @@ fn cstr(b: &[u8]) -> CString {
 
 impl Plan {
     pub fn new(spec: &RunSpec, stdio: [Option<RawFd>; 3]) -> Plan {
+        let mut process = ProcessPlan::new(
+            &ProcessSpec {
+                command: spec.command.clone(),
+                env: spec.env.clone(),
+                cwd: spec.cwd.clone(),
+                identity: spec.identity.clone(),
+            },
+            spec.caps,
+            stdio,
+        );
+        process.seccomp = spec.seccomp.filter.clone();
         Plan {
             rootfs: cstr(spec.rootfs.as_os_str().as_bytes()),
             binds: spec.binds.iter().map(plan_bind).collect(),
             resolv_conf: Path::new("/etc/resolv.conf").is_file()
                 && spec.layers.is_dir(Path::new("etc")),
             hostname: cstr(spec.hostname.as_bytes()),
-            process: ProcessPlan::new(
-                &ProcessSpec {
-                    command: spec.command.clone(),
-                    env: spec.env.clone(),
-                    cwd: spec.cwd.clone(),
-                    identity: spec.identity.clone(),
-                },
-                spec.caps,
-                stdio,
-            ),
+            process,
             tty: None,
         }
     }
@@ -104,6 +108,7 @@ impl ProcessPlan {
             caps,
             cap_last: super::caps::last(),
             stdio,
+            seccomp: None,
         }
     }
 }

@@ -27,10 +27,11 @@ pub enum Stage {
     Cwd,
     Exec,
     Enter,
+    Seccomp,
 }
 
 impl Stage {
-    const ALL: [Stage; 18] = [
+    const ALL: [Stage; 19] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -49,6 +50,7 @@ impl Stage {
         Stage::Cwd,
         Stage::Exec,
         Stage::Enter,
+        Stage::Seccomp,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -75,6 +77,7 @@ impl Stage {
             Stage::Cwd => "enter the working directory",
             Stage::Exec => "execute the command",
             Stage::Enter => "enter the container",
+            Stage::Seccomp => "install the system-call filter",
         }
     }
 }

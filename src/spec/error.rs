@@ -56,6 +56,8 @@ pub enum SpecError {
     Nul,
     #[error(transparent)]
     Stdio(#[from] crate::stdio::StdioError),
+    #[error("-seccomp {}: {why}", .value.display())]
+    Seccomp { value: PathBuf, why: String },
     #[error("-{0} needs -{1}")]
     Needs(&'static str, &'static str),
 }

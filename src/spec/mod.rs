@@ -7,8 +7,10 @@ mod caps;
 mod error;
 mod process;
 mod run;
+mod seccomp;
 
 pub use binds::BindMount;
 pub use error::SpecError;
 pub use process::{container_user_file, env_var, ProcessSpec};
 pub use run::RunSpec;
+pub use seccomp::{compile as seccomp_filter, ProfileText, Seccomp, SeccompSpec};

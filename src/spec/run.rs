@@ -38,6 +38,8 @@ pub struct RunSpec {
     pub notify: Option<(NotifySpec, Duration)>,
     /// `-bind-port`, and `-port-probe` when one was named.
     pub bind_port: Option<(u16, Option<String>)>,
+    /// `-seccomp`, compiled for the container's capabilities.
+    pub seccomp: super::SeccompSpec,
 }
 
 impl RunSpec {
@@ -59,6 +61,7 @@ impl RunSpec {
         let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
         let caps = super::caps::from_args(&args.cap_add, &args.cap_drop)?;
+        let seccomp = super::SeccompSpec::from_arg(args.seccomp.as_deref(), caps)?;
         let image = check_image(&image)?;
         let cache = Cache::from_env();
         let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
@@ -104,6 +107,7 @@ impl RunSpec {
             stdio,
             notify,
             bind_port,
+            seccomp,
         })
     }
 

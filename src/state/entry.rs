@@ -41,6 +41,7 @@ impl Entry {
                 sibling: rootfs::sibling_of(&spec.rootfs),
                 upper: spec.upper,
             },
+            seccomp: spec.seccomp.choice.clone(),
         };
         // 28 random bits: a clash is rare, and the exclusive rename settles it.
         loop {

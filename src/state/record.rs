@@ -34,6 +34,9 @@ pub struct Record {
     /// RFC 3339, UTC.
     pub started_at: String,
     pub created: Created,
+    /// The container's system-call filter, for psdock-exec to apply too.
+    #[serde(default)]
+    pub seccomp: crate::spec::Seccomp,
 }
 
 /// What psdock made on disk for the container: all that a reclaim may remove.
@@ -181,6 +184,7 @@ mod tests {
                 sibling: PathBuf::from(OsStr::from_bytes(b"/r/.\xffroot.psdock")),
                 upper: Upper::Tmpfs,
             },
+            seccomp: crate::spec::Seccomp::Unconfined,
         }
     }
 
@@ -203,6 +207,26 @@ mod tests {
         let old = text.replace(&caps, "");
         r.caps = 0xa80425fb;
         assert_eq!(serde_json::from_str::<Record>(&old).unwrap(), r);
+    }
+
+    #[test]
+    fn a_record_from_before_the_filter_gets_the_default_one() {
+        let mut r = record();
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.ends_with(r#","seccomp":"unconfined"}"#), "{text}");
+        let old = text.replace(r#","seccomp":"unconfined""#, "");
+        r.seccomp = crate::spec::Seccomp::Default;
+        assert_eq!(serde_json::from_str::<Record>(&old).unwrap(), r);
+        r.seccomp = crate::spec::Seccomp::Profile(Box::new(crate::spec::ProfileText {
+            path: "/p.json".into(),
+            json: r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#.into(),
+        }));
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(
+            text.contains(r#""seccomp":{"profile":{"path":"/p.json","json":"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
     }
 
     #[test]

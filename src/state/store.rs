@@ -250,6 +250,7 @@ mod tests {
                 sibling: "/r/.root.psdock".into(),
                 upper: crate::rootfs::Upper::Tmpfs,
             },
+            seccomp: Default::default(),
         }
     }
 

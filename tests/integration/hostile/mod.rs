@@ -13,6 +13,8 @@ mod binary;
 mod devices;
 // Hole 5: NET_RAW and the default capabilities (raw and packet sockets on the host's network).
 mod caps;
+// Hole 6: the system-call filter refuses keyrings, user namespaces, io_uring, bpf, perf, userfaultfd, VSOCK.
+mod seccomp;
 // Hole 7: a huge /etc/passwd in the image or the container against psdock's memory.
 mod image_memory;
 // Hole 8: trees deeper than the descriptor limit; /proc, /sys or /dev as symlinks.
