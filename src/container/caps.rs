@@ -48,6 +48,60 @@ pub fn last() -> u32 {
         .unwrap_or(40)
 }
 
+/// Every capability of Linux up to 6.x, by number (`linux/capability.h`).
+/// Written out rather than taken from a crate: the names are all this needs,
+/// and the kernel's own list (`cap_last_cap`) decides which exist here.
+pub const NAMES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// A capability's number from its name, in any case, with or without `CAP_`.
+pub fn number(name: &str) -> Option<u32> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    NAMES.iter().position(|n| *n == bare).map(|i| i as u32)
+}
+
 /// Drops every capability outside `keep` from the bounding set and clears the
 /// ambient set: what the process can ever hold from its next exec on. Effective
 /// and permitted stay whole, for the switch of user that follows (`setgroups`
@@ -142,6 +196,14 @@ struct Data {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capability_names() {
+        assert_eq!(number("CAP_SYS_ADMIN"), Some(21));
+        assert_eq!(number("sys_admin"), Some(21));
+        assert_eq!(number("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(number("CAP_NOPE"), None);
+    }
 
     #[test]
     fn default_set_is_podman_s_and_docker_s_has_three_more() {

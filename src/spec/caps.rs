@@ -4,53 +4,6 @@
 use super::SpecError;
 use crate::container::caps::{self, DEFAULT};
 
-/// Every capability of Linux up to 6.x, by number (`linux/capability.h`).
-/// Written out rather than taken from a crate: the names are all this needs,
-/// and the kernel's own list (`cap_last_cap`) decides which exist here.
-const NAMES: [&str; 41] = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
 /// One `-cap-add`/`-cap-drop` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cap {
@@ -131,9 +84,8 @@ fn parse(flag: &'static str, value: &str) -> Result<Cap, SpecError> {
     if upper == "ALL" {
         return Ok(Cap::All);
     }
-    let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
-    match NAMES.iter().position(|n| *n == name) {
-        Some(n) => Ok(Cap::One(n as u32)),
+    match caps::number(&upper) {
+        Some(n) => Ok(Cap::One(n)),
         None => Err(SpecError::Capability {
             flag,
             value: value.to_owned(),
@@ -161,8 +113,8 @@ mod tests {
             assert_eq!(caps(&[name], &[]).unwrap(), DEFAULT | NET_RAW, "{name}");
         }
         assert_eq!(caps(&[], &["chown"]).unwrap(), DEFAULT & !CHOWN);
-        assert_eq!(NAMES[40], "CHECKPOINT_RESTORE");
-        assert_eq!(NAMES[27], "MKNOD");
+        assert_eq!(caps::NAMES[40], "CHECKPOINT_RESTORE");
+        assert_eq!(caps::NAMES[27], "MKNOD");
     }
 
     #[test]

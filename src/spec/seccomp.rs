@@ -144,7 +144,9 @@ impl DockerEntry {
     /// `minKernel` is not checked: psdock needs a newer kernel than any
     /// docker's profile names.
     fn applies(&self, caps: u64) -> bool {
-        let has = |name: &String| capability(name).is_some_and(|c| caps & (1 << c) != 0);
+        let has = |name: &String| {
+            crate::container::caps::number(name).is_some_and(|c| caps & (1 << c) != 0)
+        };
         let here = |arches: &Vec<String>| arches.iter().any(|a| a == DOCKER_ARCH);
         self.includes.caps.iter().all(has)
             && (self.includes.arches.is_empty() || here(&self.includes.arches))
@@ -249,56 +251,6 @@ fn condition(arg: &LinuxSeccompArg) -> Result<Cond, String> {
     })
 }
 
-/// A capability's number from its name, with or without `CAP_`.
-fn capability(name: &str) -> Option<u32> {
-    const NAMES: [&str; 41] = [
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "DAC_READ_SEARCH",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "SETGID",
-        "SETUID",
-        "SETPCAP",
-        "LINUX_IMMUTABLE",
-        "NET_BIND_SERVICE",
-        "NET_BROADCAST",
-        "NET_ADMIN",
-        "NET_RAW",
-        "IPC_LOCK",
-        "IPC_OWNER",
-        "SYS_MODULE",
-        "SYS_RAWIO",
-        "SYS_CHROOT",
-        "SYS_PTRACE",
-        "SYS_PACCT",
-        "SYS_ADMIN",
-        "SYS_BOOT",
-        "SYS_NICE",
-        "SYS_RESOURCE",
-        "SYS_TIME",
-        "SYS_TTY_CONFIG",
-        "MKNOD",
-        "LEASE",
-        "AUDIT_WRITE",
-        "AUDIT_CONTROL",
-        "SETFCAP",
-        "MAC_OVERRIDE",
-        "MAC_ADMIN",
-        "SYSLOG",
-        "WAKE_ALARM",
-        "BLOCK_SUSPEND",
-        "AUDIT_READ",
-        "PERFMON",
-        "BPF",
-        "CHECKPOINT_RESTORE",
-    ];
-    let upper = name.to_ascii_uppercase();
-    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
-    NAMES.iter().position(|n| *n == bare).map(|i| i as u32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,13 +350,5 @@ mod tests {
             assert!(e.contains(says), "{json}: {e}");
             assert!(!e.contains('\n'), "{e}");
         }
-    }
-
-    #[test]
-    fn capability_names() {
-        assert_eq!(capability("CAP_SYS_ADMIN"), Some(21));
-        assert_eq!(capability("sys_admin"), Some(21));
-        assert_eq!(capability("CAP_CHECKPOINT_RESTORE"), Some(40));
-        assert_eq!(capability("CAP_NOPE"), None);
     }
 }
