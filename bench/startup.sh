@@ -17,6 +17,7 @@
 #   PSDOCK=/path/to/psdock           measure that binary instead of building one
 #   BASELINE=/path/to/psdock         also measure an earlier build in the same
 #                                    rounds, for a change's cost (≤ 1.15× aimed)
+#   BASELINE_LABEL=text              what to call it in the table (its commit)
 #   QUIET=5                          first wait (up to 10 minutes) until CPU and
 #                                    I/O pressure are below 5% (a shared machine)
 #
@@ -51,7 +52,11 @@ if [ -z "${PSDOCK_BENCH_INNER:-}" ]; then
         PSDOCK_LABEL="\`$rev\` (scripts/build-release.sh)"
     fi
     PSDOCK=$(realpath "$PSDOCK")
-    if [ -n "${BASELINE:-}" ]; then BASELINE=$(realpath "$BASELINE"); export BASELINE; fi
+    if [ -n "${BASELINE:-}" ]; then
+        BASELINE=$(realpath "$BASELINE")
+        BASELINE_LABEL=${BASELINE_LABEL:-\`$BASELINE\`}
+        export BASELINE BASELINE_LABEL
+    fi
     export PSDOCK PSDOCK_LABEL PSDOCK_BENCH_INNER=1
     exec unshare --mount --propagation private "$0" "$@"
 fi
@@ -243,7 +248,7 @@ if findmnt -no OPTIONS -T "$tmp" | tr ',' '\n' | grep -qx discard; then fs="$fs 
 
 baseline_row=
 if [ -n "${BASELINE:-}" ]; then
-    baseline_row="| \`$BASELINE\`, an earlier build, in the same rounds | $(ms psdock-baseline) | $(ratio psdock-baseline) | ≤ 1.15×: $(ratio_ok psdock-baseline '<=' 1.15) |
+    baseline_row="| psdock $BASELINE_LABEL, an earlier build, in the same rounds | $(ms psdock-baseline) | $(ratio psdock-baseline) | ≤ 1.15×: $(ratio_ok psdock-baseline '<=' 1.15) |
 "
 fi
 table=$(cat <<EOF
