@@ -1,6 +1,6 @@
 //! Signals sent to psdock: forwarded to a child that handles them, the PID-1 rule
-//! for SIGINT/SIGTERM, the kill timeout, SIGTERM during set-up,
-//! and the end of everything when the init exits.
+//! for SIGINT/SIGTERM, the kill timeout (10 s by default, -1 never), SIGTERM
+//! during set-up, and the end of everything when the init exits.
 
 use std::time::Instant;
 
@@ -79,7 +79,7 @@ fn a_child_that_handles_sigterm_and_carries_on_is_left_running() {
     assert_eq!(run.line(), "ready");
     run.signal(Signal::SIGTERM);
     assert_eq!(run.line(), "ignoring TERM");
-    // Still alive without -kill-timeout: it answers the next signal.
+    // Still alive within the kill timeout: it answers the next signal.
     run.signal(Signal::SIGUSR1);
     sb.ends(run, 6);
 }
@@ -114,6 +114,33 @@ fn the_kill_timeout_kills_a_child_that_ignores_sigterm() {
     let sent = Instant::now();
     run.signal(Signal::SIGINT);
     ends_by_the_kill_timeout(&sb, run, sent);
+}
+
+#[test]
+fn the_kill_timeout_is_10_seconds_by_default_and_minus_1_is_never() {
+    let never_sb = Sandbox::new();
+    let mut never = never_sb.spawn(["-kill-timeout", "-1"].into_iter().chain(sh(&trapping(
+        "trap 'echo ignoring' TERM; trap 'echo USR1' USR1; trap 'exit 6' USR2",
+    ))));
+    let sb = Sandbox::new();
+    let mut run = sb.spawn(sh(&trapping("trap 'echo ignoring' TERM")));
+    assert_eq!(never.line(), "ready");
+    assert_eq!(run.line(), "ready");
+    // `never` first: had it a timeout of 10 s, it would be killed before `run`.
+    never.signal(Signal::SIGTERM);
+    assert_eq!(never.line(), "ignoring");
+    let sent = Instant::now();
+    run.signal(Signal::SIGTERM);
+    assert_eq!(run.line(), "ignoring");
+    let out = run.finish();
+    assert!(sent.elapsed().as_secs() >= 10, "killed before 10 s");
+    assert_eq!(code(&out), 137, "{out:?}");
+    sb.assert_clean();
+    // Past the default, `never` still runs and answers signals.
+    never.signal(Signal::SIGUSR1);
+    assert_eq!(never.line(), "USR1");
+    never.signal(Signal::SIGUSR2);
+    never_sb.ends(never, 6);
 }
 
 #[test]
