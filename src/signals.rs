@@ -48,8 +48,15 @@ impl Signals {
     /// exit by waiting for it, and with SIGCHLD ignored (inherited from
     /// whoever started psdock) the kernel reaps children on its own, so the
     /// exit code would be lost.
+    ///
+    /// SIGTTIN and SIGTTOU are ignored: a psdock in the background of its
+    /// terminal that reads, writes or sets it would otherwise be stopped, and a
+    /// stopped supervisor neither forwards, nor kills on time, nor tears down.
+    /// The container's init resets both before the command runs.
     pub fn block() -> io::Result<Self> {
         set_disposition(libc::SIGCHLD, libc::SIG_DFL)?;
+        set_disposition(libc::SIGTTIN, libc::SIG_IGN)?;
+        set_disposition(libc::SIGTTOU, libc::SIG_IGN)?;
         // SAFETY: sigset manipulation on a local set; signalfd returns a new fd.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();

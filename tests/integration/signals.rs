@@ -1,7 +1,7 @@
 //! Signals sent to psdock: forwarded to a child that handles them, the PID-1 rule
 //! for SIGINT/SIGTERM, the kill timeout (10 s by default, -1 never), SIGTERM
-//! during set-up, fault signals sent from outside taken as SIGTERM, and the
-//! end of everything when the init exits.
+//! during set-up, fault signals sent from outside taken as SIGTERM, SIGTTIN and
+//! SIGTTOU that never stop psdock, and the end of everything when the init exits.
 
 use std::time::Instant;
 
@@ -177,6 +177,24 @@ fn a_fault_signal_sent_to_psdock_stops_the_run_as_sigterm_does() {
     assert_eq!(unsafe { libc::sigqueue(run.pid(), libc::SIGBUS, value) }, 0);
     assert_eq!(run.line(), "got TERM");
     sb.ends(run, 3);
+}
+
+#[test]
+fn sigttou_and_sigttin_do_not_stop_psdock_nor_reach_the_command() {
+    let sb = Sandbox::new();
+    let mut run = sb.spawn(sh(&trapping("trap 'echo USR1' USR1; trap 'exit 4' TERM")));
+    assert_eq!(run.line(), "ready");
+    run.signal(Signal::SIGTTOU);
+    run.signal(Signal::SIGTTIN);
+    // A stopped psdock would hold this USR1 instead of forwarding it.
+    run.signal(Signal::SIGUSR1);
+    assert_eq!(run.line(), "USR1");
+    assert!(!field(&status(run.pid()).unwrap(), "State").starts_with('T'));
+    // The command's own dispositions are the defaults.
+    let st = status(run.init()).unwrap();
+    assert!(!mask_has(&st, "SigIgn", Signal::SIGTTOU) && !mask_has(&st, "SigIgn", Signal::SIGTTIN));
+    run.signal(Signal::SIGTERM);
+    sb.ends(run, 4);
 }
 
 #[test]
