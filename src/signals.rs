@@ -4,26 +4,35 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+/// The fault signals. The kernel raises them for a fault of psdock's own and
+/// forces them through any mask, so psdock still crashes on one; sent with
+/// kill(2) from outside, they are held and read like the others, and taken
+/// as SIGTERM (see [`Signals::next`]): psdock stops the command and tears
+/// down instead of dying with its mounts and state entry left behind.
+const FAULTS: [i32; 6] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+];
+
 /// Every catchable signal except those psdock needs or that concern psdock's
 /// own execution: SIGCHLD, the fault signals, SIGPIPE (psdock's own writes) and
 /// SIGTTIN/SIGTTOU (psdock's own terminal access). glibc keeps 32 and 33.
 pub fn forwarded(sig: i32) -> bool {
-    const OWN: [i32; 12] = [
+    const OWN: [i32; 6] = [
         libc::SIGKILL,
         libc::SIGSTOP,
         libc::SIGCHLD,
-        libc::SIGSEGV,
-        libc::SIGBUS,
-        libc::SIGILL,
-        libc::SIGFPE,
-        libc::SIGTRAP,
-        libc::SIGSYS,
         libc::SIGPIPE,
         libc::SIGTTIN,
         libc::SIGTTOU,
     ];
     ((1..32).contains(&sig) || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig))
         && !OWN.contains(&sig)
+        && !FAULTS.contains(&sig)
 }
 
 pub struct Signals {
@@ -31,21 +40,29 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Blocks the forwarded signals in this thread (and so in every thread
-    /// started later) and opens a non-blocking signalfd for them.
+    /// Blocks the forwarded signals and the fault signals in this thread (and
+    /// so in every thread started later) and opens a non-blocking signalfd for
+    /// them.
     ///
     /// SIGCHLD goes back to its default first: psdock learns the command's
     /// exit by waiting for it, and with SIGCHLD ignored (inherited from
     /// whoever started psdock) the kernel reaps children on its own, so the
     /// exit code would be lost.
+    ///
+    /// SIGTTIN and SIGTTOU are ignored: a psdock in the background of its
+    /// terminal that reads, writes or sets it would otherwise be stopped, and a
+    /// stopped supervisor neither forwards, nor kills on time, nor tears down.
+    /// The container's init resets both before the command runs.
     pub fn block() -> io::Result<Self> {
         set_disposition(libc::SIGCHLD, libc::SIG_DFL)?;
+        set_disposition(libc::SIGTTIN, libc::SIG_IGN)?;
+        set_disposition(libc::SIGTTOU, libc::SIG_IGN)?;
         // SAFETY: sigset manipulation on a local set; signalfd returns a new fd.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             for sig in 1..=libc::SIGRTMAX() {
-                if forwarded(sig) {
+                if forwarded(sig) || FAULTS.contains(&sig) {
                     libc::sigaddset(&mut set, sig);
                 }
             }
@@ -62,7 +79,8 @@ impl Signals {
         }
     }
 
-    /// The next pending signal, if any.
+    /// The next pending signal, if any. A fault signal sent from outside
+    /// comes out as SIGTERM.
     pub fn next(&self) -> io::Result<Option<i32>> {
         // SAFETY: zeroed siginfo is a valid buffer for the kernel to fill.
         let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
@@ -82,7 +100,16 @@ impl Signals {
                 _ => Err(e),
             };
         }
-        Ok(Some(info.ssi_signo as i32))
+        let sig = info.ssi_signo as i32;
+        if FAULTS.contains(&sig) {
+            // kill, sigqueue, tgkill and the like give codes of 0 or below;
+            // the kernel's own are above 0.
+            if info.ssi_code > 0 {
+                crash(sig);
+            }
+            return Ok(Some(libc::SIGTERM));
+        }
+        Ok(Some(sig))
     }
 }
 
@@ -92,8 +119,25 @@ impl AsRawFd for Signals {
     }
 }
 
+/// A kernel-raised fault signal that was queued rather than forced (a
+/// memory error reported after the fact): psdock dies of it as it would
+/// have unblocked.
+fn crash(sig: i32) -> ! {
+    let _ = set_disposition(sig, libc::SIG_DFL);
+    // SAFETY: a local signal set; raise delivers to this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+    std::process::abort()
+}
+
 /// SIGINT or SIGTERM, when one is pending: blocked from the start, they wait
-/// there until psdock reads them. Set-up polls this where it may take long
+/// there until psdock reads them. A pending fault signal counts as SIGTERM:
+/// only one sent from outside can be pending. Set-up polls this where it may take long
 /// (unpacking an image) and once before the command starts, so that either
 /// ends psdock before anything runs rather than waiting for an image that
 /// never ends; once the command runs they are forwarded to it.
@@ -104,9 +148,11 @@ pub fn stop_pending() -> Option<i32> {
         if libc::sigpending(&mut set) != 0 {
             return None;
         }
+        let pending = |sig: &i32| libc::sigismember(&set, *sig) == 1;
         [libc::SIGINT, libc::SIGTERM]
             .into_iter()
-            .find(|&sig| libc::sigismember(&set, sig) == 1)
+            .find(pending)
+            .or_else(|| FAULTS.iter().any(pending).then_some(libc::SIGTERM))
     }
 }
 
@@ -231,5 +277,44 @@ mod tests {
             !forwarded(libc::SIGCHLD) && !forwarded(libc::SIGPIPE) && !forwarded(libc::SIGKILL)
         );
         assert!(!forwarded(32) && !forwarded(33));
+    }
+
+    #[test]
+    fn a_sent_fault_signal_reads_as_sigterm_and_a_real_fault_still_kills() {
+        // In a child of its own: the mask must not reach the harness's threads.
+        // Between fork and the end, only system calls: nothing allocates.
+        // SAFETY: fork, then plain system calls in the child, which exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = Signals::block().is_ok_and(|s| {
+                unsafe { libc::kill(libc::getpid(), libc::SIGSEGV) };
+                matches!(s.next(), Ok(Some(libc::SIGTERM)))
+            });
+            if !ok {
+                unsafe { libc::_exit(1) };
+            }
+            // A real fault, with SIGSEGV still blocked and read by a signalfd.
+            unsafe {
+                let page = libc::mmap(
+                    std::ptr::null_mut(),
+                    4096,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                std::ptr::write_volatile(page.cast::<u8>(), 1);
+                libc::_exit(2)
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSEGV,
+            "child status {status:#x} (exit 1: the sent SIGSEGV was not read as SIGTERM; \
+             exit 2: the fault did not kill)"
+        );
     }
 }

@@ -93,7 +93,8 @@ pub fn supervise(
         let mut deliver = |sig: i32, deadline: &mut Option<Instant>| {
             if sig == libc::SIGINT || sig == libc::SIGTERM {
                 if let (None, Some(t)) = (*deadline, kill_timeout) {
-                    *deadline = Some(Instant::now() + t);
+                    // A timeout too far to represent is no timeout.
+                    *deadline = Instant::now().checked_add(t);
                 }
                 if !signals::handles(container.pid.as_raw(), sig) {
                     send(pidfd, libc::SIGKILL);

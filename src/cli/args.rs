@@ -21,6 +21,22 @@ impl From<UpperArg> for crate::rootfs::Upper {
     }
 }
 
+/// `-kill-timeout`'s value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillTimeout {
+    Seconds(u64),
+    /// -1, as the Go tool spells it.
+    Never,
+}
+
+fn kill_timeout(value: &str) -> Result<KillTimeout, &'static str> {
+    match value.parse::<i64>() {
+        Ok(-1) => Ok(KillTimeout::Never),
+        Ok(n) if n >= 1 => Ok(KillTimeout::Seconds(n as u64)),
+        _ => Err("must be at least 1 or -1 for never"),
+    }
+}
+
 /// Run one command in a throwaway container and supervise it until it ends.
 ///
 /// Flags are read up to the first word that is not a flag; that word and
@@ -90,8 +106,9 @@ pub struct Args {
     pub cap_drop: Vec<String>,
 
     /// SIGKILL the command this many seconds after the first SIGINT or SIGTERM
-    #[arg(long = "kill-timeout", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub kill_timeout: Option<u64>,
+    /// to psdock; -1 for never [default: 10]
+    #[arg(long = "kill-timeout", value_name = "SECONDS", value_parser = kill_timeout, allow_negative_numbers = true)]
+    pub kill_timeout: Option<KillTimeout>,
 
     /// System-call filter: default (docker's), unconfined, or an OCI seccomp profile FILE
     #[arg(long = "seccomp", value_name = "default|unconfined|FILE")]
@@ -114,4 +131,45 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub command: Vec<OsString>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{parse, Parsed};
+
+    fn kill_timeout_of(words: &[&str]) -> Option<KillTimeout> {
+        let argv = ["psdock"].iter().chain(words).chain(&["true"]);
+        match parse(argv.copied()).unwrap() {
+            Parsed::Run(a) => a.kill_timeout,
+            Parsed::Print(p) => panic!("unexpected print: {p}"),
+        }
+    }
+
+    #[test]
+    fn kill_timeout_takes_seconds_or_minus_1_for_never() {
+        assert_eq!(kill_timeout_of(&[]), None);
+        assert_eq!(
+            kill_timeout_of(&["-kill-timeout", "3"]),
+            Some(KillTimeout::Seconds(3))
+        );
+        for words in [
+            &["-kill-timeout", "-1"][..],
+            &["-kill-timeout=-1"],
+            &["--kill-timeout", "-1"],
+        ] {
+            assert_eq!(
+                kill_timeout_of(words),
+                Some(KillTimeout::Never),
+                "{words:?}"
+            );
+        }
+        for bad in ["0", "-0", "-2", "soon", ""] {
+            assert_eq!(
+                kill_timeout(bad),
+                Err("must be at least 1 or -1 for never"),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -9,7 +9,7 @@ mod notify_args;
 mod process;
 mod stdio_args;
 
-pub use args::Args;
+pub use args::{Args, KillTimeout};
 pub use compat::{parse, parse_as, CliError, Parsed};
 pub use exec::ExecArgs;
 pub use ls::LsArgs;

@@ -8,11 +8,15 @@ use std::time::Duration;
 use super::binds::{parse_bind, BindMount};
 use super::process::{check_command, env_var, user_file, ProcessSpec, MAX_USER_FILE};
 use super::SpecError;
-use crate::cli::Args;
+use crate::cli::{Args, KillTimeout};
 use crate::fsutil;
 use crate::image::{self, Cache, ImageConfig, Layers};
 use crate::plugin::{NotifySpec, RootfsDriver};
 use crate::user::Identity;
+
+/// `-kill-timeout` when none is given: docker stop's, so that a command that
+/// ignores SIGTERM cannot keep psdock (and its mounts) forever.
+pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct RunSpec {
@@ -32,6 +36,7 @@ pub struct RunSpec {
     pub binds: Vec<BindMount>,
     /// `-cap-add`/`-cap-drop` applied to the default set: bit N for capability N.
     pub caps: u64,
+    /// How long after the first SIGINT/SIGTERM the command is killed; None: never.
     pub kill_timeout: Option<Duration>,
     pub stdio: crate::stdio::StdioSpec,
     /// `-web-hook` and its companions, with the per-request timeout.
@@ -103,7 +108,11 @@ impl RunSpec {
             identity: process.identity,
             binds,
             caps,
-            kill_timeout: args.kill_timeout.map(Duration::from_secs),
+            kill_timeout: match args.kill_timeout {
+                None => Some(DEFAULT_KILL_TIMEOUT),
+                Some(KillTimeout::Seconds(s)) => Some(Duration::from_secs(s)),
+                Some(KillTimeout::Never) => None,
+            },
             stdio,
             notify,
             bind_port,

@@ -1,6 +1,7 @@
 //! Signals sent to psdock: forwarded to a child that handles them, the PID-1 rule
-//! for SIGINT/SIGTERM, the kill timeout, SIGTERM during set-up,
-//! and the end of everything when the init exits.
+//! for SIGINT/SIGTERM, the kill timeout (10 s by default, -1 never), SIGTERM
+//! during set-up, fault signals sent from outside taken as SIGTERM, SIGTTIN and
+//! SIGTTOU that never stop psdock, and the end of everything when the init exits.
 
 use std::time::Instant;
 
@@ -79,7 +80,7 @@ fn a_child_that_handles_sigterm_and_carries_on_is_left_running() {
     assert_eq!(run.line(), "ready");
     run.signal(Signal::SIGTERM);
     assert_eq!(run.line(), "ignoring TERM");
-    // Still alive without -kill-timeout: it answers the next signal.
+    // Still alive within the kill timeout: it answers the next signal.
     run.signal(Signal::SIGUSR1);
     sb.ends(run, 6);
 }
@@ -117,7 +118,100 @@ fn the_kill_timeout_kills_a_child_that_ignores_sigterm() {
 }
 
 #[test]
+fn the_kill_timeout_is_10_seconds_by_default_and_minus_1_is_never() {
+    let never_sb = Sandbox::new();
+    let mut never = never_sb.spawn(["-kill-timeout", "-1"].into_iter().chain(sh(&trapping(
+        "trap 'echo ignoring' TERM; trap 'echo USR1' USR1; trap 'exit 6' USR2",
+    ))));
+    let sb = Sandbox::new();
+    let mut run = sb.spawn(sh(&trapping("trap 'echo ignoring' TERM")));
+    assert_eq!(never.line(), "ready");
+    assert_eq!(run.line(), "ready");
+    // `never` first: had it a timeout of 10 s, it would be killed before `run`.
+    never.signal(Signal::SIGTERM);
+    assert_eq!(never.line(), "ignoring");
+    let sent = Instant::now();
+    run.signal(Signal::SIGTERM);
+    assert_eq!(run.line(), "ignoring");
+    let out = run.finish();
+    assert!(sent.elapsed().as_secs() >= 10, "killed before 10 s");
+    assert_eq!(code(&out), 137, "{out:?}");
+    sb.assert_clean();
+    // Past the default, `never` still runs and answers signals.
+    never.signal(Signal::SIGUSR1);
+    assert_eq!(never.line(), "USR1");
+    never.signal(Signal::SIGUSR2);
+    never_sb.ends(never, 6);
+}
+
+/// The fault signals' numbers, which `nix::Signal` names.
+const FAULTS: [Signal; 6] = [
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGILL,
+    Signal::SIGFPE,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+];
+
+#[test]
+fn a_fault_signal_sent_to_psdock_stops_the_run_as_sigterm_does() {
+    let sb = Sandbox::new();
+    // Without a handler: the PID-1 rule, as for SIGTERM.
+    for sig in FAULTS {
+        let run = sb.spawn(["sleep", "1000"]);
+        run.init();
+        run.signal(sig);
+        let out = run.finish();
+        assert_eq!(code(&out), 143, "{sig}: {out:?}");
+        assert!(out.stderr.is_empty(), "{sig}: {out:?}");
+        sb.assert_clean();
+    }
+    // With one: the command gets SIGTERM, also from sigqueue (SI_QUEUE).
+    let mut run = sb.spawn(sh(&trapping("trap 'echo got TERM; exit 3' TERM")));
+    assert_eq!(run.line(), "ready");
+    // SAFETY: sigqueue(3) of our own child, with a plain value.
+    let value = libc::sigval {
+        sival_ptr: std::ptr::null_mut(),
+    };
+    assert_eq!(unsafe { libc::sigqueue(run.pid(), libc::SIGBUS, value) }, 0);
+    assert_eq!(run.line(), "got TERM");
+    sb.ends(run, 3);
+}
+
+#[test]
+fn sigttou_and_sigttin_do_not_stop_psdock_nor_reach_the_command() {
+    let sb = Sandbox::new();
+    let mut run = sb.spawn(sh(&trapping("trap 'echo USR1' USR1; trap 'exit 4' TERM")));
+    assert_eq!(run.line(), "ready");
+    run.signal(Signal::SIGTTOU);
+    run.signal(Signal::SIGTTIN);
+    // A stopped psdock would hold this USR1 instead of forwarding it.
+    run.signal(Signal::SIGUSR1);
+    assert_eq!(run.line(), "USR1");
+    assert!(!field(&status(run.pid()).unwrap(), "State").starts_with('T'));
+    // The command's own dispositions are the defaults.
+    let st = status(run.init()).unwrap();
+    assert!(!mask_has(&st, "SigIgn", Signal::SIGTTOU) && !mask_has(&st, "SigIgn", Signal::SIGTTIN));
+    run.signal(Signal::SIGTERM);
+    sb.ends(run, 4);
+}
+
+#[test]
 fn sigterm_during_set_up_ends_psdock_before_the_command_runs() {
+    stopped_during_set_up(Signal::SIGTERM);
+}
+
+#[test]
+fn a_fault_signal_sent_during_set_up_ends_psdock_as_sigterm_does() {
+    for sig in FAULTS {
+        stopped_during_set_up(sig);
+    }
+}
+
+/// `sig`, sent while psdock reads its flags, ends it as SIGTERM does, before
+/// the command runs.
+fn stopped_during_set_up(sig: Signal) {
     let sb = Sandbox::new();
     let fifo = sb.fifo("env");
     let mut cmd = sb.psdock();
@@ -127,9 +221,9 @@ fn sigterm_during_set_up_ends_psdock_before_the_command_runs() {
     let run = Running::start(&mut cmd);
     // psdock is now blocked in validation, its signals already blocked.
     run.wait_fifo_open();
-    run.signal(Signal::SIGTERM);
-    wait_for("the SIGTERM to be pending", || {
-        mask_has(&status(run.pid())?, "ShdPnd", Signal::SIGTERM).then_some(())
+    run.signal(sig);
+    wait_for("the signal to be pending", || {
+        mask_has(&status(run.pid())?, "ShdPnd", sig).then_some(())
     });
     std::fs::write(&fifo, "A=1\n").unwrap();
     let out = run.finish();
@@ -139,7 +233,8 @@ fn sigterm_during_set_up_ends_psdock_before_the_command_runs() {
             Some(143),
             String::new(),
             "psdock: stopped by SIGTERM before the command started\n".to_owned()
-        )
+        ),
+        "{sig}"
     );
     sb.assert_clean();
 }
