@@ -7,19 +7,20 @@
 //! completes before the container exists, so a bad certificate is psdock's
 //! error and leaves nothing behind.
 
-use std::path::Path;
+use std::io;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::plugin::{
     always_usable, Descriptor, LocalFuture, PluginError, Stdio, StdioSink, StdioSpec,
 };
 use crate::stdio::{remote, TlsFiles};
+use crate::tls_trust::{self, read_certs, Asked};
 
 struct Tls;
 
@@ -52,27 +53,27 @@ impl StdioSink for Tls {
                      anyone on the way can read and drive the session"
                 );
             }
+            let asked = Asked {
+                host: &host,
+                ca: spec.tls.ca.as_ref(),
+                cert: spec.tls.cert.as_ref(),
+            };
+            let explain = |e: io::Error| match tls_trust::find(&e) {
+                Some(tls) => fail(
+                    tls_trust::explain(tls, &asked)
+                        .unwrap_or_else(|| format!("TLS handshake failed: {tls}")),
+                ),
+                None => fail(format!("TLS handshake failed: {e}")),
+            };
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
             let stream =
                 tokio::time::timeout(remote::CONNECT_TIMEOUT, connector.connect(name, tcp))
                     .await
                     .map_err(|_| fail("TLS handshake timed out".into()))?
-                    .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
+                    .map_err(explain)?;
             Ok(remote::stdio(stream, spec.prefix.clone()))
         })
     }
-}
-
-fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let fail = |why: String| format!("{flag} {}: {why}", path.display());
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| fail(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(fail("no PEM certificate in it".into()));
-    }
-    Ok(certs)
 }
 
 fn client_config(tls: &TlsFiles) -> Result<ClientConfig, PluginError> {
@@ -84,17 +85,9 @@ fn client_config(tls: &TlsFiles) -> Result<ClientConfig, PluginError> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
     } else {
-        let mut roots = RootCertStore::empty();
-        // Unreadable system certificates are skipped: -tls-ca may be all we need.
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        if let Some(ca) = &tls.ca {
-            for cert in read_certs("-tls-ca", ca)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("-tls-ca {}: {e}", ca.display()))?;
-            }
-        }
-        builder.with_root_certificates(roots)
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(tls_trust::verifier(tls.ca.as_deref(), provider)?)
     };
     Ok(match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {

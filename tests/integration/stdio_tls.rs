@@ -1,6 +1,7 @@
 //! The tls sink against real rustls servers on 127.0.0.1 with rcgen
-//! certificates: what is trusted (roots, -tls-ca), mutual TLS, and refusals
-//! before the command runs.
+//! certificates: what is trusted (roots, -tls-ca, a pinned self-signed
+//! certificate), mutual TLS, and each refusal in one line with its fix,
+//! always before the command runs.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -177,37 +178,6 @@ fn tls_uses_the_system_roots_by_default() {
 }
 
 #[test]
-fn tls_with_a_wrong_ca_is_125_before_the_container_starts() {
-    let sb = Sandbox::new();
-    let pki = Pki::new(sb.dir.path());
-    let ctl = sb.path("ctl");
-    std::fs::create_dir(&ctl).unwrap();
-    let bind = format!("{}:/ctl", ctl.display());
-    for flags in [vec!["-tls-ca", pki.other_ca.to_str().unwrap()], vec![]] {
-        let (port, server) = tls_server(pki.server.clone());
-        let url = format!("tls://localhost:{port}");
-        let out = sb
-            .psdock()
-            .args(["-v", &bind, "-stdio", &url])
-            .args(&flags)
-            .args(["touch", "/ctl/ran"])
-            .output()
-            .unwrap();
-        assert_eq!(code(&out), 125, "{flags:?}");
-        assert!(
-            stderr(&out).starts_with(&format!(
-                "psdock: -stdio {url}: TLS handshake failed: invalid peer certificate"
-            )),
-            "{}",
-            stderr(&out)
-        );
-        assert!(server.join().unwrap().is_err());
-        assert!(!ctl.join("ran").exists(), "the command ran");
-        sb.assert_clean();
-    }
-}
-
-#[test]
 fn mutual_tls_presents_the_client_certificate() {
     let sb = Sandbox::new();
     let pki = Pki::new(sb.dir.path());
@@ -238,4 +208,191 @@ fn tls_insecure_skips_verification_and_says_so() {
          anyone on the way can read and drive the session\n"
     );
     sb.assert_clean();
+}
+
+type Key = rustls::pki_types::PrivateKeyDer<'static>;
+
+fn der_key(key: &rcgen::KeyPair) -> Key {
+    rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into())
+}
+
+/// A server presenting `cert`; with `clients`, it asks for a client
+/// certificate and accepts only those that CA signed.
+fn server_with(
+    cert: &rcgen::Certificate,
+    key: &rcgen::KeyPair,
+    clients: Option<&rcgen::Certificate>,
+) -> Arc<rustls::ServerConfig> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match clients {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca.der().clone()).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    Arc::new(
+        builder
+            .with_single_cert(vec![cert.der().clone()], der_key(key))
+            .unwrap(),
+    )
+}
+
+/// `openssl req -x509 -newkey ... -subj /CN=localhost -addext
+/// subjectAltName=...`: self-signed, and marked a CA (basicConstraints
+/// CA:TRUE), with the given validity.
+fn self_signed_ca(
+    names: &[&str],
+    dates: Option<(i32, i32)>,
+) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    if let Some((from, to)) = dates {
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(to, 1, 1);
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    (params.self_signed(&key).unwrap(), key)
+}
+
+/// psdock with `-stdio tls://localhost:PORT` to `server` and `flags`, for a
+/// command that must not run: exit 125, the one line of stderr returned,
+/// nothing left behind.
+fn refused_before_start(sb: &Sandbox, server: Arc<rustls::ServerConfig>, flags: &[&str]) -> String {
+    let ctl = sb.path("ctl");
+    std::fs::create_dir_all(&ctl).unwrap();
+    let (port, served) = tls_server(server);
+    let url = format!("tls://localhost:{port}");
+    let out = sb
+        .psdock()
+        .args(["-v", &format!("{}:/ctl", ctl.display()), "-stdio", &url])
+        .args(flags)
+        .args(["touch", "/ctl/ran"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 125, "{flags:?}: {}", stderr(&out));
+    assert!(served.join().unwrap().is_err(), "the server served");
+    assert!(!ctl.join("ran").exists(), "the command ran");
+    sb.assert_clean();
+    let e = stderr(&out);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    let prefix = format!("psdock: -stdio {url}: ");
+    e.strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{e}"))
+        .trim_end()
+        .to_owned()
+}
+
+fn write_pem(sb: &Sandbox, name: &str, cert: &rcgen::Certificate) -> String {
+    let path = sb.path(name);
+    std::fs::write(&path, cert.pem()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// `e` is `before`, the time of the check (this minute), then `after`.
+fn assert_now(e: &str, before: &str, after: &str) {
+    let now = e
+        .strip_prefix(before)
+        .and_then(|rest| rest.strip_suffix(after))
+        .unwrap_or_else(|| panic!("{e}"));
+    let then = humantime::parse_rfc3339(now).unwrap_or_else(|_| panic!("{e}"));
+    let age = std::time::SystemTime::now().duration_since(then).unwrap();
+    assert!(age < std::time::Duration::from_secs(60), "{e}");
+}
+
+#[test]
+fn a_self_signed_ca_certificate_given_as_tls_ca_is_the_servers_own() {
+    let sb = Sandbox::new();
+    let (cert, key) = self_signed_ca(&["localhost"], None);
+    let pinned = write_pem(&sb, "self.pem", &cert);
+    let server = server_with(&cert, &key, None);
+    let (out, served) = tls_run(&sb, server.clone(), &["-tls-ca", &pinned], None);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(served.unwrap(), "ready\r\ngot hello\r\n/dev/pts/0\r\n");
+    sb.assert_clean();
+
+    // Not given: a CA certificate is still no server's.
+    assert_eq!(
+        refused_before_start(&sb, server, &[]),
+        "the certificate of localhost is a CA certificate, not a server's; \
+         to trust it as localhost's own, give it with -tls-ca FILE"
+    );
+}
+
+#[test]
+fn a_pinned_certificate_is_still_checked_for_its_name_and_dates() {
+    let sb = Sandbox::new();
+    let (cert, key) = self_signed_ca(&["other.example", "10.1.2.3"], None);
+    let pinned = write_pem(&sb, "self.pem", &cert);
+    assert_eq!(
+        refused_before_start(&sb, server_with(&cert, &key, None), &["-tls-ca", &pinned]),
+        "the certificate of localhost is for other.example, 10.1.2.3, not localhost; \
+         connect to one of those names"
+    );
+    let (cert, key) = self_signed_ca(&["localhost"], Some((2010, 2020)));
+    let pinned = write_pem(&sb, "old.pem", &cert);
+    let e = refused_before_start(&sb, server_with(&cert, &key, None), &["-tls-ca", &pinned]);
+    assert_now(
+        &e,
+        "the certificate of localhost expired at 2020-01-01T00:00:00Z (it is now ",
+        ")",
+    );
+}
+
+#[test]
+fn certificate_failures_are_one_line_with_the_fix() {
+    let sb = Sandbox::new();
+    let pki = Pki::new(sb.dir.path());
+    let other = pki.other_ca.to_str().unwrap();
+    assert_eq!(
+        refused_before_start(&sb, pki.server.clone(), &[]),
+        "the certificate of localhost is not signed by a CA this system trusts; \
+         give the CA's certificate (or the server's own) with -tls-ca FILE"
+    );
+    assert_eq!(
+        refused_before_start(&sb, pki.server.clone(), &["-tls-ca", other]),
+        format!(
+            "the certificate of localhost is not signed by a CA in -tls-ca {other} or the \
+             system's roots; give the CA that signed it (or the server's own certificate) \
+             with -tls-ca"
+        )
+    );
+    let (ca_cert, issuer) = ca("dated CA");
+    let ca_pem = write_pem(&sb, "dated-ca.pem", &ca_cert);
+    let dated = |from: i32, to: i32| {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(to, 1, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        (params.signed_by(&key, &issuer).unwrap(), key)
+    };
+    let (cert, key) = dated(2000, 2001);
+    let e = refused_before_start(&sb, server_with(&cert, &key, None), &["-tls-ca", &ca_pem]);
+    assert_now(
+        &e,
+        "the certificate of localhost expired at 2001-01-01T00:00:00Z (it is now ",
+        ")",
+    );
+    let (cert, key) = dated(3000, 3001);
+    let e = refused_before_start(&sb, server_with(&cert, &key, None), &["-tls-ca", &ca_pem]);
+    assert_now(
+        &e,
+        "the certificate of localhost is not valid before 3000-01-01T00:00:00Z (it is now ",
+        "); check the clocks",
+    );
 }
