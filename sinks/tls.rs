@@ -9,12 +9,15 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, ProtocolVersion, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::plugin::{
     always_usable, Descriptor, LocalFuture, PluginError, Stdio, StdioSink, StdioSpec,
@@ -66,13 +69,67 @@ impl StdioSink for Tls {
                 None => fail(format!("TLS handshake failed: {e}")),
             };
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-            let stream =
+            let mut stream =
                 tokio::time::timeout(remote::CONNECT_TIMEOUT, connector.connect(name, tcp))
                     .await
                     .map_err(|_| fail("TLS handshake timed out".into()))?
                     .map_err(explain)?;
+            if spec.tls.cert.is_some() {
+                client_cert_accepted(&mut stream).await.map_err(explain)?;
+            }
             Ok(remote::stdio(stream, spec.prefix.clone()))
         })
+    }
+}
+
+/// How long, after a TLS 1.3 handshake with a client certificate, psdock
+/// waits for the server to say whether it took it.
+const VERDICT_WAIT: Duration = Duration::from_secs(2);
+
+/// In TLS 1.3 the client's handshake ends before the server has read the
+/// client's certificate: a server that refuses it says so with an alert one
+/// round trip later, after the container would have started. So psdock waits
+/// for the server's first record: an alert is the refusal; anything else
+/// (servers send session tickets at once: rustls, OpenSSL and Go do) or the
+/// peer's data is acceptance, and so is silence for [`VERDICT_WAIT`], as a
+/// refusal would have come by then. TLS 1.2 needs none of this: there the
+/// server's Finished, which the handshake waited for, follows its verdict.
+async fn client_cert_accepted(stream: &mut TlsStream<TcpStream>) -> io::Result<()> {
+    let (tcp, conn) = stream.get_mut();
+    if conn.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
+        return Ok(());
+    }
+    let listen = async {
+        loop {
+            tcp.readable().await?;
+            let read = conn.read_tls(&mut Sync(tcp));
+            let n = match read {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => other?,
+            };
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection right after the handshake",
+                ));
+            }
+            // The alert, if any: rustls's own error, read by `explain`.
+            conn.process_new_packets().map_err(io::Error::other)?;
+            return Ok(());
+        }
+    };
+    tokio::time::timeout(VERDICT_WAIT, listen)
+        .await
+        .unwrap_or(Ok(()))
+}
+
+/// rustls reads records with `std::io::Read`; the socket is non-blocking, so
+/// this never waits (`WouldBlock` instead).
+struct Sync<'a>(&'a TcpStream);
+
+impl io::Read for Sync<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
     }
 }
 

@@ -19,6 +19,7 @@ struct Pki {
     client_key: PathBuf,
     server: Arc<rustls::ServerConfig>,
     server_mtls: Arc<rustls::ServerConfig>,
+    server_strict: Arc<rustls::ServerConfig>,
 }
 
 fn ca(name: &str) -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
@@ -97,6 +98,7 @@ impl Pki {
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain, key())
             .unwrap();
+        let server_strict = server_with(&server_cert, &server_key, Some(&other_cert));
         Pki {
             ca: write("ca.pem", ca_cert.pem()),
             other_ca: write("other-ca.pem", other_cert.pem()),
@@ -104,6 +106,7 @@ impl Pki {
             client_key: write("client-key.pem", client_key.serialize_pem()),
             server: Arc::new(server),
             server_mtls: Arc::new(server_mtls),
+            server_strict,
         }
     }
 }
@@ -394,5 +397,27 @@ fn certificate_failures_are_one_line_with_the_fix() {
         &e,
         "the certificate of localhost is not valid before 3000-01-01T00:00:00Z (it is now ",
         "); check the clocks",
+    );
+}
+
+#[test]
+fn a_server_that_refuses_the_client_certificate_is_125_before_the_command_runs() {
+    let sb = Sandbox::new();
+    let pki = Pki::new(sb.dir.path());
+    // server_strict trusts only a CA that did not sign psdock's certificate.
+    // In TLS 1.3 its refusal comes after psdock's side of the handshake is
+    // done, when the command would already be starting.
+    let cert = pki.client_cert.to_str().unwrap();
+    let flags = [
+        "-tls-ca",
+        pki.ca.to_str().unwrap(),
+        "-tls-cert",
+        cert,
+        "-tls-key",
+        pki.client_key.to_str().unwrap(),
+    ];
+    assert_eq!(
+        refused_before_start(&sb, pki.server_strict.clone(), &flags),
+        format!("localhost refused the client certificate -tls-cert {cert} (unknown CA)")
     );
 }
