@@ -91,8 +91,14 @@ fn check_url(text: &str) -> Result<reqwest::Url, WebhookError> {
             url.scheme()
         )));
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(err("no host".into()));
+    // The URL standard reads `http:///x` and `http:x` as `http://x/`: a
+    // typo would send the events to a host named by the path.
+    let authority = text
+        .split_once(':')
+        .and_then(|(_, rest)| rest.strip_prefix("//"))
+        .and_then(|rest| rest.split(['/', '\\', '?', '#']).next());
+    if url.host_str().is_none_or(str::is_empty) || authority.is_none_or(str::is_empty) {
+        return Err(err("no host (expected http[s]://HOST[:PORT]/PATH)".into()));
     }
     Ok(url)
 }
@@ -267,6 +273,11 @@ mod tests {
             ),
             ("example.com/hook", "not a URL: relative URL without a base"),
             ("http://", "not a URL: empty host"),
+            ("http:///x", "no host (expected http[s]://HOST[:PORT]/PATH)"),
+            (
+                "https:host/x",
+                "no host (expected http[s]://HOST[:PORT]/PATH)",
+            ),
             (
                 "file:///tmp/x",
                 "scheme `file` is not supported (use http or https)",

@@ -316,6 +316,10 @@ fn bad_web_hook_flags_are_exit_125_naming_flag_and_value_and_leave_nothing() {
             "psdock: -web-hook http://: not a URL: empty host",
         ),
         (
+            vec!["-web-hook", "http:///x"],
+            "psdock: -web-hook http:///x: no host (expected http[s]://HOST[:PORT]/PATH)",
+        ),
+        (
             vec!["-web-hook-secret", "x"],
             "psdock: -web-hook-secret needs -web-hook",
         ),
