@@ -377,13 +377,32 @@ fn certificate_failures_are_one_line_with_the_fix() {
     );
     let (ca_cert, issuer) = ca("dated CA");
     let ca_pem = write_pem(&sb, "dated-ca.pem", &ca_cert);
-    let dated = |from: i32, to: i32| {
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let signed = |names: &[&str], from: i32, to: i32| {
+        let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
         params.not_before = rcgen::date_time_ymd(from, 1, 1);
         params.not_after = rcgen::date_time_ymd(to, 1, 1);
         let key = rcgen::KeyPair::generate().unwrap();
         (params.signed_by(&key, &issuer).unwrap(), key)
     };
+    let (cert, key) = signed(&["db.internal", "*.db.internal"], 2000, 4000);
+    assert_eq!(
+        refused_before_start(&sb, server_with(&cert, &key, None), &["-tls-ca", &ca_pem]),
+        "the certificate of localhost is for db.internal, *.db.internal, not localhost; \
+         connect to one of those names"
+    );
+    // `openssl req -subj /CN=localhost` alone: webpki reads only the
+    // subjectAltName.
+    let (cert, key) = signed(&[], 2000, 4000);
+    assert_eq!(
+        refused_before_start(&sb, server_with(&cert, &key, None), &["-tls-ca", &ca_pem]),
+        "the certificate of localhost names no host in its subjectAltName (the CN is not \
+         used); make it with subjectAltName=DNS:localhost"
+    );
+    let dated = |from, to| signed(&["localhost"], from, to);
     let (cert, key) = dated(2000, 2001);
     let e = refused_before_start(&sb, server_with(&cert, &key, None), &["-tls-ca", &ca_pem]);
     assert_now(
