@@ -47,14 +47,14 @@ pub fn verifier(
     let mut roots = RootCertStore::empty();
     // Unreadable system certificates are skipped: -tls-ca may be all we need.
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    let pinned = match ca {
-        Some(ca) => read_certs("-tls-ca", ca)?,
-        None => Vec::new(),
-    };
-    for cert in &pinned {
-        roots
-            .add(cert.clone())
-            .map_err(|e| format!("-tls-ca {}: {}", ca.unwrap().display(), e))?;
+    let mut pinned = Vec::new();
+    if let Some(ca) = ca {
+        pinned = read_certs("-tls-ca", ca)?;
+        for cert in &pinned {
+            roots
+                .add(cert.clone())
+                .map_err(|e| format!("-tls-ca {}: {e}", ca.display()))?;
+        }
     }
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
