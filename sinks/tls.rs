@@ -7,19 +7,23 @@
 //! completes before the container exists, so a bad certificate is psdock's
 //! error and leaves nothing behind.
 
-use std::path::Path;
+use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, ProtocolVersion, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::plugin::{
     always_usable, Descriptor, LocalFuture, PluginError, Stdio, StdioSink, StdioSpec,
 };
 use crate::stdio::{remote, TlsFiles};
+use crate::tls_trust::{self, read_certs, Asked};
 
 struct Tls;
 
@@ -52,27 +56,81 @@ impl StdioSink for Tls {
                      anyone on the way can read and drive the session"
                 );
             }
+            let asked = Asked {
+                host: &host,
+                ca: spec.tls.ca.as_ref(),
+                cert: spec.tls.cert.as_ref(),
+            };
+            let explain = |e: io::Error| match tls_trust::find(&e) {
+                Some(tls) => fail(
+                    tls_trust::explain(tls, &asked)
+                        .unwrap_or_else(|| format!("TLS handshake failed: {tls}")),
+                ),
+                None => fail(format!("TLS handshake failed: {e}")),
+            };
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-            let stream =
+            let mut stream =
                 tokio::time::timeout(remote::CONNECT_TIMEOUT, connector.connect(name, tcp))
                     .await
                     .map_err(|_| fail("TLS handshake timed out".into()))?
-                    .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
+                    .map_err(explain)?;
+            if spec.tls.cert.is_some() {
+                client_cert_accepted(&mut stream).await.map_err(explain)?;
+            }
             Ok(remote::stdio(stream, spec.prefix.clone()))
         })
     }
 }
 
-fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let fail = |why: String| format!("{flag} {}: {why}", path.display());
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| fail(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(fail("no PEM certificate in it".into()));
+/// How long, after a TLS 1.3 handshake with a client certificate, psdock
+/// waits for the server to say whether it took it.
+const VERDICT_WAIT: Duration = Duration::from_secs(2);
+
+/// In TLS 1.3 the client's handshake ends before the server has read the
+/// client's certificate: a server that refuses it says so with an alert one
+/// round trip later, after the container would have started. So psdock waits
+/// for the server's first record: an alert is the refusal; anything else
+/// (servers send session tickets at once: rustls, OpenSSL and Go do) or the
+/// peer's data is acceptance, and so is silence for [`VERDICT_WAIT`], as a
+/// refusal would have come by then. TLS 1.2 needs none of this: there the
+/// server's Finished, which the handshake waited for, follows its verdict.
+async fn client_cert_accepted(stream: &mut TlsStream<TcpStream>) -> io::Result<()> {
+    let (tcp, conn) = stream.get_mut();
+    if conn.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
+        return Ok(());
     }
-    Ok(certs)
+    let listen = async {
+        loop {
+            tcp.readable().await?;
+            let read = conn.read_tls(&mut Sync(tcp));
+            let n = match read {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => other?,
+            };
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection right after the handshake",
+                ));
+            }
+            // The alert, if any: rustls's own error, read by `explain`.
+            conn.process_new_packets().map_err(io::Error::other)?;
+            return Ok(());
+        }
+    };
+    tokio::time::timeout(VERDICT_WAIT, listen)
+        .await
+        .unwrap_or(Ok(()))
+}
+
+/// rustls reads records with `std::io::Read`; the socket is non-blocking, so
+/// this never waits (`WouldBlock` instead).
+struct Sync<'a>(&'a TcpStream);
+
+impl io::Read for Sync<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
 }
 
 fn client_config(tls: &TlsFiles) -> Result<ClientConfig, PluginError> {
@@ -84,17 +142,9 @@ fn client_config(tls: &TlsFiles) -> Result<ClientConfig, PluginError> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
     } else {
-        let mut roots = RootCertStore::empty();
-        // Unreadable system certificates are skipped: -tls-ca may be all we need.
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        if let Some(ca) = &tls.ca {
-            for cert in read_certs("-tls-ca", ca)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("-tls-ca {}: {e}", ca.display()))?;
-            }
-        }
-        builder.with_root_certificates(roots)
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(tls_trust::verifier(tls.ca.as_deref(), provider)?)
     };
     Ok(match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {

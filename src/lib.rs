@@ -23,6 +23,8 @@ pub mod spec;
 pub mod state;
 pub mod stdio;
 pub mod supervisor;
+#[cfg(any(feature = "stdio-tls", feature = "notify-webhook"))]
+pub mod tls_trust;
 pub mod user;
 
 #[path = "../drivers/mod.rs"]

@@ -7,6 +7,7 @@
 //! The only notifier, so picked whenever `-web-hook` is given.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use ring::hmac;
@@ -16,6 +17,7 @@ use crate::plugin::{
     always_usable, Attempt, Delivery, Descriptor, Event, Exit, LocalFuture, Notifier, NotifySpec,
     PluginError,
 };
+use crate::tls_trust::{self, Asked};
 
 struct Webhook;
 
@@ -36,8 +38,8 @@ pub const SIGNATURE_HEADER: &str = "x-psdock-signature";
 enum WebhookError {
     #[error("-web-hook {url}: {why}")]
     Url { url: String, why: String },
-    #[error("-tls-ca {}: {why}", .path.display())]
-    TlsCa { path: PathBuf, why: String },
+    #[error("{0}")]
+    Tls(String),
     #[error("-web-hook: cannot set up the HTTP client: {}", chain(.0))]
     Client(reqwest::Error),
 }
@@ -46,6 +48,7 @@ struct Hook {
     client: reqwest::Client,
     url: reqwest::Url,
     key: Option<hmac::Key>,
+    ca: Option<PathBuf>,
 }
 
 impl Notifier for Webhook {
@@ -53,19 +56,26 @@ impl Notifier for Webhook {
         let url = check_url(&spec.url)?;
         // reqwest is built without a crypto provider of its own: ring, which
         // rustls also uses for stdio, so that one is compiled in, not two.
+        // reqwest sets up its TLS even for http.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("psdock/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &spec.tls_ca {
-            builder = builder.tls_certs_merge(read_ca(path)?);
+        if url.scheme() == "https" || spec.tls_ca.is_some() {
+            builder = builder.tls_backend_preconfigured(tls_config(spec.tls_ca.as_deref())?);
         }
         let client = builder.build().map_err(WebhookError::Client)?;
         let key = spec
             .secret
             .as_ref()
             .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes()));
-        Ok(Box::new(Hook { client, url, key }))
+        let ca = spec.tls_ca.clone();
+        Ok(Box::new(Hook {
+            client,
+            url,
+            key,
+            ca,
+        }))
     }
 }
 
@@ -81,23 +91,40 @@ fn check_url(text: &str) -> Result<reqwest::Url, WebhookError> {
             url.scheme()
         )));
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(err("no host".into()));
+    // The URL standard reads `http:///x` and `http:x` as `http://x/`: a
+    // typo would send the events to a host named by the path.
+    let authority = text
+        .split_once(':')
+        .and_then(|(_, rest)| rest.strip_prefix("//"))
+        .and_then(|rest| rest.split(['/', '\\', '?', '#']).next());
+    if url.host_str().is_none_or(str::is_empty) || authority.is_none_or(str::is_empty) {
+        return Err(err("no host (expected http[s]://HOST[:PORT]/PATH)".into()));
     }
     Ok(url)
 }
 
-fn read_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, WebhookError> {
-    let err = |why: String| WebhookError::TlsCa {
-        path: path.to_owned(),
-        why,
+/// rustls with ring (so that one provider is compiled in, not two) and
+/// psdock's own verifier, shared with `tls://`: it pins a self-signed
+/// `-tls-ca` certificate, and its refusals are explained the same way.
+fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, WebhookError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = tls_trust::verifier(ca, provider.clone()).map_err(WebhookError::Tls)?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| WebhookError::Tls(format!("-web-hook: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+/// A certificate's refusal, explained, if that is why `e` failed.
+fn certificate_refused(e: &reqwest::Error, hook: &Hook) -> Option<String> {
+    let asked = Asked {
+        host: hook.url.host_str().unwrap_or_default(),
+        ca: hook.ca.as_ref(),
+        cert: None,
     };
-    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(chain(&e)))?;
-    if certs.is_empty() {
-        return Err(err("no PEM certificate in it".into()));
-    }
-    Ok(certs)
+    tls_trust::explain(tls_trust::find(e)?, &asked)
 }
 
 impl Delivery for Hook {
@@ -113,7 +140,11 @@ impl Delivery for Hook {
         let request = request.body(body);
         Box::pin(async move {
             match request.send().await {
-                Err(e) => Attempt::Failed(chain(&e.without_url()).into()),
+                // Trying again would not change the certificate.
+                Err(e) => match certificate_refused(&e, self) {
+                    Some(why) => Attempt::Refused(why.into()),
+                    None => Attempt::Failed(chain(&e.without_url()).into()),
+                },
                 Ok(r) if r.status().is_success() => Attempt::Delivered,
                 Ok(r) if r.status().is_server_error() => {
                     Attempt::Failed(format!("HTTP {}", r.status()).into())
@@ -242,6 +273,11 @@ mod tests {
             ),
             ("example.com/hook", "not a URL: relative URL without a base"),
             ("http://", "not a URL: empty host"),
+            ("http:///x", "no host (expected http[s]://HOST[:PORT]/PATH)"),
+            (
+                "https:host/x",
+                "no host (expected http[s]://HOST[:PORT]/PATH)",
+            ),
             (
                 "file:///tmp/x",
                 "scheme `file` is not supported (use http or https)",

@@ -78,18 +78,33 @@ impl Tls {
             .unwrap()
             .signed_by(&key, &issuer)
             .unwrap();
+        Tls::serving(ca.pem(), &leaf, &key)
+    }
+
+    /// What `openssl req -x509` makes: a self-signed certificate for
+    /// 127.0.0.1 that marks itself a CA (basicConstraints CA:TRUE), as
+    /// `ca_pem`, and the server presenting it.
+    pub fn self_signed() -> Tls {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".into()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        Tls::serving(cert.pem(), &cert, &key)
+    }
+
+    fn serving(ca_pem: String, cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> Tls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(
-                vec![leaf.der().clone()],
+                vec![cert.der().clone()],
                 rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
             )
             .unwrap();
         Tls {
-            ca_pem: ca.pem(),
+            ca_pem,
             config: Arc::new(config),
         }
     }

@@ -44,5 +44,7 @@ mod stdio_tty;
 mod stdio_pipes;
 // The file sink: appending, symlinks, rotation, retention, a full disk.
 mod stdio_file;
-// The tcp and tls sinks against real loopback listeners.
+// The tcp sink against real loopback listeners.
 mod stdio_net;
+// -stdio tls://: trust, pinning, mutual TLS, certificate refusals.
+mod stdio_tls;
