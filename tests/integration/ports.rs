@@ -196,3 +196,35 @@ fn bad_port_flags_are_exit_125_naming_flag_and_value_and_leave_nothing() {
     assert_eq!(stderr(&out), "psdock: -bind-port needs -web-hook\n");
     sb.assert_clean();
 }
+
+#[test]
+fn a_command_that_exits_at_once_is_no_probe_error_and_crashes_with_its_code() {
+    // The first look races the command's end: whether it meets a zombie (its
+    // namespaces and /proc/<pid>/net already gone) varies, so each probe is
+    // asked many times; without the fix netlink failed about every other run,
+    // procfs every run. lsof never failed, but its look may still be running
+    // when psdock exits (a leftover `lsof` process, left for later).
+    for probe in ["netlink", "procfs"] {
+        for _ in 0..20 {
+            let sb = Sandbox::new();
+            let hook = Hook::ok();
+            let port = free_port().to_string();
+            let out = sb.run([
+                "-web-hook",
+                &hook.url(),
+                "-bind-port",
+                &port,
+                "-port-probe",
+                probe,
+                "sh",
+                "-c",
+                "exit 7",
+            ]);
+            assert_eq!((code(&out), stderr(&out)), (7, String::new()), "{probe}");
+            let got = hook.requests();
+            assert_eq!(statuses(&got), ["starting", "crashed"], "{probe}");
+            assert_eq!(got[1].ps()["exit_code"], 7, "{probe}");
+            sb.assert_clean();
+        }
+    }
+}
