@@ -1,6 +1,9 @@
 //! The command line as the original accepted it: every spelling of a flag,
 //! `-flag=value`, last wins, and where the command starts.
 
+use std::process::Command;
+
+use crate::records::start;
 use crate::util::*;
 
 #[test]
@@ -200,5 +203,40 @@ fn a_double_dash_ends_the_flags() {
     let out = sb.run(["--", "-hostname"]);
     assert_eq!(code(&out), 127, "{out:?}");
     assert_eq!(stderr(&out), "psdock: -hostname: command not found\n");
+    sb.assert_clean();
+}
+
+fn exec_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_psdock-exec"))
+}
+
+#[test]
+fn psdock_exec_names_its_own_usage() {
+    let sb = Sandbox::new();
+    let mut c = start(&sb, {
+        let mut cmd = sb.psdock();
+        cmd.args(["sleep", "1000"]);
+        cmd
+    });
+    let usage = "(usage: psdock-exec ID [OPTIONS] COMMAND [ARGS...])";
+    for (args, line) in [
+        (vec![], format!("psdock-exec: missing ID {usage}\n")),
+        (
+            vec![c.id()],
+            format!("psdock-exec: no command given {usage}\n"),
+        ),
+        (
+            vec![c.id(), "-user"],
+            "psdock-exec: -user needs a value\n".to_owned(),
+        ),
+    ] {
+        let out = output(
+            exec_bin()
+                .env("PSDOCK_STATE_DIR", sb.state_dir())
+                .args(&args),
+        );
+        assert_eq!((code(&out), stderr(&out)), (125, line), "{args:?}");
+    }
+    assert_eq!(c.stop(), 143);
     sb.assert_clean();
 }

@@ -165,9 +165,7 @@ fn bad_port_flags_are_exit_125_naming_flag_and_value_and_leave_nothing() {
         assert_eq!(code(&out), 125, "{bad}");
         let e = stderr(&out);
         assert!(
-            e.starts_with("psdock: ")
-                && e.contains(&format!("'{bad}'"))
-                && e.contains("--bind-port"),
+            e.starts_with("psdock: ") && e.contains(&format!("-bind-port '{bad}': ")),
             "{e}"
         );
         assert_eq!(e.lines().count(), 1, "{e}");

@@ -263,7 +263,8 @@ fn with_the_upper_layer_in_a_tmpfs_a_directory_beside_the_sibling_is_not_touched
 fn a_bad_upper_is_refused_naming_it() {
     let sb = Sandbox::new();
     let out = sb.run(["-upper", "ram", "true"]);
-    assert_psdock_error(&out, &["--upper", "'ram'"]);
+    let line = assert_psdock_error(&out, &[]);
+    assert_eq!(line, "psdock: -upper 'ram': must be tmpfs or disk");
     sb.assert_clean();
 }
 
