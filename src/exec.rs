@@ -52,6 +52,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     if args.command.is_empty() {
         return Err(ExecError::NoCommand.into());
     }
+    crate::error::require_root()?;
     // As in psdock: held from the start, forwarded once the command runs.
     let signals = Signals::block().map_err(Error::Signals)?;
     let record = match state::find(&state::dir(), &id) {
