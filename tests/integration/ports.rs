@@ -200,9 +200,8 @@ fn a_command_that_exits_at_once_is_no_probe_error_and_crashes_with_its_code() {
     // The first look races the command's end: whether it meets a zombie (its
     // namespaces and /proc/<pid>/net already gone) varies, so each probe is
     // asked many times; without the fix netlink failed about every other run,
-    // procfs every run. lsof never failed, but its look may still be running
-    // when psdock exits (a leftover `lsof` process, left for later).
-    for probe in ["netlink", "procfs"] {
+    // procfs every run; lsof's look, still under way, outlived psdock.
+    for probe in PROBES {
         for _ in 0..20 {
             let sb = Sandbox::new();
             let hook = Hook::ok();
