@@ -51,6 +51,19 @@ pub enum Error {
     /// signal, before the command runs.
     #[error("stopped by {} before the command started", crate::signals::name(*.0))]
     Stopped(i32),
+    #[error("must run as root")]
+    NotRoot,
+}
+
+/// psdock mounts, makes namespaces and keeps its records in a directory only
+/// root may read: as anyone else, that is the one thing to say, before the
+/// first permission error on the way.
+pub fn require_root() -> Result<(), Error> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(Error::NotRoot)
+    }
 }
 
 impl Error {

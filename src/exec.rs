@@ -27,6 +27,8 @@ pub enum ExecError {
     Broken { id: String, why: String },
     #[error("{id}: container is not running (it is {status})")]
     NotRunning { id: String, status: &'static str },
+    #[error("no command given (usage: {})", cli::EXEC_USAGE)]
+    NoCommand,
 }
 
 /// psdock-exec's `main`: returns the process exit code.
@@ -42,12 +44,17 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
             return Ok(0);
         }
     };
-    // As in psdock: held from the start, forwarded once the command runs.
-    let signals = Signals::block().map_err(Error::Signals)?;
     let id = args.id;
     if !state::is_id(&id) {
         return Err(ExecError::BadId(id).into());
     }
+    // Said here, not by the shared spec, whose message shows psdock's usage.
+    if args.command.is_empty() {
+        return Err(ExecError::NoCommand.into());
+    }
+    crate::error::require_root()?;
+    // As in psdock: held from the start, forwarded once the command runs.
+    let signals = Signals::block().map_err(Error::Signals)?;
     let record = match state::find(&state::dir(), &id) {
         Some(Listed::Record(r)) => r,
         Some(Listed::Broken { id, why }) => return Err(ExecError::Broken { id, why }.into()),

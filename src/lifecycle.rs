@@ -190,6 +190,9 @@ async fn ready(probe: Option<(Box<dyn PortProbe>, u16)>, init: Pid) {
         match probe.listening(init, port).await {
             Ok(true) => return,
             Ok(false) => {}
+            // The command has just ended, before the supervisor saw it: no
+            // one listens, and its gone /proc entries are no probe failure.
+            Err(_) if crate::proctree::has_ended(init) => {}
             Err(e) => {
                 // Once: a probe that fails keeps being asked (the failure may pass)
                 // but does not flood the command's stderr.

@@ -34,6 +34,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let dir = state::dir();
     let mut out = Vec::new();
     if args.prune {
+        crate::error::require_root()?;
         let pruned = state::prune(&dir)?;
         for r in &pruned.reclaimed {
             if args.quiet {
@@ -55,7 +56,16 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         }
         return Ok(0);
     }
-    let rows: Vec<Row> = state::list(&dir)?
+    let listed = state::list(&dir).map_err(|e| {
+        // The state directory is root's (0700): for anyone else, the reason.
+        let denied = matches!(&e, state::StateError::Read { source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied);
+        match crate::error::require_root() {
+            Err(not_root) if denied => not_root,
+            _ => Error::from(e),
+        }
+    })?;
+    let rows: Vec<Row> = listed
         .iter()
         .filter_map(|l| Row::of(&dir, l))
         .filter(|r| args.all || r.status == Status::Running.as_str())

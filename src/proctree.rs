@@ -50,6 +50,15 @@ pub fn descendants(init: Pid) -> io::Result<Vec<Pid>> {
     }
 }
 
+/// Whether `pid` has ended or is ending: its namespaces are gone (the kernel
+/// drops them early in `exit`, before the process is even a zombie), and with
+/// them its `ns/` links and `net/` tables, so that every probe's look at it
+/// fails with ENOENT although nothing is wrong. A reaped pid has no entry at all.
+pub fn has_ended(pid: Pid) -> bool {
+    std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+}
+
 /// Which of `inodes` one of `pids` has a descriptor open on. Processes that
 /// end while they are looked at are skipped.
 pub fn held_by(pids: &[Pid], inodes: &[u64]) -> Vec<u64> {
@@ -174,6 +183,20 @@ pub fn check_probe(mut look: impl FnMut(Pid, u16) -> bool) {
 mod tests {
     use super::*;
     use std::process::{Command, Stdio};
+
+    #[test]
+    fn a_zombie_and_a_reaped_process_have_ended_a_live_one_not() {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        // Waited for without reaping: a zombie until `wait` below.
+        let id = nix::sys::wait::Id::Pid(pid);
+        let flags = nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT;
+        nix::sys::wait::waitid(id, flags).unwrap();
+        assert!(has_ended(pid), "zombie");
+        child.wait().unwrap();
+        assert!(has_ended(pid), "reaped");
+        assert!(!has_ended(Pid::this()));
+    }
 
     #[test]
     fn walk_visits_each_generation_once_and_survives_a_cycle() {

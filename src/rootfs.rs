@@ -74,9 +74,8 @@ pub enum Upper {
 pub struct Rootfs {
     target: PathBuf,
     sibling: PathBuf,
-    /// ROOTFS was made by this run (else it was an empty directory given to us:
-    /// removed at the end of a run that mounted on it, but left by a reclaim,
-    /// which removes only what the state entry says psdock made).
+    /// ROOTFS was made by this run; else it was an empty directory given to
+    /// us, left as it was found, as a reclaim leaves it.
     created_target: bool,
     /// The upper directory beside the sibling was made by this run.
     created_upper: bool,
@@ -330,11 +329,11 @@ impl Rootfs {
             }
         }
         let mut clean = true;
-        // ROOTFS is ephemeral (issue 2, and the seed's "rootfs are destroyed"):
-        // removed when this run made it or mounted on it, having found it empty.
-        // rmdir, not a recursive removal: it refuses a mount point or anything
-        // still holding files.
-        if self.created_target || self.mounted {
+        // What psdock made goes; an empty directory the user gave is theirs
+        // (a mount point of their own, an owner or mode they chose) and stays,
+        // as the state entry says and a reclaim does. rmdir, not a recursive
+        // removal: it refuses a mount point or anything still holding files.
+        if self.created_target {
             if let Err(e) = std::fs::remove_dir(&self.target) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     eprintln!("psdock: cannot remove {}: {e}", self.target.display());

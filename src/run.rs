@@ -35,6 +35,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         );
         return Ok(0);
     }
+    crate::error::require_root()?;
     // Held from here on: a signal that arrives during set-up cannot kill psdock
     // halfway through a mount. SIGINT and SIGTERM end the set-up where it
     // stands (unpacking an image, or right before the command starts:

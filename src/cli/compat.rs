@@ -128,19 +128,74 @@ pub fn parse_as<T: CommandFactory + FromArgMatches>(
             use clap::error::ErrorKind::*;
             return match e.kind() {
                 DisplayHelp | DisplayVersion => Ok(Parsed::Print(e.render().to_string())),
-                _ => Err(CliError::Clap(first_line(&e.render().to_string()))),
+                _ => Err(CliError::Clap(one_line(&e, &mut cmd))),
             };
         }
     };
-    let args =
-        T::from_arg_matches(&matches).map_err(|e| CliError::Clap(first_line(&e.to_string())))?;
+    let args = T::from_arg_matches(&matches).map_err(|e| CliError::Clap(one_line(&e, &mut cmd)))?;
     Ok(Parsed::Run(Box::new(args)))
 }
 
-/// clap's messages carry usage and tips on further lines; psdock prints one line.
-fn first_line(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    line.strip_prefix("error: ").unwrap_or(line).to_owned()
+/// clap's error as psdock says it, on one line: each flag by its Go-style name
+/// (`-upper`, which every spelling the user may have typed maps to, not the
+/// `--upper <WHERE>` clap saw after [`rewrite`]), the value, what is wrong, and
+/// the valid values where there is a list.
+fn one_line(e: &clap::Error, cmd: &mut clap::Command) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind::*};
+    let strings = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => vec![s.as_str()],
+        Some(ContextValue::Strings(v)) => v.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let names = |kind| {
+        let names: Vec<String> = strings(kind).into_iter().map(flag_name).collect();
+        names.join(", ")
+    };
+    let flag = names(ContextKind::InvalidArg);
+    let value = strings(ContextKind::InvalidValue).concat();
+    let valid = one_of(&strings(ContextKind::ValidValue));
+    match e.kind() {
+        InvalidValue if value.is_empty() && valid.is_empty() => format!("{flag} needs a value"),
+        InvalidValue if value.is_empty() => format!("{flag} needs a value: {valid}"),
+        InvalidValue if !valid.is_empty() => format!("{flag} '{value}': must be {valid}"),
+        ValueValidation => match std::error::Error::source(e) {
+            Some(why) => format!("{flag} '{value}': {why}"),
+            None => format!("{flag} '{value}': invalid value"),
+        },
+        ArgumentConflict => match names(ContextKind::PriorArg) {
+            prior if prior.is_empty() || prior == flag => format!("{flag} given twice"),
+            prior => format!("{flag} cannot be used with {prior}"),
+        },
+        MissingRequiredArgument => {
+            let usage = cmd.render_usage().to_string();
+            let usage = usage.trim().trim_start_matches("Usage: ");
+            format!("missing {flag} (usage: {usage})")
+        }
+        _ => {
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or_default();
+            let line = line.strip_prefix("error: ").unwrap_or(line);
+            line.replace("'--", "'-")
+        }
+    }
+}
+
+/// `--upper <WHERE>` as `-upper`, a positional's `<ID>` as `ID`.
+fn flag_name(clap_name: &str) -> String {
+    let word = clap_name.split_whitespace().next().unwrap_or_default();
+    match word.strip_prefix("--") {
+        Some(long) => format!("-{long}"),
+        None => word.trim_matches(['<', '>']).to_owned(),
+    }
+}
+
+/// "a", "a or b", "a, b or c".
+fn one_of(values: &[&str]) -> String {
+    match values {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
 }
 
 #[cfg(test)]
@@ -227,10 +282,51 @@ mod tests {
     #[test]
     fn bad_values_name_the_flag_and_value_on_one_line() {
         let e = err(&["-kill-timeout", "soon", "true"]);
-        assert!(e.contains("'soon'") && e.contains("--kill-timeout"), "{e}");
+        assert!(e.starts_with("-kill-timeout 'soon': "), "{e}");
         assert!(!e.contains('\n'), "{e}");
         let e = err(&["-kill-timeout", "0", "true"]);
         assert!(e.contains("'0'"), "{e}");
+    }
+
+    #[test]
+    fn clap_errors_use_the_go_style_name_whatever_was_typed() {
+        for typed in ["-upper", "--upper"] {
+            assert_eq!(
+                err(&[typed, "ram", "true"]),
+                "-upper 'ram': must be tmpfs or disk"
+            );
+        }
+        assert_eq!(
+            err(&["--upper=ram", "true"]),
+            "-upper 'ram': must be tmpfs or disk"
+        );
+        assert_eq!(err(&["-upper"]), "-upper needs a value: tmpfs or disk");
+        assert_eq!(err(&["-hostname"]), "-hostname needs a value");
+        let e = err(&["-bind-port", "http", "true"]);
+        assert!(e.starts_with("-bind-port 'http': "), "{e}");
+    }
+
+    #[test]
+    fn helpers_name_their_own_flags_and_usage() {
+        let ls = |w: &[&str]| {
+            let argv = std::iter::once("psdock-ls").chain(w.iter().copied());
+            parse_as::<super::super::LsArgs>(argv)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(ls(&["--json", "-q"]), "-json cannot be used with -quiet");
+        let exec = parse_as::<super::super::ExecArgs>(["psdock-exec"]).unwrap_err();
+        assert_eq!(
+            exec.to_string(),
+            "missing ID (usage: psdock-exec ID [OPTIONS] COMMAND [ARGS...])"
+        );
+    }
+
+    #[test]
+    fn valid_values_are_listed_in_order() {
+        assert_eq!(one_of(&["a"]), "a");
+        assert_eq!(one_of(&["a", "b"]), "a or b");
+        assert_eq!(one_of(&["a", "b", "c"]), "a, b or c");
     }
 
     #[test]

@@ -10,11 +10,14 @@ use super::ProcessArgs;
 ///
 /// Flags are read up to the first word after ID that is not a flag; that word
 /// and everything after it are the command.
+/// psdock-exec's usage line, also named when the command is missing.
+pub const EXEC_USAGE: &str = "psdock-exec ID [OPTIONS] COMMAND [ARGS...]";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "psdock-exec",
     version,
-    override_usage = "psdock-exec ID [OPTIONS] COMMAND [ARGS...]",
+    override_usage = EXEC_USAGE,
     args_override_self = true,
     disable_version_flag = true
 )]

@@ -11,7 +11,7 @@ mod stdio_args;
 
 pub use args::{Args, KillTimeout};
 pub use compat::{parse, parse_as, CliError, Parsed};
-pub use exec::ExecArgs;
+pub use exec::{ExecArgs, EXEC_USAGE};
 pub use ls::LsArgs;
 pub use notify_args::NotifyArgs;
 pub use process::ProcessArgs;

@@ -267,10 +267,14 @@ fn check_hostname(name: &str) -> Result<(), SpecError> {
     if name.is_empty() || name.len() > 64 {
         return bad("must be 1 to 64 characters");
     }
-    if name.starts_with(['-', '.'])
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    // Said apart: `-x` is made of allowed characters, and a value that looks
+    // like a flag is the likelier mistake.
+    if name.starts_with(['-', '.']) {
+        return bad("must start with a letter or digit");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     {
         return bad("only letters, digits, `-` and `.` are allowed");
     }

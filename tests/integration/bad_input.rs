@@ -77,7 +77,8 @@ fn missing_image_rootfs_or_command() {
     rejects(&sb, &with_base(&sb, &[]), &["no command"]);
     rejects(&sb, &with_base(&sb, &["-hostname", "x"]), &["no command"]);
     // A flag with its value missing at the very end.
-    rejects(&sb, &with_base(&sb, &["-hostname"]), &["--hostname"]);
+    let line = rejects(&sb, &with_base(&sb, &["-hostname"]), &[]);
+    assert_eq!(line, "psdock: -hostname needs a value");
     sb.assert_clean();
 }
 
@@ -238,6 +239,41 @@ fn bad_hostnames() {
         case(&["-hostname", bad, "true"], &["-hostname", bad]);
     }
     case(&["-hostname=", "true"], &["-hostname \"\""]);
+    // Allowed characters, but read as the value where a flag was likely meant.
+    let sb = Sandbox::new();
+    let line = rejects(&sb, &with_base(&sb, &["-hostname", "-x", "true"]), &[]);
+    assert_eq!(
+        line,
+        "psdock: -hostname \"-x\": must start with a letter or digit"
+    );
+    sb.assert_clean();
+}
+
+#[test]
+fn a_bad_choice_is_named_as_go_style_with_the_valid_values() {
+    // However the flag was typed, it is named as psdock's help and README
+    // spell it, with the values it takes.
+    for typed in [
+        &["-upper", "ram"][..],
+        &["--upper", "ram"],
+        &["--upper=ram"],
+    ] {
+        let sb = Sandbox::new();
+        let mut args = typed.to_vec();
+        args.push("true");
+        let line = rejects(&sb, &with_base(&sb, &args), &[]);
+        assert_eq!(
+            line, "psdock: -upper 'ram': must be tmpfs or disk",
+            "{typed:?}"
+        );
+        sb.assert_clean();
+    }
+    let sb = Sandbox::new();
+    let line = rejects(&sb, &with_base(&sb, &["-upper"]), &[]);
+    assert_eq!(line, "psdock: -upper needs a value: tmpfs or disk");
+    let line = rejects(&sb, &with_base(&sb, &["--bind-port=http", "true"]), &[]);
+    assert!(line.starts_with("psdock: -bind-port 'http': "), "{line}");
+    sb.assert_clean();
 }
 
 #[test]

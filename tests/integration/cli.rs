@@ -1,6 +1,10 @@
 //! The command line as the original accepted it: every spelling of a flag,
 //! `-flag=value`, last wins, and where the command starts.
 
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use crate::records::{self, start};
 use crate::util::*;
 
 #[test]
@@ -200,5 +204,90 @@ fn a_double_dash_ends_the_flags() {
     let out = sb.run(["--", "-hostname"]);
     assert_eq!(code(&out), 127, "{out:?}");
     assert_eq!(stderr(&out), "psdock: -hostname: command not found\n");
+    sb.assert_clean();
+}
+
+fn exec_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_psdock-exec"))
+}
+
+#[test]
+fn psdock_exec_names_its_own_usage() {
+    let sb = Sandbox::new();
+    let mut c = start(&sb, {
+        let mut cmd = sb.psdock();
+        cmd.args(["sleep", "1000"]);
+        cmd
+    });
+    let usage = "(usage: psdock-exec ID [OPTIONS] COMMAND [ARGS...])";
+    for (args, line) in [
+        (vec![], format!("psdock-exec: missing ID {usage}\n")),
+        (
+            vec![c.id()],
+            format!("psdock-exec: no command given {usage}\n"),
+        ),
+        (
+            vec![c.id(), "-user"],
+            "psdock-exec: -user needs a value\n".to_owned(),
+        ),
+    ] {
+        let out = output(
+            exec_bin()
+                .env("PSDOCK_STATE_DIR", sb.state_dir())
+                .args(&args),
+        );
+        assert_eq!((code(&out), stderr(&out)), (125, line), "{args:?}");
+    }
+    assert_eq!(c.stop(), 143);
+    sb.assert_clean();
+}
+
+/// `cmd` as uid and gid 65534 (nobody); std drops root's supplementary groups.
+fn as_nobody(cmd: &mut Command) -> std::process::Output {
+    output(cmd.uid(65534).gid(65534))
+}
+
+#[test]
+fn as_non_root_every_tool_says_it_must_run_as_root_and_touches_nothing() {
+    let sb = Sandbox::new();
+    let out = as_nobody(sb.psdock().arg("true"));
+    assert_eq!(
+        (code(&out), stderr(&out)),
+        (125, "psdock: must run as root\n".to_owned())
+    );
+    sb.assert_clean();
+    assert!(!sb.state_dir().exists(), "the state directory was made");
+
+    // A running container, which a non-root user can neither enter nor prune.
+    let c = start(&sb, {
+        let mut cmd = sb.psdock();
+        cmd.args(["sleep", "1000"]);
+        cmd
+    });
+    let out = as_nobody(
+        exec_bin()
+            .env("PSDOCK_STATE_DIR", sb.state_dir())
+            .args([c.id(), "true"]),
+    );
+    assert_eq!(
+        (code(&out), stderr(&out)),
+        (125, "psdock-exec: must run as root\n".to_owned())
+    );
+    for args in [&["--prune"][..], &[]] {
+        let out = as_nobody(
+            Command::new(records::ls_bin())
+                .env("PSDOCK_STATE_DIR", sb.state_dir())
+                .args(args),
+        );
+        assert_eq!(
+            (code(&out), stderr(&out)),
+            (125, "psdock-ls: must run as root\n".to_owned()),
+            "{args:?}"
+        );
+    }
+    let rows = records::ls_json(&sb, false);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["id"].as_str(), Some(c.id()));
+    drop(c);
     sb.assert_clean();
 }

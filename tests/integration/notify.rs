@@ -343,7 +343,7 @@ fn bad_web_hook_flags_are_exit_125_naming_flag_and_value_and_leave_nothing() {
     assert_eq!(code(&out), 125);
     let e = stderr(&out);
     assert!(
-        e.contains("'0'") && e.contains("--web-hook-timeout") && e.lines().count() == 1,
+        e.starts_with("psdock: -web-hook-timeout '0': ") && e.lines().count() == 1,
         "{e}"
     );
     sb.assert_clean();

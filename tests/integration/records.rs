@@ -307,6 +307,12 @@ fn a_killed_psdock_is_stale_and_prune_reclaims_it_sparing_bind_mount_sources() {
     // Nothing left to prune; and the rootfs can be used again.
     let out = ls(&sb, &["--prune"]);
     assert_eq!((code(&out), stdout(&out)), (0, String::new()));
+    runs_fresh(&sb);
+    sb.assert_clean();
+}
+
+/// A run on the reclaimed ROOTFS sees none of the killed run's writes.
+fn runs_fresh(sb: &Sandbox) {
     let out = sb.run(["sh", "-c", "test ! -e /upper-file && echo fresh"]);
     assert_eq!(
         (code(&out), stdout(&out)),
@@ -314,7 +320,6 @@ fn a_killed_psdock_is_stale_and_prune_reclaims_it_sparing_bind_mount_sources() {
         "{}",
         stderr(&out)
     );
-    sb.assert_clean();
 }
 
 #[test]
@@ -334,6 +339,29 @@ fn the_next_psdock_on_a_rootfs_left_by_a_killed_one_reclaims_it() {
     );
     sb.assert_clean();
     assert_eq!(entries(&sb), Vec::<String>::new());
+}
+
+#[test]
+fn prune_after_a_killed_psdock_keeps_an_empty_rootfs_the_user_made() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.rootfs()).unwrap();
+    let mut cmd = sb.psdock();
+    cmd.args(["sh", "-c", "echo x > /upper-file; sleep 1000"]);
+    let mut c = start(&sb, cmd);
+    let init = c.init_pid();
+    c.kill();
+    wait_ended("the init to end", init);
+    assert_eq!(ls_json(&sb, true)[0]["status"].as_str(), Some("stale"));
+
+    let out = ls(&sb, &["--prune"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    sb.assert_clean_but_rootfs();
+    let left: Vec<_> = std::fs::read_dir(sb.rootfs()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    // And it serves again, as the user's, to a run that ends normally.
+    runs_fresh(&sb);
+    sb.assert_clean_but_rootfs();
+    assert!(std::fs::read_dir(sb.rootfs()).unwrap().next().is_none());
 }
 
 #[test]

@@ -25,7 +25,8 @@ fn listing(dir: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
-fn an_absent_or_empty_rootfs_is_used_and_removed_afterwards() {
+fn an_absent_rootfs_is_made_and_removed_an_empty_one_is_used_and_kept() {
+    use std::os::unix::fs::PermissionsExt;
     let sb = Sandbox::new();
     std::fs::write(sb.path("neighbour"), "stays").unwrap();
     let before = listing(sb.dir.path());
@@ -34,14 +35,21 @@ fn an_absent_or_empty_rootfs_is_used_and_removed_afterwards() {
     sb.assert_clean();
     assert_eq!(listing(sb.dir.path()), before);
 
+    // The user's own directory, with a mode psdock would not choose: used,
+    // and found as it was left.
     std::fs::create_dir(sb.rootfs()).unwrap();
+    std::fs::set_permissions(sb.rootfs(), std::fs::Permissions::from_mode(0o750)).unwrap();
     let out = sb.run(sh("echo > /new-file; ls /bin/busybox"));
     assert_eq!(
         (code(&out), stdout(&out).as_str()),
         (0, "/bin/busybox\n"),
         "{out:?}"
     );
-    sb.assert_clean();
+    sb.assert_clean_but_rootfs();
+    assert_eq!(listing(&sb.rootfs()), Vec::<String>::new());
+    let mode = std::fs::metadata(sb.rootfs()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o750);
+    std::fs::remove_dir(sb.rootfs()).unwrap();
     assert_eq!(listing(sb.dir.path()), before);
 }
 
@@ -255,7 +263,8 @@ fn with_the_upper_layer_in_a_tmpfs_a_directory_beside_the_sibling_is_not_touched
 fn a_bad_upper_is_refused_naming_it() {
     let sb = Sandbox::new();
     let out = sb.run(["-upper", "ram", "true"]);
-    assert_psdock_error(&out, &["--upper", "'ram'"]);
+    let line = assert_psdock_error(&out, &[]);
+    assert_eq!(line, "psdock: -upper 'ram': must be tmpfs or disk");
     sb.assert_clean();
 }
 
