@@ -8,6 +8,7 @@ mod ls;
 mod notify_args;
 mod process;
 mod stdio_args;
+mod values;
 
 pub use args::{Args, KillTimeout};
 pub use compat::{parse, parse_as, CliError, Parsed};

@@ -10,7 +10,7 @@ pub struct NotifyArgs {
 
     /// Seconds one web hook request may take; also how long psdock waits at
     /// exit for notifications still outstanding [default: 10]
-    #[arg(long = "web-hook-timeout", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "web-hook-timeout", value_name = "SECONDS", value_parser = super::values::seconds)]
     pub web_hook_timeout: Option<u64>,
 
     /// Sign each web hook body: header X-Psdock-Signature: sha256=HMAC-SHA256(SECRET, body) in hex
@@ -23,7 +23,7 @@ pub struct NotifyArgs {
 
     /// With -web-hook: the command is running once it or a descendant listens
     /// on this TCP port
-    #[arg(long = "bind-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long = "bind-port", value_name = "PORT", value_parser = super::values::port)]
     pub bind_port: Option<u16>,
 
     /// How -bind-port is watched: netlink, procfs or lsof [default: the first usable]

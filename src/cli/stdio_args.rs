@@ -25,7 +25,7 @@ pub struct StdioArgs {
     pub log_rotate: Option<String>,
 
     /// Number of rotated archives to keep [default: 5]
-    #[arg(long = "log-keep", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long = "log-keep", value_name = "N", value_parser = super::values::count)]
     pub log_keep: Option<u32>,
 
     /// Also trust the CA certificates in this PEM file for tls:// and https:// web hooks
