@@ -7,12 +7,20 @@
 //! line boundary. The renamed file is then compressed by a worker thread, off
 //! the writer's path (see `super::archive`).
 //!
+//! Someone else may move or delete the live file (logrotate without
+//! copytruncate, an operator's `mv` or `rm`). Once a second psdock compares
+//! the path with the file it writes to (one `fstatat`, none per line: a
+//! timer costs less than an inotify descriptor, and also sees a path replaced
+//! on a network file system); when they differ, it opens the path afresh at
+//! the next line boundary, as it opened it at start. Lines written before stay
+//! in the moved file, the rest go to the new one.
+//!
 //! Full disk: a write that fails with ENOSPC or EDQUOT is retried until it
 //! succeeds. Meanwhile nothing more is read from the command, whose writes
 //! block once the pipe is full: the command is held, not killed, and no line
 //! is dropped. psdock says so once on stderr, and again when writes resume.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -21,9 +29,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat2, OFlag, RenameFlags};
-use nix::sys::stat::{Mode, SFlag};
-use tokio::time::Instant;
+use nix::fcntl::{openat, renameat2, AtFlags, OFlag, RenameFlags};
+use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::archive::{archive_base, create, exists, with_suffix, Compressor};
 use super::pump::Output;
@@ -31,6 +39,8 @@ use super::Rotation;
 
 /// How long a write waits before it tries again on a full disk.
 const FULL_DISK_RETRY: Duration = Duration::from_millis(250);
+/// How often the path is compared with the open file.
+const PATH_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -46,16 +56,34 @@ pub enum LogError {
     Io(io::Error),
 }
 
+impl From<Errno> for LogError {
+    fn from(e: Errno) -> Self {
+        match e {
+            Errno::ELOOP => LogError::Symlink,
+            Errno::ENODEV | Errno::ENXIO => LogError::NotRegular,
+            e => LogError::Io(errno_io(e)),
+        }
+    }
+}
+
 /// The live log file, appended to by psdock alone.
 pub struct Log {
     path: PathBuf,
     dir: Arc<OwnedFd>,
     name: CString,
     file: OwnedFd,
+    /// Device and inode of `file`: the path should lead there.
+    id: (u64, u64),
     rotation: Option<Rotation>,
     next: Instant,
+    /// The path check's timer, made on first use (inside the runtime).
+    check: Option<Interval>,
+    /// The last timer to fire was the rotation's.
+    rotation_fired: bool,
     /// A rotation is waiting for the end of the current line.
     due: bool,
+    /// The path no longer leads to `file`: reopen at the end of the line.
+    moved: bool,
     at_line_start: bool,
     /// Bytes went into the live file since it was created or opened.
     written: bool,
@@ -69,6 +97,21 @@ fn errno_io(e: Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
 
+/// What went wrong, without io::Error's "(os error N)".
+fn why(e: &LogError) -> String {
+    match e {
+        LogError::Io(e) => match e.raw_os_error() {
+            Some(n) => Errno::from_raw(n).desc().to_owned(),
+            None => e.to_string(),
+        },
+        e => e.to_string(),
+    }
+}
+
+fn id(st: &FileStat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
+}
+
 impl Log {
     /// Opens (or creates) the log at `path` for appending. `path`'s directory
     /// must exist; a symlink at `path` is refused.
@@ -79,7 +122,6 @@ impl Log {
         if !path.is_absolute() || path.as_os_str().as_bytes().ends_with(b"/") {
             return Err(LogError::NotAPath);
         }
-        let io_err = LogError::Io;
         let dir = nix::fcntl::open(
             parent,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -87,28 +129,24 @@ impl Log {
         )
         .map_err(|e| match e {
             Errno::ENOENT | Errno::ENOTDIR => LogError::NoDir(parent.to_owned()),
-            e => io_err(errno_io(e)),
+            e => LogError::Io(errno_io(e)),
         })?;
         // SAFETY: a descriptor open just returned.
         let dir = unsafe { OwnedFd::from_raw_fd(dir) };
-        let name = CString::new(name.as_bytes()).map_err(|e| io_err(e.into()))?;
-        let file = Self::open_live(&dir, &name).map_err(|e| match e {
-            Errno::ELOOP => LogError::Symlink,
-            Errno::ENODEV | Errno::ENXIO => LogError::NotRegular,
-            e => io_err(errno_io(e)),
-        })?;
-        let st = nix::sys::stat::fstat(file.as_raw_fd()).map_err(|e| io_err(errno_io(e)))?;
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(LogError::NotRegular);
-        }
+        let name = CString::new(name.as_bytes()).map_err(|e| LogError::Io(e.into()))?;
+        let (file, st) = Self::open_live(&dir, &name)?;
         Ok(Log {
             path: path.to_owned(),
             dir: Arc::new(dir),
             name,
             file,
+            id: id(&st),
             rotation,
             next: Instant::now() + rotation.map_or(Duration::ZERO, |r| r.every),
+            check: None,
+            rotation_fired: false,
             due: false,
+            moved: false,
             at_line_start: true,
             written: st.st_size > 0,
             last_stamp: SystemTime::UNIX_EPOCH,
@@ -117,9 +155,11 @@ impl Log {
         })
     }
 
-    fn open_live(dir: &OwnedFd, name: &CStr) -> Result<OwnedFd, Errno> {
+    /// Creates `name` in `dir`, or opens it for appending if it exists: never
+    /// through a symlink, and only a regular file.
+    fn open_live(dir: &OwnedFd, name: &CStr) -> Result<(OwnedFd, FileStat), LogError> {
         let flags = OFlag::O_WRONLY | OFlag::O_APPEND;
-        match create(dir, name, flags) {
+        let fd = match create(dir, name, flags) {
             Err(Errno::EEXIST) => {
                 // O_NONBLOCK: a FIFO planted at the path must not hang psdock;
                 // it is refused as not a regular file right after.
@@ -134,10 +174,15 @@ impl Log {
                 let fl = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
                 let fl = OFlag::from_bits_truncate(fl) - OFlag::O_NONBLOCK;
                 nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(fl))?;
-                Ok(fd)
+                fd
             }
-            r => r,
+            r => r?,
+        };
+        let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(LogError::NotRegular);
         }
+        Ok((fd, st))
     }
 
     async fn write_retrying(&mut self, mut buf: &[u8]) -> io::Result<()> {
@@ -164,6 +209,11 @@ impl Log {
                         );
                     }
                     tokio::time::sleep(FULL_DISK_RETRY).await;
+                    // Deleting the log is how one frees its space: that space
+                    // returns only once psdock lets go of the file.
+                    if !self.path_leads_to_file() {
+                        self.reopen();
+                    }
                 }
                 Err(e) => return Err(errno_io(e)),
             }
@@ -171,6 +221,39 @@ impl Log {
         self.at_line_start = last == b'\n';
         self.written = true;
         Ok(())
+    }
+
+    fn path_leads_to_file(&self) -> bool {
+        fstatat(
+            Some(self.dir.as_raw_fd()),
+            self.name.as_c_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .is_ok_and(|st| id(&st) == self.id)
+    }
+
+    /// Opens the path afresh, the moved or deleted file being no longer the
+    /// log. On failure, keeps writing to the file it has and tries again at
+    /// the next check.
+    fn reopen(&mut self) {
+        match Self::open_live(&self.dir, &self.name) {
+            Ok((file, st)) => {
+                self.file = file;
+                self.id = id(&st);
+                self.written = st.st_size > 0;
+                self.moved = false;
+                // A rotation due was for the file that went away.
+                self.due = false;
+            }
+            Err(e) => {
+                eprintln!(
+                    "psdock: {}: the log was moved or deleted and cannot be opened again ({}); \
+                     still writing to the old file",
+                    self.path.display(),
+                    why(&e)
+                );
+            }
+        }
     }
 
     /// A name `<log>.<stamp>` that is later than any used before and that
@@ -187,6 +270,22 @@ impl Log {
                 return base;
             }
             t += Duration::from_nanos(1);
+        }
+    }
+
+    /// The compressor, started on first use.
+    fn compressor(&mut self, keep: usize) -> &Compressor {
+        let (dir, name) = (&self.dir, &self.name);
+        self.compressor
+            .get_or_insert_with(|| Compressor::start(dir.clone(), name.clone(), keep))
+    }
+
+    /// Rotates now, or reopens the path if it no longer leads to the file.
+    fn switch(&mut self) {
+        if self.moved {
+            self.reopen();
+        } else {
+            self.rotate();
         }
     }
 
@@ -212,14 +311,11 @@ impl Log {
             return;
         }
         match Self::open_live(&self.dir, &self.name) {
-            Ok(file) => {
+            Ok((file, st)) => {
                 self.file = file;
+                self.id = id(&st);
                 self.written = false;
-                self.compressor
-                    .get_or_insert_with(|| {
-                        Compressor::start(self.dir.clone(), self.name.clone(), rotation.keep)
-                    })
-                    .send(base);
+                self.compressor(rotation.keep).send(base);
             }
             Err(e) => {
                 // Keep writing to the file we have, under its old name.
@@ -233,12 +329,12 @@ impl Log {
                 eprintln!(
                     "psdock: {}: cannot create a fresh log file ({}); {}",
                     self.path.display(),
-                    e.desc(),
+                    why(&e),
                     match back {
                         Ok(()) => "rotation skipped".to_owned(),
                         Err(_) => format!(
                             "still writing to {}",
-                            OsStr::from_bytes(base.to_bytes()).to_string_lossy()
+                            std::ffi::OsStr::from_bytes(base.to_bytes()).to_string_lossy()
                         ),
                     }
                 );
@@ -249,26 +345,49 @@ impl Log {
 
 impl Output for Log {
     async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        if self.due {
+        if self.due || self.moved {
             if self.at_line_start {
-                self.rotate();
+                self.switch();
             } else if let Some(i) = memchr::memrchr(b'\n', buf) {
                 self.write_retrying(&buf[..=i]).await?;
                 buf = &buf[i + 1..];
-                self.rotate();
+                self.switch();
             }
         }
         self.write_retrying(buf).await
     }
 
     async fn timer(&mut self) {
-        match self.rotation {
-            Some(_) if !self.due => tokio::time::sleep_until(self.next).await,
-            _ => std::future::pending().await,
-        }
+        let rotation_armed = self.rotation.is_some() && !self.due;
+        let next = self.next;
+        let check = self.check.get_or_insert_with(|| {
+            let mut i = tokio::time::interval_at(Instant::now() + PATH_CHECK, PATH_CHECK);
+            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            i
+        });
+        let rotation = async {
+            if rotation_armed {
+                tokio::time::sleep_until(next).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        self.rotation_fired = tokio::select! {
+            () = rotation => true,
+            _ = check.tick() => false,
+        };
     }
 
     fn on_timer(&mut self) {
+        if !std::mem::take(&mut self.rotation_fired) {
+            if !self.path_leads_to_file() {
+                self.moved = true;
+                if self.at_line_start {
+                    self.reopen();
+                }
+            }
+            return;
+        }
         let Some(rotation) = self.rotation else {
             return;
         };

@@ -329,3 +329,71 @@ fn a_full_disk_holds_the_command_until_space_returns_and_loses_no_line() {
     drop(disk);
     sb.assert_clean();
 }
+
+/// How the live log is taken away from psdock in [`the_log_taken_away`].
+enum TakeAway {
+    Move,
+    Delete,
+}
+
+/// Runs a container writing numbered lines, takes its log away mid-run,
+/// and checks that psdock writes to a new file at the path within the
+/// bound, that every line is in exactly one of the two files, in order,
+/// and that the old one ends at a line boundary.
+fn the_log_taken_away(how: TakeAway) {
+    let r = Rotating::new();
+    let log = r.logs.join("app.log");
+    let child = r.spawn(
+        &[],
+        "i=0; while [ ! -e /ctl/stop ]; do echo $i; i=$((i+1)); done",
+    );
+    wait_for("1000 lines in the log", || {
+        (std::fs::metadata(&log).ok()?.len() > 5000).then_some(())
+    });
+    // Reading the old file through a descriptor sees it even once deleted.
+    let mut old = std::fs::File::open(&log).unwrap();
+    let taken = std::time::Instant::now();
+    match how {
+        TakeAway::Move => std::fs::rename(&log, r.logs.join("moved.log")).unwrap(),
+        TakeAway::Delete => std::fs::remove_file(&log).unwrap(),
+    }
+    wait_for("a new log at the path", || {
+        (std::fs::metadata(&log).ok()?.len() > 0).then_some(())
+    });
+    let after = taken.elapsed();
+    assert!(
+        after < std::time::Duration::from_secs(2),
+        "the new log appeared after {after:?}"
+    );
+    r.stop(child);
+    let mut first = String::new();
+    old.read_to_string(&mut first).unwrap();
+    assert!(first.ends_with('\n'), "the old log ends mid-line");
+    let second = std::fs::read_to_string(&log).unwrap();
+    let old_lines = first.lines().count();
+    let all: Vec<&str> = first.lines().chain(second.lines()).collect();
+    assert!(
+        all.len() > old_lines,
+        "nothing in the new log ({old_lines} lines in the old one)"
+    );
+    for (i, line) in all.iter().enumerate() {
+        assert_eq!(
+            *line,
+            i.to_string(),
+            "line {i} ({old_lines} in the old log)"
+        );
+    }
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    r.sb.assert_clean();
+}
+
+#[test]
+fn a_log_moved_away_is_reopened_at_its_path_and_no_line_is_lost_or_repeated() {
+    the_log_taken_away(TakeAway::Move);
+}
+
+#[test]
+fn a_deleted_log_is_recreated_at_its_path_and_no_line_is_lost_or_repeated() {
+    the_log_taken_away(TakeAway::Delete);
+}
