@@ -15,10 +15,11 @@
 //! the next line boundary, as it opened it at start. Lines written before stay
 //! in the moved file, the rest go to the new one.
 //!
-//! Full disk: a write that fails with ENOSPC or EDQUOT is retried until it
-//! succeeds. Meanwhile nothing more is read from the command, whose writes
-//! block once the pipe is full: the command is held, not killed, and no line
-//! is dropped. psdock says so once on stderr, and again when writes resume.
+//! Write errors: any failed write (a full disk, a quota, a file-size limit,
+//! an I/O error) is retried until it succeeds. Meanwhile nothing more is read
+//! from the command, whose writes block once the pipe is full: the command is
+//! held, not killed, and no line is dropped. psdock says so once on stderr,
+//! and again when writes resume.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -37,8 +38,8 @@ use super::archive::{archive_base, create, exists, with_suffix, Compressor};
 use super::pump::Output;
 use super::Rotation;
 
-/// How long a write waits before it tries again on a full disk.
-const FULL_DISK_RETRY: Duration = Duration::from_millis(250);
+/// How long a failed write waits before it tries again.
+const WRITE_RETRY: Duration = Duration::from_millis(250);
 /// How often the path is compared with the open file.
 const PATH_CHECK: Duration = Duration::from_secs(1);
 
@@ -88,7 +89,7 @@ pub struct Log {
     /// Bytes went into the live file since it was created or opened.
     written: bool,
     last_stamp: SystemTime,
-    /// Writes are failing for lack of space (said once).
+    /// Writes are failing (said once).
     stalled: bool,
     compressor: Option<Compressor>,
 }
@@ -199,23 +200,28 @@ impl Log {
                     }
                 }
                 Err(Errno::EINTR) => {}
-                Err(e @ (Errno::ENOSPC | Errno::EDQUOT)) => {
+                // Every other error holds the command, as a full disk does:
+                // killing it would lose its work for want of a log line.
+                Err(e) => {
                     if !self.stalled {
                         self.stalled = true;
+                        let until = match e {
+                            Errno::ENOSPC | Errno::EDQUOT => "space returns",
+                            _ => "the log can be written again",
+                        };
                         eprintln!(
-                            "psdock: {}: {}; the command is held until space returns",
+                            "psdock: {}: {}; the command is held until {until}",
                             self.path.display(),
-                            e.desc()
+                            e.desc(),
                         );
                     }
-                    tokio::time::sleep(FULL_DISK_RETRY).await;
+                    tokio::time::sleep(WRITE_RETRY).await;
                     // Deleting the log is how one frees its space: that space
                     // returns only once psdock lets go of the file.
                     if !self.path_leads_to_file() {
                         self.reopen();
                     }
                 }
-                Err(e) => return Err(errno_io(e)),
             }
         }
         self.at_line_start = last == b'\n';
