@@ -1,5 +1,6 @@
-//! The archives of a rotated log: their names, and the worker thread that
-//! compresses them and applies retention.
+//! The archives of a rotated log: their names, the worker thread that
+//! compresses them and applies retention, and the finishing of what a killed
+//! psdock left half done.
 //!
 //! Names, for a log `app.log` (see README.md, "-log-rotate"):
 //! - `app.log.20260102T030405.123456789Z`: a rotated file, until compressed
@@ -18,7 +19,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, renameat2, AtFlags, OFlag, RenameFlags};
@@ -27,6 +28,30 @@ use nix::unistd::{unlinkat, UnlinkatFlags};
 
 /// The mode of the live log and of the archives, whatever the umask.
 pub(super) const MODE: u32 = 0o640;
+
+/// How often a warning that keeps coming back (a rotation that keeps
+/// failing) is repeated.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Rate-limits one kind of warning: the first is said, then at most one a
+/// minute.
+#[derive(Default)]
+pub(super) struct Warn(Option<Instant>);
+
+impl Warn {
+    pub(super) fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if self.0.is_some_and(|last| now < last + WARN_EVERY) {
+            return false;
+        }
+        self.0 = Some(now);
+        true
+    }
+}
+
+fn lossy(name: &CStr) -> std::borrow::Cow<'_, str> {
+    OsStr::from_bytes(name.to_bytes()).to_string_lossy()
+}
 
 pub(super) fn exists(dir: &OwnedFd, name: &CStr) -> bool {
     fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
@@ -68,10 +93,27 @@ pub(super) fn archive_base(log: &CStr, t: SystemTime) -> CString {
     with_suffix(log, &format!(".{stamp}"))
 }
 
-/// The stamp of `file` if it is exactly `<log>.<stamp>` or `<log>.<stamp>.gz`.
-pub fn archive_stamp<'a>(log: &[u8], file: &'a [u8]) -> Option<&'a [u8]> {
+/// The three forms of an archive's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `<log>.<stamp>`
+    Plain,
+    /// `<log>.<stamp>.gz`
+    Gz,
+    /// `<log>.<stamp>.gz.tmp`
+    Tmp,
+}
+
+/// The stamp and form of `file` if it is exactly one of `log`'s archive names.
+fn split_name<'a>(log: &[u8], file: &'a [u8]) -> Option<(&'a [u8], Kind)> {
     let rest = file.strip_prefix(log)?.strip_prefix(b".")?;
-    let stamp = rest.strip_suffix(b".gz").unwrap_or(rest);
+    let (stamp, kind) = if let Some(s) = rest.strip_suffix(b".gz.tmp") {
+        (s, Kind::Tmp)
+    } else if let Some(s) = rest.strip_suffix(b".gz") {
+        (s, Kind::Gz)
+    } else {
+        (rest, Kind::Plain)
+    };
     // `0` stands for a digit.
     const SHAPE: &[u8; 26] = b"00000000T000000.000000000Z";
     let ok = stamp.len() == SHAPE.len()
@@ -82,28 +124,45 @@ pub fn archive_stamp<'a>(log: &[u8], file: &'a [u8]) -> Option<&'a [u8]> {
                 c == s
             }
         });
-    ok.then_some(stamp)
+    ok.then_some((stamp, kind))
+}
+
+/// The stamp of `file` if it is exactly `<log>.<stamp>` or `<log>.<stamp>.gz`.
+pub fn archive_stamp<'a>(log: &[u8], file: &'a [u8]) -> Option<&'a [u8]> {
+    split_name(log, file).and_then(|(stamp, kind)| (kind != Kind::Tmp).then_some(stamp))
+}
+
+/// What the compressor thread is asked to do.
+enum Job {
+    /// Finish what an earlier psdock left, on archives stamped before `before`.
+    Recover {
+        before: CString,
+    },
+    Compress(CString),
 }
 
 /// The worker thread that compresses rotated files and applies retention,
 /// one job at a time, in the order of the rotations.
 pub(super) struct Compressor {
-    jobs: Option<mpsc::Sender<CString>>,
+    jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Compressor {
-    pub(super) fn start(dir: Arc<OwnedFd>, log: CString, keep: usize) -> Self {
-        let (tx, rx) = mpsc::channel::<CString>();
+    /// Starts the thread; its first job finishes the leftovers of runs
+    /// before `started` (this run's rotations all come later).
+    pub(super) fn start(dir: Arc<OwnedFd>, log: CString, keep: usize, started: SystemTime) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let before = archive_base(&log, started);
+        let _ = tx.send(Job::Recover { before });
         let thread = std::thread::Builder::new()
             .name("psdock-gzip".into())
             .spawn(move || {
-                for base in rx {
-                    if let Err(e) = compress(&dir, &base) {
-                        eprintln!(
-                            "psdock: cannot compress {}: {e}; kept uncompressed",
-                            OsStr::from_bytes(base.to_bytes()).to_string_lossy()
-                        );
+                let mut warn = Warn::default();
+                for job in rx {
+                    match job {
+                        Job::Recover { before } => recover(&dir, &log, &before, &mut warn),
+                        Job::Compress(base) => compress_or_keep(&dir, &base, &mut warn),
                     }
                     retain(&dir, &log, keep);
                 }
@@ -127,7 +186,7 @@ impl Compressor {
 
     pub(super) fn send(&self, base: CString) {
         if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(base);
+            let _ = jobs.send(Job::Compress(base));
         }
     }
 }
@@ -140,6 +199,80 @@ impl Drop for Compressor {
             let _ = t.join();
         }
     }
+}
+
+/// Compresses `base`; on failure, says so at most once a minute.
+fn compress_or_keep(dir: &OwnedFd, base: &CStr, warn: &mut Warn) {
+    if let Err(e) = compress(dir, base) {
+        if warn.due() {
+            eprintln!("{}", compress_failure(dir, base, &e));
+        }
+    }
+}
+
+/// "kept uncompressed" only if the rotated file is still there: someone may
+/// have removed it, which is what made compressing it fail.
+fn compress_failure(dir: &OwnedFd, base: &CStr, e: &io::Error) -> String {
+    let kept = if is_regular(dir, base) {
+        "; kept uncompressed"
+    } else {
+        ""
+    };
+    format!("psdock: cannot compress {}: {e}{kept}", lossy(base))
+}
+
+/// What a psdock killed in the middle of a rotation leaves next to the log,
+/// for archives stamped before `before`: a rotated file not yet compressed
+/// (compressed now, or removed if its archive was complete: an archive is
+/// renamed into place only once written and synced), and a partial
+/// `.gz.tmp` (removed when the rotated file it came from is still there;
+/// kept otherwise, since it is then the only copy of those lines).
+fn recover(dir: &OwnedFd, log: &CStr, before: &CStr, warn: &mut Warn) {
+    let before = &before.to_bytes()[log.to_bytes().len() + 1..];
+    let Ok(mut listing) = list(dir) else {
+        return;
+    };
+    let mut plain = Vec::new();
+    let mut tmps = Vec::new();
+    for entry in listing.iter().filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some((stamp, kind)) = split_name(log.to_bytes(), name.to_bytes()) else {
+            continue;
+        };
+        if stamp >= before || !is_regular(dir, name) {
+            continue;
+        }
+        match kind {
+            Kind::Plain => plain.push(name.to_owned()),
+            Kind::Tmp => tmps.push(name.to_owned()),
+            Kind::Gz => {}
+        }
+    }
+    let d = Some(dir.as_raw_fd());
+    for tmp in &tmps {
+        let bytes = tmp.to_bytes();
+        let base = CString::new(&bytes[..bytes.len() - ".gz.tmp".len()]).expect("no NUL");
+        if is_regular(dir, &base) {
+            let _ = unlinkat(d, tmp.as_c_str(), UnlinkatFlags::NoRemoveDir);
+        }
+    }
+    plain.sort();
+    for base in &plain {
+        if is_regular(dir, &with_suffix(base, ".gz")) {
+            let _ = unlinkat(d, base.as_c_str(), UnlinkatFlags::NoRemoveDir);
+        } else {
+            compress_or_keep(dir, base, warn);
+        }
+    }
+}
+
+fn list(dir: &OwnedFd) -> nix::Result<nix::dir::Dir> {
+    nix::dir::Dir::openat(
+        Some(dir.as_raw_fd()),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 fn compress(dir: &OwnedFd, base: &CStr) -> io::Result<()> {
@@ -178,13 +311,7 @@ fn compress(dir: &OwnedFd, base: &CStr) -> io::Result<()> {
 
 /// Deletes all but the `keep` newest archives of `log` (compressed or not).
 fn retain(dir: &OwnedFd, log: &CStr, keep: usize) {
-    let listing = nix::dir::Dir::openat(
-        Some(dir.as_raw_fd()),
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    );
-    let Ok(mut listing) = listing else {
+    let Ok(mut listing) = list(dir) else {
         return;
     };
     let mut archives: Vec<(Vec<u8>, CString)> = listing
@@ -222,7 +349,6 @@ fn retain(dir: &OwnedFd, log: &CStr, keep: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn archive_names_sort_and_match_exactly() {
@@ -286,6 +412,22 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "one\ntwo\n");
+    }
+
+    #[test]
+    fn kept_uncompressed_is_said_only_of_a_file_that_was_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let dir: OwnedFd = File::open(d.path()).unwrap().into();
+        let base = c"app.log.20250101T000000.000000001Z";
+        let e = compress(&dir, base).unwrap_err();
+        assert_eq!(
+            compress_failure(&dir, base, &e),
+            "psdock: cannot compress app.log.20250101T000000.000000001Z: \
+             No such file or directory (os error 2)"
+        );
+        std::fs::write(d.path().join("app.log.20250101T000000.000000001Z"), "x\n").unwrap();
+        let e = io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(compress_failure(&dir, base, &e).ends_with("; kept uncompressed"));
     }
 
     #[test]

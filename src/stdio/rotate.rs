@@ -34,7 +34,7 @@ use nix::fcntl::{openat, renameat2, AtFlags, OFlag, RenameFlags};
 use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use super::archive::{archive_base, create, exists, with_suffix, Compressor};
+use super::archive::{archive_base, create, exists, with_suffix, Compressor, Warn};
 use super::pump::Output;
 use super::Rotation;
 
@@ -88,9 +88,12 @@ pub struct Log {
     at_line_start: bool,
     /// Bytes went into the live file since it was created or opened.
     written: bool,
+    started: SystemTime,
     last_stamp: SystemTime,
     /// Writes are failing (said once).
     stalled: bool,
+    /// Rotation and reopening failures, said at most once a minute.
+    warn: Warn,
     compressor: Option<Compressor>,
 }
 
@@ -136,6 +139,7 @@ impl Log {
         let dir = unsafe { OwnedFd::from_raw_fd(dir) };
         let name = CString::new(name.as_bytes()).map_err(|e| LogError::Io(e.into()))?;
         let (file, st) = Self::open_live(&dir, &name)?;
+        let started = SystemTime::now();
         Ok(Log {
             path: path.to_owned(),
             dir: Arc::new(dir),
@@ -150,8 +154,10 @@ impl Log {
             moved: false,
             at_line_start: true,
             written: st.st_size > 0,
-            last_stamp: SystemTime::UNIX_EPOCH,
+            started,
+            last_stamp: started,
             stalled: false,
+            warn: Warn::default(),
             compressor: None,
         })
     }
@@ -252,12 +258,14 @@ impl Log {
                 self.due = false;
             }
             Err(e) => {
-                eprintln!(
-                    "psdock: {}: the log was moved or deleted and cannot be opened again ({}); \
-                     still writing to the old file",
-                    self.path.display(),
-                    why(&e)
-                );
+                if self.warn.due() {
+                    eprintln!(
+                        "psdock: {}: the log was moved or deleted and cannot be opened again ({}); \
+                         still writing to the old file",
+                        self.path.display(),
+                        why(&e)
+                    );
+                }
             }
         }
     }
@@ -279,11 +287,12 @@ impl Log {
         }
     }
 
-    /// The compressor, started on first use.
+    /// The compressor, started on first use; it begins with what an
+    /// earlier psdock left unfinished.
     fn compressor(&mut self, keep: usize) -> &Compressor {
-        let (dir, name) = (&self.dir, &self.name);
+        let (dir, name, started) = (&self.dir, &self.name, self.started);
         self.compressor
-            .get_or_insert_with(|| Compressor::start(dir.clone(), name.clone(), keep))
+            .get_or_insert_with(|| Compressor::start(dir.clone(), name.clone(), keep, started))
     }
 
     /// Rotates now, or reopens the path if it no longer leads to the file.
@@ -309,11 +318,13 @@ impl Log {
             base.as_c_str(),
             RenameFlags::RENAME_NOREPLACE,
         ) {
-            eprintln!(
-                "psdock: {}: cannot rotate: {}",
-                self.path.display(),
-                e.desc()
-            );
+            if self.warn.due() {
+                eprintln!(
+                    "psdock: {}: cannot rotate: {}",
+                    self.path.display(),
+                    e.desc()
+                );
+            }
             return;
         }
         match Self::open_live(&self.dir, &self.name) {
@@ -332,18 +343,20 @@ impl Log {
                     self.name.as_c_str(),
                     RenameFlags::RENAME_NOREPLACE,
                 );
-                eprintln!(
-                    "psdock: {}: cannot create a fresh log file ({}); {}",
-                    self.path.display(),
-                    why(&e),
-                    match back {
-                        Ok(()) => "rotation skipped".to_owned(),
-                        Err(_) => format!(
-                            "still writing to {}",
-                            std::ffi::OsStr::from_bytes(base.to_bytes()).to_string_lossy()
-                        ),
-                    }
-                );
+                if self.warn.due() {
+                    eprintln!(
+                        "psdock: {}: cannot create a fresh log file ({}); {}",
+                        self.path.display(),
+                        why(&e),
+                        match back {
+                            Ok(()) => "rotation skipped".to_owned(),
+                            Err(_) => format!(
+                                "still writing to {}",
+                                std::ffi::OsStr::from_bytes(base.to_bytes()).to_string_lossy()
+                            ),
+                        }
+                    );
+                }
             }
         }
     }
@@ -386,6 +399,11 @@ impl Output for Log {
 
     fn on_timer(&mut self) {
         if !std::mem::take(&mut self.rotation_fired) {
+            if let Some(rotation) = self.rotation {
+                // Off the start path: leftovers of an earlier run are
+                // finished a second in, or at the first rotation.
+                self.compressor(rotation.keep);
+            }
             if !self.path_leads_to_file() {
                 self.moved = true;
                 if self.at_line_start {

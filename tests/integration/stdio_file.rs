@@ -261,13 +261,18 @@ struct SmallDisk(PathBuf);
 
 impl SmallDisk {
     fn new(at: PathBuf) -> Self {
+        Self::with(at, "size=256k")
+    }
+
+    /// With tmpfs mount options `options`.
+    fn with(at: PathBuf, options: &str) -> Self {
         std::fs::create_dir(&at).unwrap();
         nix::mount::mount(
             Some("tmpfs"),
             &at,
             Some("tmpfs"),
             nix::mount::MsFlags::empty(),
-            Some("size=256k"),
+            Some(options),
         )
         .unwrap();
         Self(at)
@@ -485,5 +490,83 @@ fn a_file_size_limit_holds_the_command_until_lifted_and_loses_no_line() {
         text.len()
     );
     assert!(!ctl.join("xfsz").exists(), "SIGXFSZ reached the command");
+    sb.assert_clean();
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(text.as_bytes()).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn what_a_killed_psdock_left_next_to_the_log_is_finished_by_the_next_run() {
+    let r = Rotating::new();
+    let stamp = |n: u32| format!("app.log.20000101T000000.00000000{n}Z");
+    let at = |name: String| r.logs.join(name);
+    // 1: rotated, never compressed. 2: killed while compressing. 3: killed
+    // between the archive's rename and the removal of the rotated file.
+    // 4: a partial archive whose source is gone: the only copy left.
+    for n in 1..=3 {
+        std::fs::write(at(stamp(n)), format!("piece {n}\n")).unwrap();
+    }
+    std::fs::write(at(stamp(2) + ".gz.tmp"), &gzip("piece 2\n")[..10]).unwrap();
+    std::fs::write(at(stamp(3) + ".gz"), gzip("piece 3\n")).unwrap();
+    let only_copy = &gzip("piece 4\n")[..12];
+    std::fs::write(at(stamp(4) + ".gz.tmp"), only_copy).unwrap();
+
+    let child = r.spawn(
+        &["-log-rotate", "1h"],
+        "echo live; until [ -e /ctl/stop ]; do sleep 0.05; done",
+    );
+    wait_for("the leftovers finished", || {
+        let names = archives(&r.logs);
+        let want = [
+            stamp(1) + ".gz",
+            stamp(2) + ".gz",
+            stamp(3) + ".gz",
+            stamp(4) + ".gz.tmp",
+        ];
+        (names == want).then_some(())
+    });
+    r.stop(child);
+    for n in 1..=3 {
+        assert_eq!(gunzip(&at(stamp(n) + ".gz")), format!("piece {n}\n"));
+    }
+    assert_eq!(std::fs::read(at(stamp(4) + ".gz.tmp")).unwrap(), only_copy);
+    assert_eq!(
+        std::fs::read_to_string(r.logs.join("app.log")).unwrap(),
+        "live\n"
+    );
+    r.sb.assert_clean();
+}
+
+#[test]
+fn a_rotation_that_keeps_failing_is_reported_once_a_minute() {
+    let sb = Sandbox::new();
+    // Room for the directory and the live log only: every fresh log file
+    // fails for want of an inode.
+    let disk = SmallDisk::with(sb.path("disk"), "size=256k,nr_inodes=2");
+    let log = disk.0.join("app.log");
+    let out = sb
+        .psdock()
+        .args(["-stdio", &url(&log), "-log-rotate", "100ms"])
+        .args(sh(
+            "i=0; while [ $i -lt 20 ]; do echo $i; i=$((i+1)); sleep 0.1; done",
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "psdock: {}: cannot create a fresh log file (No space left on device); rotation skipped\n",
+            log.display()
+        )
+    );
+    let expected: String = (0..20).map(|i| format!("{i}\n")).collect();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), expected);
+    drop(disk);
     sb.assert_clean();
 }
