@@ -570,3 +570,46 @@ fn a_rotation_that_keeps_failing_is_reported_once_a_minute() {
     drop(disk);
     sb.assert_clean();
 }
+
+#[test]
+fn a_symlink_put_in_place_of_the_log_is_never_followed() {
+    let r = Rotating::new();
+    let log = r.logs.join("app.log");
+    let victim = r.sb.path("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let mut child = r.spawn(
+        &[],
+        "i=0; while [ ! -e /ctl/stop ]; do echo $i; i=$((i+1)); sleep 0.01; done",
+    );
+    let (said, reader) = Collected::from(child.stderr.take().unwrap());
+    wait_for("lines in the log", || {
+        (std::fs::metadata(&log).ok()?.len() > 0).then_some(())
+    });
+    let mut old = std::fs::File::open(&log).unwrap();
+    let planted = r.logs.join("planted");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    std::fs::rename(&planted, &log).unwrap();
+    said.wait_for(&format!(
+        "psdock: {}: the log was moved or deleted and cannot be opened again \
+         (is a symlink; refusing to follow it); still writing to the old file\n",
+        log.display()
+    ));
+    // Once the symlink is gone, the next check creates the log afresh.
+    std::fs::remove_file(&log).unwrap();
+    wait_for("a new log at the path", || {
+        (std::fs::metadata(&log).ok()?.len() > 0).then_some(())
+    });
+    std::fs::write(r.ctl.join("stop"), "").unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", said.text());
+    assert_eq!(said.text().lines().count(), 1, "{}", said.text());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let mut first = String::new();
+    old.read_to_string(&mut first).unwrap();
+    let second = std::fs::read_to_string(&log).unwrap();
+    for (i, line) in first.lines().chain(second.lines()).enumerate() {
+        assert_eq!(line, i.to_string(), "line {i}");
+    }
+    r.sb.assert_clean();
+}
