@@ -285,6 +285,15 @@ impl Drop for SmallDisk {
     }
 }
 
+/// Starts `cmd` with its stderr read by a thread as it comes.
+fn collecting(
+    cmd: &mut std::process::Command,
+) -> (std::process::Child, Collected, std::thread::JoinHandle<()>) {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let (said, reader) = Collected::from(child.stderr.take().unwrap());
+    (child, said, reader)
+}
+
 /// Once the cause of a held write is gone: psdock says it writes again as
 /// its last word, and the command ends well.
 fn resumed(
@@ -316,18 +325,11 @@ fn a_full_disk_holds_the_command_until_space_returns_and_loses_no_line() {
         .unwrap();
     assert!(!fill.status.success(), "the disk did not fill up");
     let log = disk.0.join("app.log");
-    let mut child = sb
-        .psdock()
-        .args(["-stdio", &url(&log)])
-        .args([
-            "sh",
-            "-c",
-            "i=0; while [ $i -lt 30000 ]; do echo $i; i=$((i+1)); done",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (said, reader) = Collected::from(child.stderr.take().unwrap());
+    let (mut child, said, reader) = collecting(sb.psdock().args(["-stdio", &url(&log)]).args([
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 30000 ]; do echo $i; i=$((i+1)); done",
+    ]));
     said.wait_for("No space left on device; the command is held until space returns");
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -444,30 +446,28 @@ fn a_file_size_limit_holds_the_command_until_lifted_and_loses_no_line() {
     let start = LIMIT - 100;
     std::fs::File::create(&log).unwrap().set_len(start).unwrap();
     // SIGXFSZ keeps its default (fatal) disposition: psdock must not die of it.
-    // SAFETY: setrlimit is async-signal-safe.
-    let mut child = unsafe {
-        sb.psdock().pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: LIMIT,
-                rlim_max: libc::RLIM_INFINITY,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    }
-    .arg("-v")
-    .arg(format!("{}:/ctl", ctl.display()))
-    .args(["-stdio", &url(&log)])
-    // The SIGXFSZ raised by psdock's write is not the command's.
-    .args(sh(
-        "trap 'touch /ctl/xfsz' XFSZ; i=0; while [ $i -lt 3000 ]; do echo $i; i=$((i+1)); done",
-    ))
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let (said, reader) = Collected::from(child.stderr.take().unwrap());
+    let (mut child, said, reader) = collecting(
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            sb.psdock().pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: LIMIT,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        }
+        .arg("-v")
+        .arg(format!("{}:/ctl", ctl.display()))
+        .args(["-stdio", &url(&log)])
+        // The SIGXFSZ raised by psdock's write is not the command's.
+        .args(sh(
+            "trap 'touch /ctl/xfsz' XFSZ; i=0; while [ $i -lt 3000 ]; do echo $i; i=$((i+1)); done",
+        )),
+    );
     said.wait_for(&format!(
         "psdock: {}: File too large; the command is held until the log can be written again\n",
         log.display()
@@ -612,4 +612,29 @@ fn a_symlink_put_in_place_of_the_log_is_never_followed() {
         assert_eq!(line, i.to_string(), "line {i}");
     }
     r.sb.assert_clean();
+}
+
+#[test]
+fn deleting_a_log_that_filled_the_disk_frees_its_space_and_writing_resumes() {
+    let sb = Sandbox::new();
+    let disk = SmallDisk::new(sb.path("disk"));
+    let log = disk.0.join("app.log");
+    // About 340 KiB of lines, on a 256 KiB disk: the log fills it.
+    let (child, said, reader) = collecting(sb.psdock().args(["-stdio", &url(&log)]).args(sh(
+        "i=0; while [ $i -lt 60000 ]; do echo $i; i=$((i+1)); done",
+    )));
+    said.wait_for("No space left on device; the command is held until space returns");
+    std::fs::remove_file(&log).unwrap();
+    said.wait_for(&format!("psdock: {}: writing again\n", log.display()));
+    resumed(child, said, reader, &log);
+    // The deleted file took its lines with it; all the later ones are here.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let expected: String = (0..60000).map(|i| format!("{i}\n")).collect();
+    assert!(
+        !text.is_empty() && expected.ends_with(&text),
+        "the new log is not the end of the output ({} bytes)",
+        text.len()
+    );
+    drop(disk);
+    sb.assert_clean();
 }
