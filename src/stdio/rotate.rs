@@ -248,12 +248,13 @@ impl Log {
     /// log. On failure, keeps writing to the file it has and tries again at
     /// the next check.
     fn reopen(&mut self) {
+        // A failed reopen waits for the next check, not the next write.
+        self.moved = false;
         match Self::open_live(&self.dir, &self.name) {
             Ok((file, st)) => {
                 self.file = file;
                 self.id = id(&st);
                 self.written = st.st_size > 0;
-                self.moved = false;
                 // A rotation due was for the file that went away.
                 self.due = false;
             }
@@ -309,6 +310,11 @@ impl Log {
         let Some(rotation) = self.rotation else {
             return;
         };
+        // Whatever is at the path, if not our file, is not ours to archive.
+        if !self.path_leads_to_file() {
+            self.reopen();
+            return;
+        }
         let base = self.free_name();
         let dir = Some(self.dir.as_raw_fd());
         if let Err(e) = renameat2(
