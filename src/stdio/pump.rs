@@ -95,7 +95,8 @@ pub trait Input {
 pub trait Output {
     async fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
 
-    /// Resolves when the output has timed work to do (a rotation); the pump
+    /// Resolves when the output has timed work to do (a log's rotation, or
+    /// the check that its path still leads to it); the pump
     /// then calls [`Output::on_timer`]. Never, by default.
     async fn timer(&mut self) {
         std::future::pending().await

@@ -5,45 +5,43 @@
 //! between two writes: no line is lost or written twice, and the rotation
 //! waits for the end of the line being written, so that every file ends on a
 //! line boundary. The renamed file is then compressed by a worker thread, off
-//! the writer's path, under a temporary name that is renamed when complete.
+//! the writer's path (see `super::archive`).
 //!
-//! Names, for a log `app.log` (see README.md, "-log-rotate"):
-//! - `app.log.20260102T030405.123456789Z`: a rotated file, until compressed
-//!   (and kept as is if compression fails);
-//! - `app.log.20260102T030405.123456789Z.gz.tmp`: an archive being written;
-//! - `app.log.20260102T030405.123456789Z.gz`: an archive.
+//! Someone else may move or delete the live file (logrotate without
+//! copytruncate, an operator's `mv` or `rm`). Once a second psdock compares
+//! the path with the file it writes to (one `fstatat`, none per line: a
+//! timer costs less than an inotify descriptor, and also sees a path replaced
+//! on a network file system); when they differ, it opens the path afresh at
+//! the next line boundary, as it opened it at start. Lines written before stay
+//! in the moved file, the rest go to the new one.
 //!
-//! The UTC timestamp sorts as text, and is made unique per rotation. Only
-//! regular files whose names match these patterns exactly are ever renamed
-//! onto, compressed or deleted; nothing is created through a symlink.
-//!
-//! Full disk: a write that fails with ENOSPC or EDQUOT is retried until it
-//! succeeds. Meanwhile nothing more is read from the command, whose writes
-//! block once the pipe is full: the command is held, not killed, and no line
-//! is dropped. psdock says so once on stderr, and again when writes resume.
+//! Write errors: any failed write (a full disk, a quota, a file-size limit,
+//! an I/O error) is retried until it succeeds. Meanwhile nothing more is read
+//! from the command, whose writes block once the pipe is full: the command is
+//! held, not killed, and no line is dropped. psdock says so once on stderr,
+//! and again when writes resume.
 
-use std::ffi::{CStr, CString, OsStr};
-use std::fs::File;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, renameat2, AtFlags, OFlag, RenameFlags};
-use nix::sys::stat::{fchmod, fstatat, Mode, SFlag};
-use nix::unistd::{unlinkat, UnlinkatFlags};
-use tokio::time::Instant;
+use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use super::archive::{archive_base, create, exists, with_suffix, Compressor, Warn};
 use super::pump::Output;
 use super::Rotation;
 
-/// How long a write waits before it tries again on a full disk.
-const FULL_DISK_RETRY: Duration = Duration::from_millis(250);
-const MODE: u32 = 0o640;
+/// How long a failed write waits before it tries again.
+const WRITE_RETRY: Duration = Duration::from_millis(250);
+/// How often the path is compared with the open file.
+const PATH_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -59,22 +57,43 @@ pub enum LogError {
     Io(io::Error),
 }
 
+impl From<Errno> for LogError {
+    fn from(e: Errno) -> Self {
+        match e {
+            Errno::ELOOP => LogError::Symlink,
+            Errno::ENODEV | Errno::ENXIO => LogError::NotRegular,
+            e => LogError::Io(errno_io(e)),
+        }
+    }
+}
+
 /// The live log file, appended to by psdock alone.
 pub struct Log {
     path: PathBuf,
     dir: Arc<OwnedFd>,
     name: CString,
     file: OwnedFd,
+    /// Device and inode of `file`: the path should lead there.
+    id: (u64, u64),
     rotation: Option<Rotation>,
     next: Instant,
+    /// The path check's timer, made on first use (inside the runtime).
+    check: Option<Interval>,
+    /// The last timer to fire was the rotation's.
+    rotation_fired: bool,
     /// A rotation is waiting for the end of the current line.
     due: bool,
+    /// The path no longer leads to `file`: reopen at the end of the line.
+    moved: bool,
     at_line_start: bool,
     /// Bytes went into the live file since it was created or opened.
     written: bool,
+    started: SystemTime,
     last_stamp: SystemTime,
-    /// Writes are failing for lack of space (said once).
+    /// Writes are failing (said once).
     stalled: bool,
+    /// Rotation and reopening failures, said at most once a minute.
+    warn: Warn,
     compressor: Option<Compressor>,
 }
 
@@ -82,34 +101,19 @@ fn errno_io(e: Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
 
-fn exists(dir: &OwnedFd, name: &CStr) -> bool {
-    fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+/// What went wrong, without io::Error's "(os error N)".
+fn why(e: &LogError) -> String {
+    match e {
+        LogError::Io(e) => match e.raw_os_error() {
+            Some(n) => Errno::from_raw(n).desc().to_owned(),
+            None => e.to_string(),
+        },
+        e => e.to_string(),
+    }
 }
 
-fn is_regular(dir: &OwnedFd, name: &CStr) -> bool {
-    fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
-        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG)
-}
-
-/// Creates `name` in `dir` exclusively, never through a symlink, mode 0640
-/// whatever the umask.
-fn create(dir: &OwnedFd, name: &CStr, flags: OFlag) -> Result<OwnedFd, Errno> {
-    let fd = openat(
-        Some(dir.as_raw_fd()),
-        name,
-        flags | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(MODE),
-    )?;
-    // SAFETY: a descriptor openat just returned.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(MODE))?;
-    Ok(fd)
-}
-
-fn with_suffix(base: &CStr, suffix: &str) -> CString {
-    let mut v = base.to_bytes().to_vec();
-    v.extend_from_slice(suffix.as_bytes());
-    CString::new(v).expect("no NUL in a file name")
+fn id(st: &FileStat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
 }
 
 impl Log {
@@ -122,7 +126,6 @@ impl Log {
         if !path.is_absolute() || path.as_os_str().as_bytes().ends_with(b"/") {
             return Err(LogError::NotAPath);
         }
-        let io_err = LogError::Io;
         let dir = nix::fcntl::open(
             parent,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -130,39 +133,40 @@ impl Log {
         )
         .map_err(|e| match e {
             Errno::ENOENT | Errno::ENOTDIR => LogError::NoDir(parent.to_owned()),
-            e => io_err(errno_io(e)),
+            e => LogError::Io(errno_io(e)),
         })?;
         // SAFETY: a descriptor open just returned.
         let dir = unsafe { OwnedFd::from_raw_fd(dir) };
-        let name = CString::new(name.as_bytes()).map_err(|e| io_err(e.into()))?;
-        let file = Self::open_live(&dir, &name).map_err(|e| match e {
-            Errno::ELOOP => LogError::Symlink,
-            Errno::ENODEV | Errno::ENXIO => LogError::NotRegular,
-            e => io_err(errno_io(e)),
-        })?;
-        let st = nix::sys::stat::fstat(file.as_raw_fd()).map_err(|e| io_err(errno_io(e)))?;
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(LogError::NotRegular);
-        }
+        let name = CString::new(name.as_bytes()).map_err(|e| LogError::Io(e.into()))?;
+        let (file, st) = Self::open_live(&dir, &name)?;
+        let started = SystemTime::now();
         Ok(Log {
             path: path.to_owned(),
             dir: Arc::new(dir),
             name,
             file,
+            id: id(&st),
             rotation,
             next: Instant::now() + rotation.map_or(Duration::ZERO, |r| r.every),
+            check: None,
+            rotation_fired: false,
             due: false,
+            moved: false,
             at_line_start: true,
             written: st.st_size > 0,
-            last_stamp: SystemTime::UNIX_EPOCH,
+            started,
+            last_stamp: started,
             stalled: false,
+            warn: Warn::default(),
             compressor: None,
         })
     }
 
-    fn open_live(dir: &OwnedFd, name: &CStr) -> Result<OwnedFd, Errno> {
+    /// Creates `name` in `dir`, or opens it for appending if it exists: never
+    /// through a symlink, and only a regular file.
+    fn open_live(dir: &OwnedFd, name: &CStr) -> Result<(OwnedFd, FileStat), LogError> {
         let flags = OFlag::O_WRONLY | OFlag::O_APPEND;
-        match create(dir, name, flags) {
+        let fd = match create(dir, name, flags) {
             Err(Errno::EEXIST) => {
                 // O_NONBLOCK: a FIFO planted at the path must not hang psdock;
                 // it is refused as not a regular file right after.
@@ -177,10 +181,15 @@ impl Log {
                 let fl = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
                 let fl = OFlag::from_bits_truncate(fl) - OFlag::O_NONBLOCK;
                 nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(fl))?;
-                Ok(fd)
+                fd
             }
-            r => r,
+            r => r?,
+        };
+        let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(LogError::NotRegular);
         }
+        Ok((fd, st))
     }
 
     async fn write_retrying(&mut self, mut buf: &[u8]) -> io::Result<()> {
@@ -197,23 +206,69 @@ impl Log {
                     }
                 }
                 Err(Errno::EINTR) => {}
-                Err(e @ (Errno::ENOSPC | Errno::EDQUOT)) => {
+                // Every other error holds the command, as a full disk does:
+                // killing it would lose its work for want of a log line.
+                Err(e) => {
                     if !self.stalled {
                         self.stalled = true;
+                        let until = match e {
+                            Errno::ENOSPC | Errno::EDQUOT => "space returns",
+                            _ => "the log can be written again",
+                        };
                         eprintln!(
-                            "psdock: {}: {}; the command is held until space returns",
+                            "psdock: {}: {}; the command is held until {until}",
                             self.path.display(),
-                            e.desc()
+                            e.desc(),
                         );
                     }
-                    tokio::time::sleep(FULL_DISK_RETRY).await;
+                    tokio::time::sleep(WRITE_RETRY).await;
+                    // Deleting the log is how one frees its space: that space
+                    // returns only once psdock lets go of the file.
+                    if !self.path_leads_to_file() {
+                        self.reopen();
+                    }
                 }
-                Err(e) => return Err(errno_io(e)),
             }
         }
         self.at_line_start = last == b'\n';
         self.written = true;
         Ok(())
+    }
+
+    fn path_leads_to_file(&self) -> bool {
+        fstatat(
+            Some(self.dir.as_raw_fd()),
+            self.name.as_c_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .is_ok_and(|st| id(&st) == self.id)
+    }
+
+    /// Opens the path afresh, the moved or deleted file being no longer the
+    /// log. On failure, keeps writing to the file it has and tries again at
+    /// the next check.
+    fn reopen(&mut self) {
+        // A failed reopen waits for the next check, not the next write.
+        self.moved = false;
+        match Self::open_live(&self.dir, &self.name) {
+            Ok((file, st)) => {
+                self.file = file;
+                self.id = id(&st);
+                self.written = st.st_size > 0;
+                // A rotation due was for the file that went away.
+                self.due = false;
+            }
+            Err(e) => {
+                if self.warn.due() {
+                    eprintln!(
+                        "psdock: {}: the log was moved or deleted and cannot be opened again ({}); \
+                         still writing to the old file",
+                        self.path.display(),
+                        why(&e)
+                    );
+                }
+            }
+        }
     }
 
     /// A name `<log>.<stamp>` that is later than any used before and that
@@ -233,11 +288,33 @@ impl Log {
         }
     }
 
+    /// The compressor, started on first use; it begins with what an
+    /// earlier psdock left unfinished.
+    fn compressor(&mut self, keep: usize) -> &Compressor {
+        let (dir, name, started) = (&self.dir, &self.name, self.started);
+        self.compressor
+            .get_or_insert_with(|| Compressor::start(dir.clone(), name.clone(), keep, started))
+    }
+
+    /// Rotates now, or reopens the path if it no longer leads to the file.
+    fn switch(&mut self) {
+        if self.moved {
+            self.reopen();
+        } else {
+            self.rotate();
+        }
+    }
+
     fn rotate(&mut self) {
         self.due = false;
         let Some(rotation) = self.rotation else {
             return;
         };
+        // Whatever is at the path, if not our file, is not ours to archive.
+        if !self.path_leads_to_file() {
+            self.reopen();
+            return;
+        }
         let base = self.free_name();
         let dir = Some(self.dir.as_raw_fd());
         if let Err(e) = renameat2(
@@ -247,22 +324,21 @@ impl Log {
             base.as_c_str(),
             RenameFlags::RENAME_NOREPLACE,
         ) {
-            eprintln!(
-                "psdock: {}: cannot rotate: {}",
-                self.path.display(),
-                e.desc()
-            );
+            if self.warn.due() {
+                eprintln!(
+                    "psdock: {}: cannot rotate: {}",
+                    self.path.display(),
+                    e.desc()
+                );
+            }
             return;
         }
         match Self::open_live(&self.dir, &self.name) {
-            Ok(file) => {
+            Ok((file, st)) => {
                 self.file = file;
+                self.id = id(&st);
                 self.written = false;
-                self.compressor
-                    .get_or_insert_with(|| {
-                        Compressor::start(self.dir.clone(), self.name.clone(), rotation.keep)
-                    })
-                    .send(base);
+                self.compressor(rotation.keep).send(base);
             }
             Err(e) => {
                 // Keep writing to the file we have, under its old name.
@@ -273,18 +349,20 @@ impl Log {
                     self.name.as_c_str(),
                     RenameFlags::RENAME_NOREPLACE,
                 );
-                eprintln!(
-                    "psdock: {}: cannot create a fresh log file ({}); {}",
-                    self.path.display(),
-                    e.desc(),
-                    match back {
-                        Ok(()) => "rotation skipped".to_owned(),
-                        Err(_) => format!(
-                            "still writing to {}",
-                            OsStr::from_bytes(base.to_bytes()).to_string_lossy()
-                        ),
-                    }
-                );
+                if self.warn.due() {
+                    eprintln!(
+                        "psdock: {}: cannot create a fresh log file ({}); {}",
+                        self.path.display(),
+                        why(&e),
+                        match back {
+                            Ok(()) => "rotation skipped".to_owned(),
+                            Err(_) => format!(
+                                "still writing to {}",
+                                std::ffi::OsStr::from_bytes(base.to_bytes()).to_string_lossy()
+                            ),
+                        }
+                    );
+                }
             }
         }
     }
@@ -292,26 +370,54 @@ impl Log {
 
 impl Output for Log {
     async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        if self.due {
+        if self.due || self.moved {
             if self.at_line_start {
-                self.rotate();
+                self.switch();
             } else if let Some(i) = memchr::memrchr(b'\n', buf) {
                 self.write_retrying(&buf[..=i]).await?;
                 buf = &buf[i + 1..];
-                self.rotate();
+                self.switch();
             }
         }
         self.write_retrying(buf).await
     }
 
     async fn timer(&mut self) {
-        match self.rotation {
-            Some(_) if !self.due => tokio::time::sleep_until(self.next).await,
-            _ => std::future::pending().await,
-        }
+        let rotation_armed = self.rotation.is_some() && !self.due;
+        let next = self.next;
+        let check = self.check.get_or_insert_with(|| {
+            let mut i = tokio::time::interval_at(Instant::now() + PATH_CHECK, PATH_CHECK);
+            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            i
+        });
+        let rotation = async {
+            if rotation_armed {
+                tokio::time::sleep_until(next).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        self.rotation_fired = tokio::select! {
+            () = rotation => true,
+            _ = check.tick() => false,
+        };
     }
 
     fn on_timer(&mut self) {
+        if !std::mem::take(&mut self.rotation_fired) {
+            if let Some(rotation) = self.rotation {
+                // Off the start path: leftovers of an earlier run are
+                // finished a second in, or at the first rotation.
+                self.compressor(rotation.keep);
+            }
+            if !self.path_leads_to_file() {
+                self.moved = true;
+                if self.at_line_start {
+                    self.reopen();
+                }
+            }
+            return;
+        }
         let Some(rotation) = self.rotation else {
             return;
         };
@@ -323,275 +429,5 @@ impl Output for Log {
                 self.rotate();
             }
         }
-    }
-}
-
-/// `<log>.<stamp>` for `t`: the stamp is UTC, `YYYYMMDDTHHMMSS.nnnnnnnnnZ`.
-fn archive_base(log: &CStr, t: SystemTime) -> CString {
-    let rfc3339 = humantime::format_rfc3339_nanos(t).to_string();
-    let stamp: String = rfc3339
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .collect();
-    with_suffix(log, &format!(".{stamp}"))
-}
-
-/// The stamp of `file` if it is exactly `<log>.<stamp>` or `<log>.<stamp>.gz`.
-pub fn archive_stamp<'a>(log: &[u8], file: &'a [u8]) -> Option<&'a [u8]> {
-    let rest = file.strip_prefix(log)?.strip_prefix(b".")?;
-    let stamp = rest.strip_suffix(b".gz").unwrap_or(rest);
-    // `0` stands for a digit.
-    const SHAPE: &[u8; 26] = b"00000000T000000.000000000Z";
-    let ok = stamp.len() == SHAPE.len()
-        && stamp.iter().zip(SHAPE).all(|(&c, &s)| {
-            if s == b'0' {
-                c.is_ascii_digit()
-            } else {
-                c == s
-            }
-        });
-    ok.then_some(stamp)
-}
-
-/// The worker thread that compresses rotated files and applies retention,
-/// one job at a time, in the order of the rotations.
-struct Compressor {
-    jobs: Option<mpsc::Sender<CString>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Compressor {
-    fn start(dir: Arc<OwnedFd>, log: CString, keep: usize) -> Self {
-        let (tx, rx) = mpsc::channel::<CString>();
-        let thread = std::thread::Builder::new()
-            .name("psdock-gzip".into())
-            .spawn(move || {
-                for base in rx {
-                    if let Err(e) = compress(&dir, &base) {
-                        eprintln!(
-                            "psdock: cannot compress {}: {e}; kept uncompressed",
-                            OsStr::from_bytes(base.to_bytes()).to_string_lossy()
-                        );
-                    }
-                    retain(&dir, &log, keep);
-                }
-            });
-        match thread {
-            Ok(thread) => Self {
-                jobs: Some(tx),
-                thread: Some(thread),
-            },
-            Err(e) => {
-                eprintln!(
-                    "psdock: cannot start the log compressor: {e}; archives stay uncompressed"
-                );
-                Self {
-                    jobs: None,
-                    thread: None,
-                }
-            }
-        }
-    }
-
-    fn send(&self, base: CString) {
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(base);
-        }
-    }
-}
-
-impl Drop for Compressor {
-    /// The queued archives are finished before psdock exits.
-    fn drop(&mut self) {
-        self.jobs = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn compress(dir: &OwnedFd, base: &CStr) -> io::Result<()> {
-    use flate2::{write::GzEncoder, Compression};
-    let tmp = with_suffix(base, ".gz.tmp");
-    let gz = with_suffix(base, ".gz");
-    let d = Some(dir.as_raw_fd());
-    let result = (|| {
-        let src = openat(
-            d,
-            base,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        // SAFETY: a descriptor openat just returned.
-        let mut src = unsafe { File::from_raw_fd(src) };
-        let dst = File::from(create(dir, &tmp, OFlag::O_WRONLY)?);
-        let mut enc = GzEncoder::new(dst, Compression::default());
-        io::copy(&mut src, &mut enc)?;
-        enc.finish()?.sync_all()?;
-        renameat2(
-            d,
-            tmp.as_c_str(),
-            d,
-            gz.as_c_str(),
-            RenameFlags::RENAME_NOREPLACE,
-        )?;
-        unlinkat(d, base, UnlinkatFlags::NoRemoveDir)?;
-        Ok::<_, io::Error>(())
-    })();
-    if result.is_err() && is_regular(dir, &tmp) {
-        let _ = unlinkat(d, tmp.as_c_str(), UnlinkatFlags::NoRemoveDir);
-    }
-    result
-}
-
-/// Deletes all but the `keep` newest archives of `log` (compressed or not).
-fn retain(dir: &OwnedFd, log: &CStr, keep: usize) {
-    let listing = nix::dir::Dir::openat(
-        Some(dir.as_raw_fd()),
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    );
-    let Ok(mut listing) = listing else {
-        return;
-    };
-    let mut archives: Vec<(Vec<u8>, CString)> = listing
-        .iter()
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name();
-            let stamp = archive_stamp(log.to_bytes(), name.to_bytes())?.to_vec();
-            is_regular(dir, name).then(|| (stamp, name.to_owned()))
-        })
-        .collect();
-    archives.sort();
-    let mut stamps: Vec<&[u8]> = archives.iter().map(|(s, _)| s.as_slice()).collect();
-    stamps.dedup();
-    let Some(&oldest_kept) = stamps
-        .iter()
-        .rev()
-        .nth(keep.saturating_sub(1))
-        .filter(|_| keep > 0)
-    else {
-        return;
-    };
-    let oldest_kept = oldest_kept.to_vec();
-    for (stamp, name) in &archives {
-        if *stamp < oldest_kept {
-            let _ = unlinkat(
-                Some(dir.as_raw_fd()),
-                name.as_c_str(),
-                UnlinkatFlags::NoRemoveDir,
-            );
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn archive_names_sort_and_match_exactly() {
-        let t = SystemTime::UNIX_EPOCH + Duration::new(1_767_322_245, 123_456_789);
-        let base = archive_base(c"app.log", t);
-        assert_eq!(base.to_bytes(), b"app.log.20260102T025045.123456789Z");
-        let later = archive_base(c"app.log", t + Duration::from_nanos(1));
-        assert!(later > base);
-        assert_eq!(
-            archive_stamp(b"app.log", b"app.log.20260102T025045.123456789Z.gz"),
-            Some(&b"20260102T025045.123456789Z"[..])
-        );
-        assert!(archive_stamp(b"app.log", b"app.log.20260102T025045.123456789Z").is_some());
-        for other in [
-            &b"other.gz"[..],
-            b"app.log2_x.gz",
-            b"app.log",
-            b"app.log.gz",
-            b"app.log.20260102T025045.123456789Z.gz.tmp",
-            b"app.log2.20260102T025045.123456789Z.gz",
-            b"xapp.log.20260102T025045.123456789Z.gz",
-            b"app.log.20260102T025045.12345678Z.gz",
-            b"app.log.2026010aT025045.123456789Z.gz",
-            b"app.log.20260102T025045.123456789Z.gz.gz",
-        ] {
-            assert_eq!(
-                archive_stamp(b"app.log", other),
-                None,
-                "{}",
-                String::from_utf8_lossy(other)
-            );
-        }
-    }
-
-    #[test]
-    fn the_rotated_file_is_replaced_only_by_a_complete_archive() {
-        use std::io::Read;
-        let d = tempfile::tempdir().unwrap();
-        let base = "app.log.20250101T000000.000000001Z";
-        std::fs::write(d.path().join(base), "one\ntwo\n").unwrap();
-        // Something that is not ours at the temporary name: creating it fails.
-        std::fs::create_dir(d.path().join(format!("{base}.gz.tmp"))).unwrap();
-        let dir: OwnedFd = File::open(d.path()).unwrap().into();
-        let c = CString::new(base).unwrap();
-        assert!(compress(&dir, &c).is_err());
-        assert_eq!(
-            std::fs::read_to_string(d.path().join(base)).unwrap(),
-            "one\ntwo\n"
-        );
-        assert!(!d.path().join(format!("{base}.gz")).exists());
-        assert!(
-            d.path().join(format!("{base}.gz.tmp")).is_dir(),
-            "not ours to remove"
-        );
-
-        std::fs::remove_dir(d.path().join(format!("{base}.gz.tmp"))).unwrap();
-        compress(&dir, &c).unwrap();
-        assert!(!d.path().join(base).exists());
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(File::open(d.path().join(format!("{base}.gz"))).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        assert_eq!(text, "one\ntwo\n");
-    }
-
-    #[test]
-    fn retention_keeps_the_newest_and_touches_nothing_else() {
-        let d = tempfile::tempdir().unwrap();
-        let names = [
-            "app.log.20250101T000000.000000001Z.gz",
-            "app.log.20250101T000000.000000002Z",
-            "app.log.20250101T000000.000000003Z.gz",
-            "app.log.20250101T000000.000000004Z.gz",
-            "other.gz",
-            "app.log2_x.gz",
-            "app.log",
-        ];
-        for n in names {
-            std::fs::write(d.path().join(n), n).unwrap();
-        }
-        std::os::unix::fs::symlink(
-            "/etc/passwd",
-            d.path().join("app.log.20240101T000000.000000000Z.gz"),
-        )
-        .unwrap();
-        let dir: OwnedFd = File::open(d.path()).unwrap().into();
-        retain(&dir, c"app.log", 2);
-        let mut left: Vec<String> = std::fs::read_dir(d.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            [
-                "app.log",
-                "app.log.20240101T000000.000000000Z.gz",
-                "app.log.20250101T000000.000000003Z.gz",
-                "app.log.20250101T000000.000000004Z.gz",
-                "app.log2_x.gz",
-                "other.gz",
-            ]
-        );
     }
 }

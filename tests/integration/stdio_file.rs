@@ -1,5 +1,6 @@
 //! The file sink: appending, refusing symlinks, rotation without losing or
-//! repeating a line, retention, and a full disk.
+//! repeating a line, retention, a log moved or deleted under psdock, the
+//! leftovers of a killed run; held writes (a full disk, ...) in `held`.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::util::*;
+
+mod held;
 
 /// Writes numbered lines as fast as the shell can, checking for `/ctl/stop`
 /// every 1000 lines.
@@ -261,13 +264,18 @@ struct SmallDisk(PathBuf);
 
 impl SmallDisk {
     fn new(at: PathBuf) -> Self {
+        Self::with(at, "size=256k")
+    }
+
+    /// With tmpfs mount options `options`.
+    fn with(at: PathBuf, options: &str) -> Self {
         std::fs::create_dir(&at).unwrap();
         nix::mount::mount(
             Some("tmpfs"),
             &at,
             Some("tmpfs"),
             nix::mount::MsFlags::empty(),
-            Some("size=256k"),
+            Some(options),
         )
         .unwrap();
         Self(at)
@@ -280,52 +288,191 @@ impl Drop for SmallDisk {
     }
 }
 
+/// How the live log is taken away from psdock in [`the_log_taken_away`].
+enum TakeAway {
+    Move,
+    Delete,
+}
+
+/// Runs a container writing numbered lines, takes its log away mid-run,
+/// and checks that psdock writes to a new file at the path within the
+/// bound, that every line is in exactly one of the two files, in order,
+/// and that the old one ends at a line boundary.
+fn the_log_taken_away(how: TakeAway) {
+    let r = Rotating::new();
+    let log = r.logs.join("app.log");
+    let child = r.spawn(
+        &[],
+        "i=0; while [ ! -e /ctl/stop ]; do echo $i; i=$((i+1)); done",
+    );
+    wait_for("1000 lines in the log", || {
+        (std::fs::metadata(&log).ok()?.len() > 5000).then_some(())
+    });
+    // Reading the old file through a descriptor sees it even once deleted.
+    let mut old = std::fs::File::open(&log).unwrap();
+    let taken = std::time::Instant::now();
+    match how {
+        TakeAway::Move => std::fs::rename(&log, r.logs.join("moved.log")).unwrap(),
+        TakeAway::Delete => std::fs::remove_file(&log).unwrap(),
+    }
+    wait_for("a new log at the path", || {
+        (std::fs::metadata(&log).ok()?.len() > 0).then_some(())
+    });
+    let after = taken.elapsed();
+    assert!(
+        after < std::time::Duration::from_secs(2),
+        "the new log appeared after {after:?}"
+    );
+    r.stop(child);
+    let mut first = String::new();
+    old.read_to_string(&mut first).unwrap();
+    assert!(first.ends_with('\n'), "the old log ends mid-line");
+    let second = std::fs::read_to_string(&log).unwrap();
+    let old_lines = first.lines().count();
+    let all: Vec<&str> = first.lines().chain(second.lines()).collect();
+    assert!(
+        all.len() > old_lines,
+        "nothing in the new log ({old_lines} lines in the old one)"
+    );
+    for (i, line) in all.iter().enumerate() {
+        assert_eq!(
+            *line,
+            i.to_string(),
+            "line {i} ({old_lines} in the old log)"
+        );
+    }
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    r.sb.assert_clean();
+}
+
 #[test]
-fn a_full_disk_holds_the_command_until_space_returns_and_loses_no_line() {
+fn a_log_moved_away_is_reopened_at_its_path_and_no_line_is_lost_or_repeated() {
+    the_log_taken_away(TakeAway::Move);
+}
+
+#[test]
+fn a_deleted_log_is_recreated_at_its_path_and_no_line_is_lost_or_repeated() {
+    the_log_taken_away(TakeAway::Delete);
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(text.as_bytes()).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn what_a_killed_psdock_left_next_to_the_log_is_finished_by_the_next_run() {
+    let r = Rotating::new();
+    let stamp = |n: u32| format!("app.log.20000101T000000.00000000{n}Z");
+    let at = |name: String| r.logs.join(name);
+    // 1: rotated, never compressed. 2: killed while compressing. 3: killed
+    // between the archive's rename and the removal of the rotated file.
+    // 4: a partial archive whose source is gone: the only copy left.
+    for n in 1..=3 {
+        std::fs::write(at(stamp(n)), format!("piece {n}\n")).unwrap();
+    }
+    std::fs::write(at(stamp(2) + ".gz.tmp"), &gzip("piece 2\n")[..10]).unwrap();
+    std::fs::write(at(stamp(3) + ".gz"), gzip("piece 3\n")).unwrap();
+    let only_copy = &gzip("piece 4\n")[..12];
+    std::fs::write(at(stamp(4) + ".gz.tmp"), only_copy).unwrap();
+
+    let child = r.spawn(
+        &["-log-rotate", "1h"],
+        "echo live; until [ -e /ctl/stop ]; do sleep 0.05; done",
+    );
+    wait_for("the leftovers finished", || {
+        let names = archives(&r.logs);
+        let want = [
+            stamp(1) + ".gz",
+            stamp(2) + ".gz",
+            stamp(3) + ".gz",
+            stamp(4) + ".gz.tmp",
+        ];
+        (names == want).then_some(())
+    });
+    r.stop(child);
+    for n in 1..=3 {
+        assert_eq!(gunzip(&at(stamp(n) + ".gz")), format!("piece {n}\n"));
+    }
+    assert_eq!(std::fs::read(at(stamp(4) + ".gz.tmp")).unwrap(), only_copy);
+    assert_eq!(
+        std::fs::read_to_string(r.logs.join("app.log")).unwrap(),
+        "live\n"
+    );
+    r.sb.assert_clean();
+}
+
+#[test]
+fn a_rotation_that_keeps_failing_is_reported_once_a_minute() {
     let sb = Sandbox::new();
-    let disk = SmallDisk::new(sb.path("disk"));
-    let filler = disk.0.join("filler");
-    let fill = std::process::Command::new("dd")
-        .args(["if=/dev/zero", "bs=4096"])
-        .arg(format!("of={}", filler.display()))
+    // Room for the directory and the live log only: every fresh log file
+    // fails for want of an inode.
+    let disk = SmallDisk::with(sb.path("disk"), "size=256k,nr_inodes=2");
+    let log = disk.0.join("app.log");
+    let out = sb
+        .psdock()
+        .args(["-stdio", &url(&log), "-log-rotate", "100ms"])
+        .args(sh(
+            "i=0; while [ $i -lt 20 ]; do echo $i; i=$((i+1)); sleep 0.1; done",
+        ))
         .output()
         .unwrap();
-    assert!(!fill.status.success(), "the disk did not fill up");
-    let log = disk.0.join("app.log");
-    let mut child = sb
-        .psdock()
-        .args(["-stdio", &url(&log)])
-        .args([
-            "sh",
-            "-c",
-            "i=0; while [ $i -lt 30000 ]; do echo $i; i=$((i+1)); done",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (said, reader) = Collected::from(child.stderr.take().unwrap());
-    said.wait_for("No space left on device; the command is held until space returns");
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "psdock ended on a full disk"
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "psdock: {}: cannot create a fresh log file (No space left on device); rotation skipped\n",
+            log.display()
+        )
     );
-    std::fs::remove_file(&filler).unwrap();
+    let expected: String = (0..20).map(|i| format!("{i}\n")).collect();
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), expected);
+    drop(disk);
+    sb.assert_clean();
+}
+
+#[test]
+fn a_symlink_put_in_place_of_the_log_is_never_followed() {
+    let r = Rotating::new();
+    let log = r.logs.join("app.log");
+    let victim = r.sb.path("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let mut child = r.spawn(
+        &[],
+        "i=0; while [ ! -e /ctl/stop ]; do echo $i; i=$((i+1)); sleep 0.01; done",
+    );
+    let (said, reader) = Collected::from(child.stderr.take().unwrap());
+    wait_for("lines in the log", || {
+        (std::fs::metadata(&log).ok()?.len() > 0).then_some(())
+    });
+    let mut old = std::fs::File::open(&log).unwrap();
+    let planted = r.logs.join("planted");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    std::fs::rename(&planted, &log).unwrap();
+    said.wait_for(&format!(
+        "psdock: {}: the log was moved or deleted and cannot be opened again \
+         (is a symlink; refusing to follow it); still writing to the old file\n",
+        log.display()
+    ));
+    // Once the symlink is gone, the next check creates the log afresh.
+    std::fs::remove_file(&log).unwrap();
+    wait_for("a new log at the path", || {
+        (std::fs::metadata(&log).ok()?.len() > 0).then_some(())
+    });
+    std::fs::write(r.ctl.join("stop"), "").unwrap();
     let status = child.wait().unwrap();
     reader.join().unwrap();
     assert_eq!(status.code(), Some(0), "{}", said.text());
-    assert!(
-        said.text()
-            .ends_with(&format!("psdock: {}: writing again\n", log.display())),
-        "{}",
-        said.text()
-    );
-    let text = std::fs::read_to_string(&log).unwrap();
-    let expected: String = (0..30000).map(|i| format!("{i}\n")).collect();
-    assert!(
-        text == expected,
-        "the log lost or repeated lines ({} bytes)",
-        text.len()
-    );
-    drop(disk);
-    sb.assert_clean();
+    assert_eq!(said.text().lines().count(), 1, "{}", said.text());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let mut first = String::new();
+    old.read_to_string(&mut first).unwrap();
+    let second = std::fs::read_to_string(&log).unwrap();
+    for (i, line) in first.lines().chain(second.lines()).enumerate() {
+        assert_eq!(line, i.to_string(), "line {i}");
+    }
+    r.sb.assert_clean();
 }
