@@ -38,20 +38,6 @@ impl StdioSink for FileSink {
 
     fn open<'a>(&'a self, spec: &'a StdioSpec) -> LocalFuture<'a, Result<Stdio, PluginError>> {
         Box::pin(async move {
-            // Under a file-size limit (`ulimit -f`) a log write past it must
-            // fail with EFBIG, which holds the command (see `Log`), rather
-            // than kill psdock and leave its mounts behind; and the SIGXFSZ
-            // the kernel raises is psdock's own, not one to forward to the
-            // command: ignored and unblocked, it is discarded when raised.
-            // The container's init resets both.
-            // SAFETY: SIG_IGN installs no handler code; the mask is a local set.
-            unsafe {
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGXFSZ);
-                libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-            }
             let log = Log::open(Path::new(&spec.target), spec.rotate)
                 .map_err(|e| format!("-stdio {}: {e}", spec.url))?;
             let (r, w) = output_pipe()?;

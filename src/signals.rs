@@ -19,16 +19,18 @@ const FAULTS: [i32; 6] = [
 ];
 
 /// Every catchable signal except those psdock needs or that concern psdock's
-/// own execution: SIGCHLD, the fault signals, SIGPIPE (psdock's own writes) and
-/// SIGTTIN/SIGTTOU (psdock's own terminal access). glibc keeps 32 and 33.
+/// own execution: SIGCHLD, the fault signals, SIGPIPE (psdock's own writes),
+/// SIGTTIN/SIGTTOU (psdock's own terminal access) and SIGXFSZ (psdock's own
+/// log past a file-size limit). glibc keeps 32 and 33.
 pub fn forwarded(sig: i32) -> bool {
-    const OWN: [i32; 6] = [
+    const OWN: [i32; 7] = [
         libc::SIGKILL,
         libc::SIGSTOP,
         libc::SIGCHLD,
         libc::SIGPIPE,
         libc::SIGTTIN,
         libc::SIGTTOU,
+        libc::SIGXFSZ,
     ];
     ((1..32).contains(&sig) || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig))
         && !OWN.contains(&sig)
@@ -53,10 +55,15 @@ impl Signals {
     /// terminal that reads, writes or sets it would otherwise be stopped, and a
     /// stopped supervisor neither forwards, nor kills on time, nor tears down.
     /// The container's init resets both before the command runs.
+    ///
+    /// SIGXFSZ is ignored too: under a file-size limit (`ulimit -f`) a log
+    /// write past it then fails with EFBIG, which holds the command as a full
+    /// disk does, rather than killing psdock with its mounts left behind.
     pub fn block() -> io::Result<Self> {
         set_disposition(libc::SIGCHLD, libc::SIG_DFL)?;
         set_disposition(libc::SIGTTIN, libc::SIG_IGN)?;
         set_disposition(libc::SIGTTOU, libc::SIG_IGN)?;
+        set_disposition(libc::SIGXFSZ, libc::SIG_IGN)?;
         // SAFETY: sigset manipulation on a local set; signalfd returns a new fd.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
@@ -274,7 +281,10 @@ mod tests {
             forwarded(libc::SIGWINCH) && forwarded(libc::SIGRTMIN()) && forwarded(libc::SIGRTMAX())
         );
         assert!(
-            !forwarded(libc::SIGCHLD) && !forwarded(libc::SIGPIPE) && !forwarded(libc::SIGKILL)
+            !forwarded(libc::SIGCHLD)
+                && !forwarded(libc::SIGPIPE)
+                && !forwarded(libc::SIGKILL)
+                && !forwarded(libc::SIGXFSZ)
         );
         assert!(!forwarded(32) && !forwarded(33));
     }
