@@ -133,7 +133,9 @@ impl Pump for Prefixed {
 /// makes a write wait, and the shell's offset and O_APPEND must be kept); a
 /// pipe or terminal is reopened non-blocking, so that a stalled reader holds
 /// the command but not the supervisor; a socket, which cannot be reopened, is
-/// written blocking.
+/// written blocking. So is a descriptor epoll refuses (EPERM: `/dev/null`
+/// under cron or systemd, most character devices): the kernel refuses it
+/// because it has no way to wait, so a write to it never waits either.
 enum HostOutput {
     Direct(OwnedFd),
     Async(Fd),
@@ -144,7 +146,11 @@ impl HostOutput {
         let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             if let Ok(fresh) = reopen_nonblocking(fd, true) {
-                return Ok(HostOutput::Async(Fd::new(fresh)?));
+                match Fd::new(fresh) {
+                    Ok(fresh) => return Ok(HostOutput::Async(fresh)),
+                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(HostOutput::Direct(fd.try_clone_to_owned()?))

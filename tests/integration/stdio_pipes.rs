@@ -124,3 +124,86 @@ fn bad_stdio_flags_are_125_naming_them_and_leave_nothing() {
         sb.assert_clean();
     }
 }
+
+/// A character device epoll refuses, as one of psdock's own outputs: what
+/// cron, systemd and `>/dev/null` hand over.
+fn device(path: &str) -> Stdio {
+    Stdio::from(std::fs::OpenOptions::new().write(true).open(path).unwrap())
+}
+
+#[test]
+fn output_on_dev_null_or_zero_keeps_the_commands_exit_code_with_or_without_a_prefix() {
+    let sb = Sandbox::new();
+    for (dev, prefix) in ["/dev/null", "/dev/zero"]
+        .into_iter()
+        .flat_map(|dev| [(dev, &[][..]), (dev, &["-stdout-prefix", "p "])])
+    {
+        let p = if prefix.is_empty() { "" } else { "p " };
+        // stdout, stderr, both (as under cron): an output that is still a
+        // pipe shows the command's lines and any message of psdock's.
+        for (out_null, err_null) in [(true, false), (false, true), (true, true)] {
+            let mut cmd = sb.psdock();
+            cmd.args(prefix)
+                .args(["sh", "-c", "echo out; echo err >&2; exit 7"])
+                .stdin(Stdio::null());
+            if out_null {
+                cmd.stdout(device(dev));
+            }
+            if err_null {
+                cmd.stderr(device(dev));
+            }
+            let out = cmd.output().unwrap();
+            let what = format!("{dev} {prefix:?} stdout on it {out_null}, stderr on it {err_null}");
+            assert_eq!(code(&out), 7, "{what}: {out:?}");
+            let expect = |null, line| {
+                if null {
+                    String::new()
+                } else {
+                    format!("{p}{line}\n")
+                }
+            };
+            assert_eq!(stdout(&out), expect(out_null, "out"), "{what}");
+            assert_eq!(stderr(&out), expect(err_null, "err"), "{what}");
+            sb.assert_clean();
+        }
+    }
+}
+
+#[test]
+fn output_into_regular_files_gets_every_line_prefixed_and_the_exit_code() {
+    let sb = Sandbox::new();
+    // Enough lines to take many reads, on both streams.
+    let script = "seq 1 20000; seq 1 3000 >&2; printf tail; exit 3";
+    for (i, prefix) in [&[][..], &["-stdout-prefix", "p "]].into_iter().enumerate() {
+        let p = if prefix.is_empty() { "" } else { "p " };
+        let out_path = sb.path(&format!("out{i}.log"));
+        let err_path = sb.path(&format!("err{i}.log"));
+        let status = sb
+            .psdock()
+            .args(prefix)
+            .args(["sh", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .status()
+            .unwrap();
+        assert_eq!(
+            status.code(),
+            Some(3),
+            "{prefix:?}: {:?}",
+            std::fs::read_to_string(&err_path)
+        );
+        let lines = |n| (1..=n).map(|k| format!("{p}{k}\n")).collect::<String>();
+        assert_eq!(
+            std::fs::read_to_string(&out_path).unwrap(),
+            lines(20000) + p + "tail",
+            "{prefix:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&err_path).unwrap(),
+            lines(3000),
+            "{prefix:?}"
+        );
+        sb.assert_clean();
+    }
+}
