@@ -78,6 +78,7 @@ impl Pump for FilePump {
                 }
             }),
             resize: None,
+            raised: None,
         })
     }
 }

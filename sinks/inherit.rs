@@ -82,16 +82,18 @@ impl Pump for Terminal {
         let raw = RawMode::enter(io::stdin().as_fd())?;
         let resized = master.clone();
         let mut prefixer = Prefixer::new(self.prefix);
+        let (raise, raised) = pty::raised();
         Ok(Transfer {
             done: Box::pin(async move {
                 let _raw = raw;
-                bridge(&master, &input, &mut prefixer, &output).await
+                bridge(&master, raise, &input, &mut prefixer, &output).await
             }),
             resize: Some(Box::new(move || {
                 if let Some(size) = pty::size(io::stdout().as_fd()) {
                     let _ = pty::resize(resized.raw(), size);
                 }
             })),
+            raised: Some(raised),
         })
     }
 }
@@ -125,6 +127,7 @@ impl Pump for Prefixed {
                 }
             }),
             resize: None,
+            raised: None,
         })
     }
 }

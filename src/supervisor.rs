@@ -19,7 +19,8 @@ use crate::signals::{self, Signals};
 pub enum Ending {
     Exited(i32),
     Signaled(i32),
-    /// psdock turned a SIGINT/SIGTERM (the value) into SIGKILL under the PID-1 rule.
+    /// psdock turned a SIGINT/SIGTERM, or a SIGINT/SIGQUIT its terminal
+    /// raised (the value), into SIGKILL under the PID-1 rule.
     Translated(i32),
 }
 
@@ -88,25 +89,34 @@ pub fn supervise(
         // registrations, which end with this block.
         let exited = unsafe { AsyncFd::register_with_interest(Fd(pidfd), Interest::READABLE)? };
         let sigfd = unsafe { AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)? };
-        let mut translated = None;
+        let translated = std::cell::Cell::new(None);
         let mut deadline: Option<Instant> = None;
-        let mut deliver = |sig: i32, deadline: &mut Option<Instant>| {
+        // The PID-1 rule: a signal that would end an ordinary process is
+        // dropped by an init that neither catches nor ignores it, so psdock
+        // ends the command in its place.
+        let pid_one = |sig: i32| {
+            if signals::handles(container.pid.as_raw(), sig) {
+                return false;
+            }
+            send(pidfd, libc::SIGKILL);
+            translated.set(translated.get().or(Some(sig)));
+            true
+        };
+        let deliver = |sig: i32, deadline: &mut Option<Instant>| {
             if sig == libc::SIGINT || sig == libc::SIGTERM {
                 if let (None, Some(t)) = (*deadline, kill_timeout) {
                     // A timeout too far to represent is no timeout.
                     *deadline = Instant::now().checked_add(t);
                 }
-                if !signals::handles(container.pid.as_raw(), sig) {
-                    send(pidfd, libc::SIGKILL);
-                    translated.get_or_insert(sig);
+                if pid_one(sig) {
                     return;
                 }
             }
             send(pidfd, sig);
         };
-        let (mut pump, resize) = match stdio {
-            Some(t) => (Some(t.done), t.resize),
-            None => (None, None),
+        let (mut pump, resize, mut raised) = match stdio {
+            Some(t) => (Some(t.done), t.resize, t.raised),
+            None => (None, None, None),
         };
         let mut ready = std::pin::pin!(ready);
         let mut running = false;
@@ -130,6 +140,16 @@ pub fn supervise(
                         deliver(sig, &mut deadline);
                     }
                     guard.clear_ready();
+                }
+                sig = async { raised.as_mut().expect("guarded").recv().await }, if raised.is_some() => {
+                    // The terminal has delivered it already; a shell that
+                    // traps Ctrl-C carries on, with no kill timeout started.
+                    match sig {
+                        Some(sig) => {
+                            pid_one(sig);
+                        }
+                        None => raised = None,
+                    }
                 }
                 end = async { pump.as_mut().expect("guarded").await }, if pump.is_some() => {
                     pump = None;
@@ -168,7 +188,7 @@ pub fn supervise(
                 }
             }
         }
-        let ending = match (reap(pidfd)?, translated) {
+        let ending = match (reap(pidfd)?, translated.get()) {
             (Ending::Signaled(libc::SIGKILL), Some(sig)) => Ending::Translated(sig),
             (ending, _) => ending,
         };

@@ -102,6 +102,8 @@ pub struct Transfer {
     /// then not forwarded (the kernel tells the container when its terminal's
     /// size changes).
     pub resize: Option<Box<dyn Fn()>>,
+    /// Set whenever the container has a terminal: see [`crate::stdio::pty::Raised`].
+    pub raised: Option<crate::stdio::pty::Raised>,
 }
 
 #[derive(Debug)]

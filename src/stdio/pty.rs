@@ -13,6 +13,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
+use super::pump::{Fd, Output};
+
 /// A terminal size, rows by columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
@@ -141,4 +143,86 @@ pub fn receive(channel: &OwnedFd) -> io::Result<OwnedFd> {
         io::ErrorKind::InvalidData,
         "the container sent no terminal",
     ))
+}
+
+/// The signals the container's terminal raised for the init's own process
+/// group from what was typed, SIGINT or SIGQUIT, for the supervisor to apply
+/// the PID-1 rule to: the init got them, but one it neither catches nor
+/// ignores the kernel drops.
+pub type Raised = tokio::sync::mpsc::UnboundedReceiver<i32>;
+
+/// The pump's end of [`Raised`].
+pub type Raise = tokio::sync::mpsc::UnboundedSender<i32>;
+
+pub fn raised() -> (Raise, Raised) {
+    tokio::sync::mpsc::unbounded_channel()
+}
+
+/// The container's terminal as the destination of the user's input: writes
+/// to the master and reports in [`Raised`] the signal keys it carried.
+pub struct Keys<'a> {
+    master: &'a Fd,
+    raise: Raise,
+}
+
+impl<'a> Keys<'a> {
+    pub fn new(master: &'a Fd, raise: Raise) -> Self {
+        Self { master, raise }
+    }
+}
+
+impl Output for Keys<'_> {
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        // Looked at before the bytes reach the line discipline: the settings
+        // and foreground group they are processed with. The keys can be any
+        // control byte (`stty intr ^X`), so the terminal is asked only when
+        // one was typed.
+        let raised = if buf.iter().any(|&b| b < 0x20 || b == 0x7f) {
+            signal_keys(self.master.raw(), buf)
+        } else {
+            [None; 2]
+        };
+        self.master.write_all(buf).await?;
+        for sig in raised.into_iter().flatten() {
+            // The receiver is gone only once the supervisor has stopped.
+            let _ = self.raise.send(sig);
+        }
+        Ok(())
+    }
+}
+
+/// The signals, in the order typed, that `typed` makes the terminal of
+/// `master` send to the init's process group: its VINTR and VQUIT keys, with
+/// ISIG on, while the session's leader (the init) is in the foreground.
+fn signal_keys(master: RawFd, typed: &[u8]) -> [Option<i32>; 2] {
+    // SAFETY: tcgetattr on the master reads the slave's termios.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(master, &mut t) } != 0 || t.c_lflag & libc::ISIG == 0 {
+        return [None; 2];
+    }
+    // _POSIX_VDISABLE (0) turns a key off.
+    let at = |key: usize| {
+        let c = t.c_cc[key];
+        (c != 0).then(|| memchr::memchr(c, typed)).flatten()
+    };
+    let (int, quit) = (at(libc::VINTR), at(libc::VQUIT));
+    if (int, quit) == (None, None) || !init_in_foreground(master) {
+        return [None; 2];
+    }
+    let mut keys = [(int, libc::SIGINT), (quit, libc::SIGQUIT)];
+    keys.sort_by_key(|&(at, _)| at.unwrap_or(usize::MAX));
+    keys.map(|(at, sig)| at.map(|_| sig))
+}
+
+/// The init made itself a session leader and this terminal its controlling
+/// one, so its group is in the foreground when the foreground group is the
+/// session's. Both ids are in psdock's pid namespace.
+fn init_in_foreground(master: RawFd) -> bool {
+    let (mut pgrp, mut sid): (libc::pid_t, libc::pid_t) = (0, 0);
+    // SAFETY: both ioctls fill a pid_t; on a master they answer for the slave.
+    unsafe {
+        libc::ioctl(master, libc::TIOCGPGRP, &mut pgrp) == 0
+            && libc::ioctl(master, libc::TIOCGSID, &mut sid) == 0
+            && pgrp == sid
+    }
 }

@@ -202,8 +202,10 @@ pub async fn copy(mut input: impl Input, prefixer: &mut Prefixer, mut output: im
 /// `output`, and `input` goes to the terminal. Ends `Drained` once the
 /// container's side is closed and all of its output was delivered, or
 /// `PeerGone` as soon as the peer stops (end of input, a read or write error).
+/// The signal keys typed are reported to `raise`.
 pub async fn bridge(
     master: &Fd,
+    raise: super::pty::Raise,
     input: impl Input,
     prefixer: &mut Prefixer,
     output: impl Output,
@@ -215,8 +217,9 @@ pub async fn bridge(
             Stop::Write(e) => PumpEnd::PeerGone(e),
         }
     };
+    let keys = super::pty::Keys::new(master, raise);
     let incoming = async {
-        match copy(input, &mut Prefixer::new(None), master).await {
+        match copy(input, &mut Prefixer::new(None), keys).await {
             Stop::End => PumpEnd::PeerGone(io::ErrorKind::UnexpectedEof.into()),
             Stop::Read(e) => PumpEnd::PeerGone(e),
             // The terminal is closing: its output decides the end.

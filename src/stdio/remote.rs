@@ -109,13 +109,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Pump for Remote<S> {
             Fd::new(pty.ok_or_else(|| io::Error::other("the container has no terminal"))?)?;
         let (rd, wr) = tokio::io::split(self.stream);
         let mut prefixer = Prefixer::new(self.prefix);
+        let (raise, raised) = super::pty::raised();
         Ok(Transfer {
-            done: Box::pin(
-                async move { bridge(&master, Stream(rd), &mut prefixer, Stream(wr)).await },
-            ),
+            done: Box::pin(async move {
+                bridge(&master, raise, Stream(rd), &mut prefixer, Stream(wr)).await
+            }),
             // The peer's size is unknown: psdock's own changes are no news to
             // the container.
             resize: Some(Box::new(|| {})),
+            raised: Some(raised),
         })
     }
 }

@@ -144,6 +144,22 @@ fn the_peer_closing_terminates_the_command_as_sigterm_would() {
     }
 }
 
+#[test]
+fn ctrl_c_from_the_peer_ends_a_command_that_is_pid_1_with_130() {
+    let sb = Sandbox::new();
+    let (child, mut peer) = tcp_session(&sb, &["sh", "-c", "echo ready; exec sleep 1000"]);
+    read_until(&mut peer, "ready\r\n");
+    peer.write_all(b"\x03").unwrap();
+    // The peer stays connected: its Ctrl-C, not its going away, ends the run.
+    peer.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut rest = String::new();
+    peer.read_to_string(&mut rest)
+        .expect("psdock to end the session");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    sb.assert_clean();
+}
+
 /// psdock's anonymous resident memory: what buffering would grow. (Its total
 /// RSS, under 8 MiB, is measured on the release build by
 /// bench/log-throughput.sh: a debug binary maps ~8 MiB of its own code.)

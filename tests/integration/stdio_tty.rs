@@ -210,3 +210,82 @@ fn typed_input_reaches_the_command_and_its_output_is_prefixed() {
     assert_eq!(screen, "[c] ready\r\n[c] hello\r\n[c] got hello\r\n");
     sb.assert_clean();
 }
+
+/// psdock's exit code, failing the test if it does not end within [`DEADLINE`].
+fn ends_within_deadline(child: &mut Child) -> i32 {
+    let status = wait_for("psdock to exit", || child.try_wait().unwrap());
+    status
+        .code()
+        .unwrap_or_else(|| panic!("psdock died by a signal: {status:?}"))
+}
+
+/// Runs `script` on a terminal, types `key` once it printed "ready", and
+/// returns psdock's exit code and the screen.
+fn key_ends(script: &str, key: &[u8]) -> (i32, String) {
+    let sb = Sandbox::new();
+    let term = Terminal::new(24, 80);
+    let before = term.settings();
+    let mut psdock = term.spawn(&sb, &sh(script));
+    term.screen.wait_for("ready");
+    term.type_bytes(key);
+    let code = ends_within_deadline(&mut psdock);
+    assert_eq!(term.settings(), before, "stty -g changed");
+    let screen = term.close();
+    sb.assert_clean();
+    (code, screen)
+}
+
+// The command is the container's PID 1 and handles no signal: the kernel
+// drops the SIGINT its terminal sends, so psdock applies the PID-1 rule.
+#[test]
+fn ctrl_c_ends_a_sleep_that_is_pid_1_with_130() {
+    assert_eq!(key_ends("echo ready; exec sleep 100", b"\x03").0, 130);
+}
+
+#[test]
+fn ctrl_c_ends_a_cat_reading_the_terminal_with_130() {
+    // Typed on the same line as what cat is waiting for.
+    assert_eq!(key_ends("echo ready; exec cat", b"abc\x03").0, 130);
+}
+
+#[test]
+fn ctrl_backslash_ends_a_sleep_that_is_pid_1_with_131() {
+    assert_eq!(key_ends("echo ready; exec sleep 100", b"\x1c").0, 131);
+}
+
+#[test]
+fn a_remapped_interrupt_key_is_the_one_that_counts() {
+    // `stty intr ^X`: Ctrl-X interrupts, Ctrl-C is an ordinary byte.
+    let sb = Sandbox::new();
+    let term = Terminal::new(24, 80);
+    let mut psdock = term.spawn(
+        &sb,
+        &sh("stty intr ^X; echo ready; read x; echo \"read [$x]\"; exec sleep 100"),
+    );
+    term.screen.wait_for("ready");
+    term.type_bytes(b"\x03\r");
+    term.screen.wait_for("read [\u{3}]");
+    term.type_bytes(b"\x18");
+    assert_eq!(ends_within_deadline(&mut psdock), 130);
+    term.close();
+    sb.assert_clean();
+}
+
+#[test]
+fn a_shell_that_traps_ctrl_c_gets_it_and_carries_on() {
+    let sb = Sandbox::new();
+    let term = Terminal::new(24, 80);
+    let mut psdock = term.spawn(
+        &sb,
+        &sh("trap 'echo got-int' INT; echo ready; \
+             while ! read x; do :; done; echo \"got $x\"; exit 3"),
+    );
+    term.screen.wait_for("ready");
+    term.type_bytes(b"\x03");
+    term.screen.wait_for("got-int");
+    term.type_bytes(b"more\r");
+    assert_eq!(ends_within_deadline(&mut psdock), 3);
+    let screen = term.close();
+    assert!(screen.contains("got more"), "{screen:?}");
+    sb.assert_clean();
+}
