@@ -90,6 +90,7 @@ pub fn supervise(
         let exited = unsafe { AsyncFd::register_with_interest(Fd(pidfd), Interest::READABLE)? };
         let sigfd = unsafe { AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)? };
         let translated = std::cell::Cell::new(None);
+        let stopping = std::cell::Cell::new(false);
         let mut deadline: Option<Instant> = None;
         // The PID-1 rule: a signal that would end an ordinary process is
         // dropped by an init that neither catches nor ignores it, so psdock
@@ -104,6 +105,7 @@ pub fn supervise(
         };
         let deliver = |sig: i32, deadline: &mut Option<Instant>| {
             if sig == libc::SIGINT || sig == libc::SIGTERM {
+                stopping.set(true);
                 if let (None, Some(t)) = (*deadline, kill_timeout) {
                     // A timeout too far to represent is no timeout.
                     *deadline = Instant::now().checked_add(t);
@@ -166,14 +168,16 @@ pub fn supervise(
                 }
             }
         }
-        // What the command wrote before it ended is delivered, unless psdock
-        // is told to stop (a sink that can no longer take it must not hold
-        // psdock forever).
+        // What the command wrote before it ended is delivered. Once psdock
+        // is told to stop, a sink that cannot take it (a full disk, a peer
+        // that does not read) gets DRAIN more, and a second stop signal ends
+        // the wait at once.
         if let Some(mut pump) = pump {
-            loop {
+            let mut give_up = stopping.get().then(|| Instant::now() + DRAIN);
+            let delivered = loop {
                 tokio::select! {
                     biased;
-                    _ = &mut pump => break,
+                    _ = &mut pump => break true,
                     guard = sigfd.readable() => {
                         let mut guard = guard?;
                         let mut stop = false;
@@ -182,10 +186,22 @@ pub fn supervise(
                         }
                         guard.clear_ready();
                         if stop {
-                            break;
+                            if give_up.is_some() {
+                                break false;
+                            }
+                            give_up = Some(Instant::now() + DRAIN);
                         }
                     }
+                    _ = tokio::time::sleep_until(give_up.unwrap_or_else(Instant::now)), if give_up.is_some() => break false,
                 }
+            };
+            if !delivered {
+                drop(pump);
+                eprintln!(
+                    "psdock: -stdio: the sink took no more output within {}s of the stop: {} bytes not delivered",
+                    DRAIN.as_secs(),
+                    crate::stdio::pump::take_undelivered()
+                );
             }
         }
         let ending = match (reap(pidfd)?, translated.get()) {
@@ -197,6 +213,10 @@ pub fn supervise(
         Ok(ending)
     }))
 }
+
+/// How long output may still take to reach a stuck sink once psdock was
+/// told to stop and the command is gone.
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// The peer simply went away: nothing worth a message.
 fn is_hangup(e: &io::Error) -> bool {

@@ -8,8 +8,9 @@
 //! pool; regular files are written directly instead, which never blocks for
 //! long.
 
+use std::cell::Cell;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -88,6 +89,12 @@ pub fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 #[allow(async_fn_in_trait)]
 pub trait Input {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// The descriptor whose unread bytes count as undelivered when a copy
+    /// is abandoned (a pipe or a terminal of the container's).
+    fn source(&self) -> Option<RawFd> {
+        None
+    }
 }
 
 /// Where a byte stream goes.
@@ -132,6 +139,10 @@ impl Input for &Fd {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         Fd::read(self, buf).await
     }
+
+    fn source(&self) -> Option<RawFd> {
+        Some(self.raw())
+    }
 }
 
 impl Output for &Fd {
@@ -170,15 +181,72 @@ pub enum Stop {
     Write(io::Error),
 }
 
+thread_local! {
+    /// What the copies abandoned before their input ended left undelivered:
+    /// see [`take_undelivered`]. The runtime is current-thread, and a psdock
+    /// runs one container, so the count is the run's.
+    static UNDELIVERED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The bytes of the command's output that copies dropped unfinished (the
+/// supervisor gave up on a stuck sink) had taken but not written, plus those
+/// still unread in their sources; reset to 0.
+pub fn take_undelivered() -> u64 {
+    UNDELIVERED.with(|u| u.replace(0))
+}
+
+/// Counts, when a copy is dropped before its end, what it held and what its
+/// source still had.
+struct Abandoned {
+    held: usize,
+    source: Option<RawFd>,
+    ended: bool,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let mut unread: libc::c_int = 0;
+        if let Some(fd) = self.source {
+            // SAFETY: the source outlives this guard (it is `copy`'s
+            // argument, dropped after its locals); FIONREAD fills an int.
+            if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } < 0 {
+                unread = 0;
+            }
+        }
+        let lost = self.held as u64 + unread.max(0) as u64;
+        UNDELIVERED.with(|u| u.set(u.get() + lost));
+    }
+}
+
 /// Copies `input` to `output` through `prefixer` until the input ends or
 /// either side fails. While the output is busy nothing is read, so a slow
 /// output slows the writer down and memory stays at one buffer.
-pub async fn copy(mut input: impl Input, prefixer: &mut Prefixer, mut output: impl Output) -> Stop {
+pub async fn copy(mut input: impl Input, prefixer: &mut Prefixer, output: impl Output) -> Stop {
     let mut buf = vec![0u8; BUF];
+    let mut abandoned = Abandoned {
+        held: 0,
+        source: input.source(),
+        ended: false,
+    };
+    let stop = copy_until_stop(&mut input, &mut buf, &mut abandoned.held, prefixer, output).await;
+    abandoned.ended = true;
+    stop
+}
+
+async fn copy_until_stop(
+    input: &mut impl Input,
+    buf: &mut [u8],
+    held: &mut usize,
+    prefixer: &mut Prefixer,
+    mut output: impl Output,
+) -> Stop {
     loop {
         let n = tokio::select! {
             biased;
-            r = input.read(&mut buf) => match r {
+            r = input.read(buf) => match r {
                 Ok(0) => return match output.finish().await {
                     Ok(()) => Stop::End,
                     Err(e) => Stop::Write(e),
@@ -191,9 +259,11 @@ pub async fn copy(mut input: impl Input, prefixer: &mut Prefixer, mut output: im
                 continue;
             }
         };
+        *held = n;
         if let Err(e) = output.write_all(prefixer.apply(&buf[..n])).await {
             return Stop::Write(e);
         }
+        *held = 0;
     }
 }
 

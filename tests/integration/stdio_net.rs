@@ -173,18 +173,13 @@ fn rss_anon_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-#[test]
-fn a_peer_that_stops_reading_holds_the_command_and_psdock_stays_small() {
-    let sb = Sandbox::new();
-    let (child, mut peer) = tcp_session(&sb, &["yes", "a line of output that goes nowhere"]);
-    read_until(&mut peer, "nowhere");
-    let children = format!("/proc/{0}/task/{0}/children", child.id());
-    let init: u32 = std::fs::read_to_string(&children)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // `yes` never sleeps unless a write blocks: sleeping for a while means held.
+/// Waits until the container's init, `yes`, has slept for a while: it never
+/// sleeps unless a write blocks.
+pub fn blocked_on_writes(psdock: u32) {
+    let children = format!("/proc/{psdock}/task/{psdock}/children");
+    let init: u32 = wait_for("the container's init", || {
+        std::fs::read_to_string(&children).ok()?.trim().parse().ok()
+    });
     let mut asleep = 0;
     wait_for("the command to block on its writes", || {
         let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap();
@@ -192,6 +187,50 @@ fn a_peer_that_stops_reading_holds_the_command_and_psdock_stays_small() {
         asleep = if state == 'S' { asleep + 1 } else { 0 };
         (asleep >= 40).then_some(())
     });
+}
+
+/// The figure in psdock's "N bytes not delivered" line.
+pub fn undelivered(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.ends_with(" bytes not delivered"))
+        .unwrap_or_else(|| panic!("no undelivered count in {stderr:?}"));
+    line.rsplit(": ")
+        .next()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn one_sigterm_ends_a_run_whose_peer_does_not_read_after_a_bounded_drain() {
+    let sb = Sandbox::new();
+    let (l, port) = listen();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let run = Running::start(sb.psdock().args(["-stdio", &url, "yes", "goes nowhere"]));
+    let mut peer = accept(&l);
+    read_until(&mut peer, "nowhere");
+    blocked_on_writes(run.pid() as u32);
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    // The peer stays connected and never reads again: psdock must not wait
+    // for it (`finish` fails the test after its deadline).
+    let out = run.finish();
+    assert_eq!(code(&out), 143, "{}", stderr(&out));
+    let lost = undelivered(&stderr(&out));
+    assert!(lost > 0, "{}", stderr(&out));
+    drop(peer);
+    sb.assert_clean();
+}
+
+#[test]
+fn a_peer_that_stops_reading_holds_the_command_and_psdock_stays_small() {
+    let sb = Sandbox::new();
+    let (child, mut peer) = tcp_session(&sb, &["yes", "a line of output that goes nowhere"]);
+    read_until(&mut peer, "nowhere");
+    blocked_on_writes(child.id());
     let rss = rss_anon_kib(child.id());
     assert!(rss < 4 * 1024, "psdock's anonymous RSS is {rss} KiB");
     // Reading again lets it go on.

@@ -72,6 +72,34 @@ fn a_full_disk_holds_the_command_until_space_returns_and_loses_no_line() {
     sb.assert_clean();
 }
 
+#[test]
+fn one_sigterm_ends_a_run_held_by_a_full_disk_after_a_bounded_drain() {
+    let sb = Sandbox::new();
+    let disk = SmallDisk::new(sb.path("disk"));
+    let log = disk.0.join("app.log");
+    let (mut child, said, reader) = collecting(
+        sb.psdock()
+            .args(["-stdio", &url(&log)])
+            .args(["yes", "a line for a full disk"]),
+    );
+    said.wait_for("No space left on device; the command is held until space returns");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    // The disk stays full: one SIGTERM must be enough.
+    let pid = child.id() as i32;
+    wait_ended("psdock to end after one SIGTERM", pid);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(143), "{}", said.text());
+    let lost = crate::stdio_net::undelivered(&said.text());
+    assert!(lost > 0, "{}", said.text());
+    drop(disk);
+    sb.assert_clean();
+}
+
 /// `rlim` as psdock's soft RLIMIT_FSIZE (the hard limit stays unlimited).
 fn file_size_limit(pid: u32, soft: u64) {
     let limit = libc::rlimit {
