@@ -2,6 +2,7 @@
 //! and notifiers. Each is one file behind one Cargo feature; a compiled-out one
 //! still registers its name and feature.
 
+pub mod net;
 pub mod notify;
 pub mod ports;
 pub mod rootfs;

@@ -40,6 +40,11 @@ pub enum Error {
     Stdio(crate::plugin::PluginError),
     #[error("-stdio {0}: {1}")]
     StdioPick(String, PickError),
+    #[error("-net {0}: {1}")]
+    NetPick(String, PickError),
+    /// The network driver's own message names the flag.
+    #[error("{0}")]
+    Network(crate::plugin::PluginError),
     /// The notifier's own message names the flag and the value.
     #[error("{0}")]
     Notify(crate::plugin::PluginError),

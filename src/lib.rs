@@ -12,6 +12,8 @@ pub mod host;
 pub mod image;
 pub mod lifecycle;
 pub mod ls;
+#[cfg(any(feature = "net-none", feature = "net-bridge"))]
+pub mod net;
 pub mod plugin;
 pub mod proc;
 pub mod proctree;

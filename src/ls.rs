@@ -109,6 +109,9 @@ struct Row {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// `-net`: mode, address, bridge and published ports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    net: Option<crate::plugin::NetInfo>,
 }
 
 impl Row {
@@ -130,6 +133,7 @@ impl Row {
                 started_at: Some(r.started_at.clone()),
                 status: state::status(dir, r)?.as_str(),
                 error: None,
+                net: r.net.clone(),
             },
             Listed::Broken { id, why } => Row {
                 id: id.clone(),
@@ -141,6 +145,7 @@ impl Row {
                 started_at: None,
                 status: "broken",
                 error: Some(why.clone()),
+                net: None,
             },
         })
     }
@@ -152,7 +157,7 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
     let status = if all { "STATUS\t" } else { "" };
     writeln!(
         tw,
-        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}ROOTFS\tCOMMAND"
+        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}ROOTFS\tNET\tPORTS\tCOMMAND"
     )?;
     let dash = || "-".to_owned();
     for (n, r) in rows.iter().enumerate() {
@@ -163,11 +168,13 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
         };
         writeln!(
             tw,
-            "{n}\t{}\t{}\t{}\t{status}{}\t{}",
+            "{n}\t{}\t{}\t{}\t{status}{}\t{}\t{}\t{}",
             r.id,
             r.pid.map_or_else(dash, |p| p.to_string()),
             r.init_pid.map_or_else(dash, |p| p.to_string()),
             r.rootfs.as_deref().map_or_else(dash, printable),
+            r.net.as_ref().map_or_else(|| "host".to_owned(), net_cell),
+            r.net.as_ref().map_or_else(dash, ports_cell),
             r.command.as_ref().map_or_else(dash, |c| c
                 .iter()
                 .map(|a| printable(a))
@@ -176,6 +183,29 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
         )?;
     }
     tw.flush()
+}
+
+/// The NET cell: the mode, or the container's address on its bridge.
+fn net_cell(net: &crate::plugin::NetInfo) -> String {
+    match net.address {
+        Some(ip) => ip.to_string(),
+        None => net.mode.clone(),
+    }
+}
+
+/// The PORTS cell, as `docker ps` writes it: `0.0.0.0:8080->80/tcp`.
+fn ports_cell(net: &crate::plugin::NetInfo) -> String {
+    if net.ports.is_empty() {
+        return "-".into();
+    }
+    net.ports
+        .iter()
+        .map(|p| {
+            let at = std::net::SocketAddr::new(p.host_ip, p.host_port);
+            format!("{at}->{}/{}", p.container_port, p.proto.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A cell of the table: control characters (a tab would break the columns, a

@@ -8,7 +8,7 @@ use crate::container::{self, Plan};
 use crate::error::Error;
 use crate::host::Host;
 use crate::lifecycle::{self, Lifecycle};
-use crate::plugin::{listing, Kind, Registry, RootfsDriver, Stdio, StdioSink};
+use crate::plugin::{listing, Kind, NetworkDriver, Registry, RootfsDriver, Stdio, StdioSink};
 use crate::rootfs;
 use crate::signals::Signals;
 use crate::spec::RunSpec;
@@ -52,6 +52,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let sink = Registry::<dyn StdioSink>::new(Kind::Stdio)
         .by_name(&spec.stdio.scheme, &host)
         .map_err(|e| Error::StdioPick(spec.stdio.url.clone(), e))?;
+    let net = Registry::<dyn NetworkDriver>::new(Kind::Net)
+        .by_name(&spec.net.mode, &host)
+        .map_err(|e| Error::NetPick(spec.net.mode.clone(), e))?;
     let mut flags = sink.flags().to_vec();
     if spec.notify.is_some() {
         flags.push("-tls-ca"); // https hooks take it too
@@ -69,9 +72,19 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     entry.prepare(|| {
         rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs, spec.upper)
     })?;
+    // Given back before the entry goes (declared after it).
+    let network = {
+        let _runtime = rt.enter();
+        net.setup(&spec.net, entry.id(), &state::dir())
+            .map_err(Error::Network)?
+    };
+    entry.network(network.info())?;
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;
+    plan.netns = network
+        .namespace()
+        .map(|ns| std::os::fd::AsRawFd::as_raw_fd(&ns));
     if let Some(sig) = crate::signals::stop_pending() {
         return Err(Error::Stopped(sig));
     }
@@ -100,6 +113,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     )
     .map_err(Error::Supervise)?;
     drop(container);
+    drop(network);
     drop(entry);
     lifecycle::leave(rt);
     Ok(ending.exit_code())

@@ -120,6 +120,9 @@ pub struct Args {
     #[command(flatten)]
     pub notify: super::NotifyArgs,
 
+    #[command(flatten)]
+    pub net: super::NetArgs,
+
     /// Print the version
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     pub version: (),

@@ -73,7 +73,7 @@ fn child(
     let fail = |errno| Failure::new(Stage::Enter, errno);
     setns(
         pidfd,
-        libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC,
+        libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET,
     )
     .map_err(fail)?;
     // Joining a mount namespace puts us at its root mount, which need not be

@@ -85,6 +85,10 @@ fn setup(
     tty_channel: Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, Failure> {
     begin(&plan.process, lifeline)?;
+    if let Some(ns) = plan.netns {
+        // SAFETY: plain system call on a descriptor the parent holds open.
+        check(unsafe { libc::setns(ns, libc::CLONE_NEWNET) } as _).at(Stage::Network)?;
+    }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     mount(
         None::<&str>,

@@ -26,6 +26,8 @@ pub struct Plan {
     /// A terminal of the container's own, allocated in its devpts: it becomes
     /// the init's 0, 1 and 2 (`process.stdio` is then unused).
     pub tty: Option<crate::stdio::pty::Tty>,
+    /// The network namespace to join (`None`: psdock's own).
+    pub netns: Option<RawFd>,
 }
 
 /// The process that ends up running in a container, the init or one entered
@@ -76,6 +78,7 @@ impl Plan {
             hostname: cstr(spec.hostname.as_bytes()),
             process,
             tty: None,
+            netns: None,
         }
     }
 }

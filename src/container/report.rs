@@ -28,10 +28,11 @@ pub enum Stage {
     Exec,
     Enter,
     Seccomp,
+    Network,
 }
 
 impl Stage {
-    const ALL: [Stage; 19] = [
+    const ALL: [Stage; 20] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -51,6 +52,7 @@ impl Stage {
         Stage::Exec,
         Stage::Enter,
         Stage::Seccomp,
+        Stage::Network,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -78,6 +80,7 @@ impl Stage {
             Stage::Exec => "execute the command",
             Stage::Enter => "enter the container",
             Stage::Seccomp => "install the system-call filter",
+            Stage::Network => "join the container's network namespace",
         }
     }
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::registry::{Descriptor, Kind, Registry};
-use super::{Notifier, PortProbe, RootfsDriver, StdioSink};
+use super::{NetworkDriver, Notifier, PortProbe, RootfsDriver, StdioSink};
 use crate::host::Host;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -67,6 +67,7 @@ pub fn list(host: &Host) -> Vec<KindListing> {
                 Kind::Stdio => of(Registry::<dyn StdioSink>::new(kind), host),
                 Kind::Ports => of(Registry::<dyn PortProbe>::new(kind), host),
                 Kind::Notify => of(Registry::<dyn Notifier>::new(kind), host),
+                Kind::Net => of(Registry::<dyn NetworkDriver>::new(kind), host),
             },
         })
         .collect()
@@ -117,7 +118,7 @@ mod tests {
         let host = Host::snapshot("nodev\toverlay\n", "6.18.0");
         let listing = list(&host);
         let kinds: Vec<_> = listing.iter().map(|k| k.kind).collect();
-        assert_eq!(kinds, ["rootfs", "stdio", "ports", "notify"]);
+        assert_eq!(kinds, ["rootfs", "stdio", "ports", "notify", "net"]);
         let overlay = &listing[0].implementations[0];
         assert_eq!(
             (overlay.name, overlay.usable, overlay.feature),

@@ -1,4 +1,4 @@
-//! The four plug-in kinds and the registry that picks among them.
+//! The five plug-in kinds and the registry that picks among them.
 //!
 //! The core names no concrete implementation. Each implementation in `drivers/` or
 //! `sinks/` submits a [`Descriptor`] through `inventory`; when its Cargo feature is
@@ -14,7 +14,7 @@ pub use registry::{
     always_usable, not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection,
 };
 pub use traits::{
-    Attempt, Delivery, Event, Exit, LocalFuture, MountData, Notifier, NotifySpec, PluginError,
-    PortProbe, Pump, PumpEnd, RootfsDriver, RootfsLayout, State, Stdio, StdioSink, StdioSpec,
-    Transfer, Tty, Whiteouts,
+    Attempt, BareNetwork, Delivery, Event, Exit, LocalFuture, MountData, NetInfo, Network,
+    NetworkDriver, Notifier, NotifySpec, PluginError, PortInfo, PortProbe, Pump, PumpEnd,
+    RootfsDriver, RootfsLayout, State, Stdio, StdioSink, StdioSpec, Transfer, Tty, Whiteouts,
 };

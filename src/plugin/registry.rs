@@ -9,10 +9,17 @@ pub enum Kind {
     Stdio,
     Ports,
     Notify,
+    Net,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Rootfs, Kind::Stdio, Kind::Ports, Kind::Notify];
+    pub const ALL: [Kind; 5] = [
+        Kind::Rootfs,
+        Kind::Stdio,
+        Kind::Ports,
+        Kind::Notify,
+        Kind::Net,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -20,6 +27,7 @@ impl Kind {
             Kind::Stdio => "stdio",
             Kind::Ports => "ports",
             Kind::Notify => "notify",
+            Kind::Net => "net",
         }
     }
 }
@@ -89,6 +97,7 @@ inventory::collect!(Descriptor<dyn super::RootfsDriver>);
 inventory::collect!(Descriptor<dyn super::StdioSink>);
 inventory::collect!(Descriptor<dyn super::PortProbe>);
 inventory::collect!(Descriptor<dyn super::Notifier>);
+inventory::collect!(Descriptor<dyn super::NetworkDriver>);
 
 /// Why a candidate was passed over during auto-pick.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -212,3 +212,70 @@ pub trait Notifier {
 pub trait Delivery {
     fn attempt<'a>(&'a self, event: &'a Event) -> LocalFuture<'a, Attempt>;
 }
+
+/// What the state record and psdock-ls show of a container's network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NetInfo {
+    /// The network driver's name: `host`, `none`, `bridge`.
+    pub mode: String,
+    /// The container's address on its bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// The published ports, with the host ports actually bound.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortInfo {
+    pub host_ip: std::net::IpAddr,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: crate::spec::Proto,
+}
+
+/// A container's network as its driver made it, before the container exists.
+/// Dropping it undoes what was made (an address given back, forwarders
+/// stopped); the namespace itself ends with the container.
+pub trait Network {
+    /// The network namespace the container joins; `None`: psdock's own.
+    fn namespace(&self) -> Option<std::os::fd::BorrowedFd<'_>>;
+
+    fn info(&self) -> NetInfo;
+}
+
+/// A network that is a namespace and nothing more (`none`), or psdock's own
+/// (`host`, no namespace).
+pub struct BareNetwork {
+    pub mode: &'static str,
+    pub namespace: Option<OwnedFd>,
+}
+
+impl Network for BareNetwork {
+    fn namespace(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.namespace.as_ref().map(|ns| ns.as_fd())
+    }
+
+    fn info(&self) -> NetInfo {
+        NetInfo {
+            mode: self.mode.into(),
+            ..NetInfo::default()
+        }
+    }
+}
+
+/// Makes the network of one container: `host`, `none`, `bridge`.
+pub trait NetworkDriver {
+    /// Called inside the supervisor's runtime, once the state entry `id`
+    /// exists (under `state_dir`) and before the container does: a failure is
+    /// psdock's error and leaves nothing behind.
+    fn setup(
+        &self,
+        spec: &crate::spec::NetSpec,
+        id: &str,
+        state_dir: &std::path::Path,
+    ) -> Result<Box<dyn Network>, PluginError>;
+}

@@ -45,6 +45,8 @@ pub struct RunSpec {
     pub bind_port: Option<(u16, Option<String>)>,
     /// `-seccomp`, compiled for the container's capabilities.
     pub seccomp: super::SeccompSpec,
+    /// `-net` and the flags that go with it.
+    pub net: super::NetSpec,
 }
 
 impl RunSpec {
@@ -67,6 +69,7 @@ impl RunSpec {
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
         let caps = super::caps::from_args(&args.cap_add, &args.cap_drop)?;
         let seccomp = super::SeccompSpec::from_arg(args.seccomp.as_deref(), caps)?;
+        let net = super::NetSpec::from_args(&args.net)?;
         let image = check_image(&image)?;
         let cache = Cache::from_env();
         let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
@@ -117,6 +120,7 @@ impl RunSpec {
             notify,
             bind_port,
             seccomp,
+            net,
         })
     }
 

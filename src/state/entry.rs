@@ -42,6 +42,7 @@ impl Entry {
                 upper: spec.upper,
             },
             seccomp: spec.seccomp.choice.clone(),
+            net: None,
         };
         // 28 random bits: a clash is rare, and the exclusive rename settles it.
         loop {
@@ -110,6 +111,12 @@ impl Entry {
             .map_err(StateError::Process)?
             .ok_or_else(|| StateError::Process(std::io::Error::from_raw_os_error(libc::ESRCH)))?;
         self.record.init = Some(init);
+        store::write(&self.dir, &self.record, false)
+    }
+
+    /// Records the container's network, once it is made.
+    pub fn network(&mut self, info: crate::plugin::NetInfo) -> Result<(), StateError> {
+        self.record.net = Some(info);
         store::write(&self.dir, &self.record, false)
     }
 

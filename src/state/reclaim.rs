@@ -140,7 +140,7 @@ pub fn prune(dir: &Path) -> Result<Pruned, StateError> {
         match listed {
             Listed::Record(r) if store::status(dir, &r) == Some(Status::Stale) => {
                 match reclaim(dir, &r) {
-                    Ok(()) => pruned.reclaimed.push(r),
+                    Ok(()) => pruned.reclaimed.push(*r),
                     Err(why) => pruned.failed.push(StateError::Reclaim {
                         id: r.id.clone(),
                         rootfs: r.rootfs.clone(),
@@ -155,6 +155,11 @@ pub fn prune(dir: &Path) -> Result<Pruned, StateError> {
     for tmp in store::leftover_temporaries(dir) {
         let _ = std::fs::remove_file(tmp);
     }
+    // Addresses leased to containers that have no entry any more: their
+    // psdock was killed, and its entry has just been reclaimed (or was
+    // killed before it recorded the lease).
+    #[cfg(feature = "net-bridge")]
+    let _ = crate::net::lease::prune(dir);
     Ok(pruned)
 }
 

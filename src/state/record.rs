@@ -37,6 +37,10 @@ pub struct Record {
     /// The container's system-call filter, for psdock-exec to apply too.
     #[serde(default)]
     pub seccomp: crate::spec::Seccomp,
+    /// `-net`: the mode, the address and the published ports. Records
+    /// written before psdock had a choice have none: theirs was `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<crate::plugin::NetInfo>,
 }
 
 /// What psdock made on disk for the container: all that a reclaim may remove.
@@ -185,6 +189,7 @@ mod tests {
                 upper: Upper::Tmpfs,
             },
             seccomp: crate::spec::Seccomp::Unconfined,
+            net: None,
         }
     }
 

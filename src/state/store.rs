@@ -53,7 +53,7 @@ pub fn is_id(id: &str) -> bool {
 /// One entry of the state directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listed {
-    Record(Record),
+    Record(Box<Record>),
     /// Cannot be read as a record: truncated, corrupt, of another version, or
     /// not matching its file name.
     Broken {
@@ -116,7 +116,7 @@ pub fn find(dir: &Path, id: &str) -> Option<Listed> {
 pub fn status(dir: &Path, record: &Record) -> Option<Status> {
     match record.status() {
         Status::Stale => {
-            matches!(read(dir, &record.id), Some(Listed::Record(now)) if now == *record)
+            matches!(read(dir, &record.id), Some(Listed::Record(now)) if *now == *record)
                 .then_some(Status::Stale)
         }
         status => Some(status),
@@ -150,7 +150,7 @@ fn read(dir: &Path, id: &str) -> Option<Listed> {
     match serde_json::from_slice::<Record>(&text) {
         Ok(r) if r.version != VERSION => broken(format!("record version {}", r.version)),
         Ok(r) if r.id != id => broken(format!("holds the record of {}", r.id)),
-        Ok(r) => Some(Listed::Record(r)),
+        Ok(r) => Some(Listed::Record(Box::new(r))),
         Err(e) => broken(e.to_string()),
     }
 }
@@ -251,6 +251,7 @@ mod tests {
                 upper: crate::rootfs::Upper::Tmpfs,
             },
             seccomp: Default::default(),
+            net: None,
         }
     }
 
@@ -279,7 +280,7 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(list(dir.path()).unwrap(), [Listed::Record(r)]);
+        assert_eq!(list(dir.path()).unwrap(), [Listed::Record(Box::new(r))]);
         // No temporary file is left next to it.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -303,7 +304,7 @@ mod tests {
         assert_eq!(ids, ["psdock_0000003", "psdock_0000004", "psdock_0000002"]);
         assert!(matches!(&listed[0], Listed::Broken { .. }));
         assert!(matches!(&listed[1], Listed::Broken { why, .. } if why.contains("psdock_0000003")));
-        assert_eq!(listed[2], Listed::Record(good));
+        assert_eq!(listed[2], Listed::Record(Box::new(good)));
         assert_eq!(find(dir.path(), "psdock_0000002"), Some(listed[2].clone()));
         assert_eq!(find(dir.path(), "../x"), None);
         assert_eq!(list(&dir.path().join("absent")).unwrap(), []);

@@ -7,7 +7,7 @@ fn list_drivers_shows_every_kind_with_this_hosts_verdicts() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     let headers: Vec<&str> = text.lines().filter(|l| !l.starts_with(' ')).collect();
-    assert_eq!(headers, ["rootfs:", "stdio:", "ports:", "notify:"]);
+    assert_eq!(headers, ["rootfs:", "stdio:", "ports:", "notify:", "net:"]);
     let line = |name: &str| {
         text.lines()
             .find(|l| l.split_whitespace().next() == Some(name))
@@ -39,7 +39,7 @@ fn list_drivers_shows_every_kind_with_this_hosts_verdicts() {
         .iter()
         .map(|k| k["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["rootfs", "stdio", "ports", "notify"]);
+    assert_eq!(kinds, ["rootfs", "stdio", "ports", "notify", "net"]);
     // The JSON says what the text says, implementation by implementation.
     for kind in json.as_array().unwrap() {
         for i in kind["implementations"].as_array().unwrap() {

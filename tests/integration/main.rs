@@ -21,6 +21,8 @@ mod exec;
 mod hardening;
 // A hostile image or command against the container boundary, one file per hole.
 mod hostile;
+// -net host|none|bridge, -publish: namespaces, veth pairs, a real bridge, NAT.
+mod net;
 // -web-hook: order, payloads, signature, failing and hanging hooks.
 mod notify;
 // The overlay rootfs: mount options and teardown.

@@ -265,10 +265,21 @@ impl Sandbox {
         assert!(left.is_empty(), "mounts left behind: {left:#?}");
         assert!(!self.sibling().exists(), "hidden sibling left behind");
         assert!(!self.upper().exists(), "hidden upper directory left behind");
+        // `net/` stays (the lock, a directory per bridge), without a lease.
         let state: Vec<_> = std::fs::read_dir(self.state_dir())
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
+        let net = self.state_dir().join("net");
+        let state: Vec<_> = state.into_iter().filter(|p| *p != net).collect();
         assert!(state.is_empty(), "state entries left behind: {state:?}");
+        let leases: Vec<_> = std::fs::read_dir(&net)
+            .map(|d| d.flatten().filter(|e| e.path().is_dir()).collect())
+            .unwrap_or_else(|_| Vec::new())
+            .into_iter()
+            .flat_map(|b| std::fs::read_dir(b.path()).unwrap().flatten())
+            .map(|e| e.path())
+            .collect();
+        assert!(leases.is_empty(), "address leases left behind: {leases:?}");
         let procs = self.processes();
         assert!(procs.is_empty(), "processes left running: {procs:?}");
     }

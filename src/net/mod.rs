@@ -1,0 +1,12 @@
+//! What the network drivers share: network namespaces, a route-netlink
+//! client, address leases, published-port forwarders and outbound NAT.
+//! Drivers are in `drivers/net/`.
+
+#[cfg(feature = "net-bridge")]
+pub mod forward;
+#[cfg(feature = "net-bridge")]
+pub mod lease;
+#[cfg(feature = "net-bridge")]
+pub mod nat;
+pub mod netns;
+pub mod rtnl;
