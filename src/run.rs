@@ -78,7 +78,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         net.setup(&spec.net, entry.id(), &state::dir())
             .map_err(Error::Network)?
     };
-    entry.network(network.info())?;
+    entry.network(network.info());
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;

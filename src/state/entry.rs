@@ -114,10 +114,11 @@ impl Entry {
         store::write(&self.dir, &self.record, false)
     }
 
-    /// Records the container's network, once it is made.
-    pub fn network(&mut self, info: crate::plugin::NetInfo) -> Result<(), StateError> {
+    /// The container's network, written with the init by [`Self::started`]
+    /// (no write of its own: start-up stays one write shorter). Until then
+    /// a killed psdock's address lease is found by the lease itself.
+    pub fn network(&mut self, info: crate::plugin::NetInfo) {
         self.record.net = Some(info);
-        store::write(&self.dir, &self.record, false)
     }
 
     pub fn path(&self) -> PathBuf {
