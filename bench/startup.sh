@@ -41,7 +41,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 if [ -z "${PSDOCK_BENCH_INNER:-}" ]; then
-    "$repo/scripts/apt-need.sh" crun runc bubblewrap hyperfine tini gcc libc6-dev busybox-static jq
+    "$repo/scripts/apt-need.sh" crun runc bubblewrap hyperfine tini gcc libc6-dev busybox-static jq iptables
     if [ -n "${PSDOCK:-}" ]; then
         PSDOCK_LABEL="\`$PSDOCK\`"
     else
@@ -78,6 +78,10 @@ cleanup() {
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     # A runtime killed halfway leaves its container and cgroups behind.
+    ip link del psdbench0 2>/dev/null || true
+    iptables -w -t nat -D POSTROUTING -s 10.250.0.0/24 ! -o psdbench0 -j MASQUERADE 2>/dev/null || true
+    iptables -w -D FORWARD -i psdbench0 -j ACCEPT 2>/dev/null || true
+    iptables -w -D FORWARD -o psdbench0 -j ACCEPT 2>/dev/null || true
     for id in bench-crun bench-runc rss-crun rss-runc; do
         "${crun[@]}" delete --force "$id" >/dev/null 2>&1 || true
         "${runc[@]}" delete --force "$id" >/dev/null 2>&1 || true
@@ -106,18 +110,20 @@ mkdir -p "$tmp/peers/upper" "$tmp/peers/work" "$tmp/peers/rootfs"
 mount -t overlay overlay \
     -o "lowerdir=$tmp/image,upperdir=$tmp/peers/upper,workdir=$tmp/peers/work" "$tmp/peers/rootfs"
 
-bundle() { # NAME ARGS-AS-JSON
+bundle() { # NAME ARGS-AS-JSON [NAMESPACE-KEPT]
     mkdir "$tmp/$1"
     (cd "$tmp/$1" && runc spec)
-    jq --arg root "$tmp/peers/rootfs" --argjson args "$2" '
+    jq --arg root "$tmp/peers/rootfs" --argjson args "$2" --arg keep "${3:-}" '
         .process.terminal = false | .process.args = $args
         | .root = {path: $root, readonly: false}
-        | .linux.namespaces |= map(select(.type != "network" and .type != "cgroup"))' \
+        | .linux.namespaces |= map(select(.type == $keep or (.type != "network" and .type != "cgroup")))' \
         "$tmp/$1/config.json" >"$tmp/$1/config.json.new"
     mv "$tmp/$1/config.json.new" "$tmp/$1/config.json"
 }
 bundle bundle-true '["/bin/true"]'
 bundle bundle-sleep '["sleep", "1000"]'
+# With a network namespace of its own (crun and runc bring its lo up), for -net none.
+bundle bundle-netns '["/bin/true"]' network
 
 # The machine may be shared: say how busy it was, as load average and as the
 # share of time some task waited for a CPU or for I/O (PSI, if the kernel has it).
@@ -174,6 +180,29 @@ say "start-up with -upper disk: $runs runs"
 hyperfine -N --style none --warmup "$warmup" --runs "$runs" --export-json "$tmp/startup.disk.json" \
     -n psdock-disk "$PSDOCK -i $tmp/image -r $tmp/psdock-disk-rootfs -upper disk /bin/true" \
     >"$tmp/hyperfine.log" 2>&1 || { cat "$tmp/hyperfine.log" >&2; exit 1; }
+# -net none and bridge on their own, afterwards, in rounds with the default
+# and crun given a network namespace: the namespace's creation and the
+# kernel's deferred teardown of the last one weigh on whatever runs next.
+say "start-up with -net none and -net bridge: $runs runs each"
+net_names=(psdock-host psdock-net-none crun-netns psdock-net-bridge)
+net_cmds=(
+    "$PSDOCK -i $tmp/image -r $tmp/net-host-rootfs /bin/true"
+    "$PSDOCK -i $tmp/image -r $tmp/net-none-rootfs -net none /bin/true"
+    "${crun[*]} run --bundle $tmp/bundle-netns bench-crun"
+    "$PSDOCK -i $tmp/image -r $tmp/net-bridge-rootfs -net bridge -net-bridge psdbench0 -net-subnet 10.250.0.0/24 /bin/true"
+)
+for ((r = 0; r < rounds; r++)); do
+    args=()
+    for ((i = 0; i < ${#net_names[@]}; i++)); do
+        j=$(((i + r) % ${#net_names[@]}))
+        args+=(-n "${net_names[j]}" "${net_cmds[j]}")
+    done
+    hyperfine -N --style none --warmup "$([ $r = 0 ] && echo "$warmup" || echo 2)" \
+        --runs "$per_round" --export-json "$tmp/startup.net.$r.json" "${args[@]}" \
+        >"$tmp/hyperfine.log" 2>&1 || { cat "$tmp/hyperfine.log" >&2; exit 1; }
+    printf '.' >&2
+done
+echo >&2
 median_ms() {
     jq -rs --arg n "$1" '[.[].results[] | select(.command == $n) | .times[]] | sort
         | (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end) * 1000' \
@@ -239,6 +268,7 @@ ratio_of() { calc '%.2f' "$psdock_ms / $(median_ms "$1")"; }
 ratio() { echo "$(ratio_of "$1")×"; }
 ratio_ok() { verdict "$(ratio_of "$1")" "$2" "$3"; }
 ms() { calc '%.2f ms' "$(median_ms "$1")"; }
+net_ratio() { calc '%.2f×' "$(median_ms "$1") / $(median_ms "$2")"; }
 version() { "$@" --version 2>/dev/null | head -1 | grep -oE '[0-9]+(\.[0-9]+)+' | head -1; }
 size_kib=$(($(stat -c %s "$PSDOCK") / 1024))
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -257,6 +287,9 @@ table=$(cat <<EOF
 | **Start-up** (median of $runs, in $rounds rounds): \`psdock -i IMG -r ROOTFS /bin/true\`, overlay set-up and teardown included | **$(ms psdock)** | | |
 $baseline_row| \`psdock -upper disk\` (upper directory on ROOTFS's file system; $runs runs after the rest) | $(ms psdock-disk) | $(ratio psdock-disk) | |
 | \`crun run\` $(version crun), over the same overlay mounted beforehand | $(ms crun) | $(ratio crun) | ≤ 0.5×: $(ratio_ok crun '<=' 0.5) |
+| \`psdock -net none\` (rounds of their own, after the rest) | $(ms psdock-net-none) | $(net_ratio psdock-net-none psdock-host) of the default in those rounds | |
+| \`crun run\` with a network namespace of its own | $(ms crun-netns) | $(net_ratio psdock-net-none crun-netns) (\`-net none\` ÷ this) | |
+| \`psdock -net bridge\` (a veth pair, an address, a route; the bridge made once) | $(ms psdock-net-bridge) | $(net_ratio psdock-net-bridge psdock-host) of the default in those rounds | |
 | \`runc run\` $(version runc), over the same overlay mounted beforehand | $(ms runc) | $(ratio runc) | ≤ 0.25×: $(ratio_ok runc '<=' 0.25) |
 | \`bwrap\` $(version bwrap), over the same overlay mounted beforehand | $(ms bwrap) | $(ratio bwrap) | |
 | bare C clone+tmpfs+overlay+chroot (\`bench/overlay-run.c\`) | $(ms c-floor) | $(ratio c-floor) | aim 1.5×: $(ratio_ok c-floor '<=' 1.5) |

@@ -303,6 +303,48 @@ fn a_published_port_answers_on_the_hosts_loopback() {
 }
 
 #[test]
+fn a_published_udp_port_carries_datagrams_both_ways() {
+    let br = TestBridge::new();
+    let sb = Sandbox::new();
+    let echo = static_program("tests/integration/udp_echo.rs");
+    let bind = format!("{}:/udp-echo:ro", echo.display());
+    let mut run = sb.spawn(
+        [
+            br.args(),
+            [
+                "-p",
+                "127.0.0.1::5353/udp",
+                "-v",
+                &bind,
+                "/udp-echo",
+                "5353",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        ]
+        .concat(),
+    );
+    let row = running(&sb);
+    assert_eq!(row["net"]["ports"][0]["proto"], "udp", "{row}");
+    let port = row["net"]["ports"][0]["host_port"].as_u64().unwrap() as u16;
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.connect(("127.0.0.1", port)).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    // Until nc listens, a datagram finds no one: send again until it answers.
+    let mut buf = [0u8; 64];
+    let n = wait_for("an answer through the published port", || {
+        client.send(b"ping\n").unwrap();
+        client.recv(&mut buf).ok()
+    });
+    assert_eq!(&buf[..n], b"pong\n");
+    assert_eq!(run.line(), "ping");
+    run.signal(Signal::SIGTERM);
+    sb.ends(run, 143);
+}
+
+#[test]
 fn a_published_port_taken_on_the_host_is_125_and_leaves_nothing() {
     let br = TestBridge::new();
     let sb = Sandbox::new();

@@ -40,6 +40,44 @@ pub fn image() -> &'static Path {
     })
 }
 
+/// The Rust program at `src` (relative to the crate), compiled statically
+/// (the test image has no C library) under `CARGO_TARGET_TMPDIR`, once per
+/// version of its source.
+pub fn static_program(src: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
+    let name = src.file_stem().unwrap().to_string_lossy().replace('_', "-");
+    let version = fnv1a(&std::fs::read(&src).unwrap());
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let out = dir.join(format!("{name}-{version:016x}"));
+    if out.exists() {
+        return out;
+    }
+    // Another test binary may build it at the same time: build aside.
+    let tmp = dir.join(format!("{name}.{}", std::process::id()));
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let built = Command::new(rustc)
+        .args([
+            "--edition",
+            "2021",
+            "-O",
+            "-C",
+            "target-feature=+crt-static",
+            "-o",
+        ])
+        .arg(&tmp)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "building {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&built.stderr)
+    );
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
 /// `CARGO_TARGET_TMPDIR/NAME-VERSION`, made by `scripts/SCRIPT ARGS... DIR` unless
 /// it already has `done` (a path inside it). VERSION hashes the script and its
 /// arguments: a changed script gets a fresh build.

@@ -18,42 +18,7 @@ use crate::util::*;
 /// version of its source.
 fn probe() -> &'static Path {
     static PROBE: OnceLock<PathBuf> = OnceLock::new();
-    PROBE.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/integration/hostile/syscall_probe.rs");
-        let text = std::fs::read(&src).unwrap();
-        let version = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let out = dir.join(format!("syscall-probe-{version:016x}"));
-        if out.exists() {
-            return out;
-        }
-        // Another test binary may build it at the same time: build aside.
-        let tmp = dir.join(format!("syscall-probe.{}", std::process::id()));
-        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-        let built = Command::new(rustc)
-            .args([
-                "--edition",
-                "2021",
-                "-O",
-                "-C",
-                "target-feature=+crt-static",
-                "-o",
-            ])
-            .arg(&tmp)
-            .arg(&src)
-            .output()
-            .unwrap();
-        assert!(
-            built.status.success(),
-            "building the probe: {}",
-            stderr(&built)
-        );
-        std::fs::rename(&tmp, &out).unwrap();
-        out
-    })
+    PROBE.get_or_init(|| static_program("tests/integration/hostile/syscall_probe.rs"))
 }
 
 /// A copy of the test image with the probe at /bin/probe.
