@@ -66,20 +66,8 @@ impl Terminal {
     }
 
     /// Runs `cmd` on this terminal as the foreground job of its session.
-    pub fn run(&self, mut cmd: std::process::Command) -> Child {
-        cmd.stdin(self.slave())
-            .stdout(self.slave())
-            .stderr(self.slave());
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        cmd.spawn().unwrap()
+    pub fn run(&self, cmd: std::process::Command) -> Child {
+        on_terminal(cmd, self.slave.as_ref().unwrap())
     }
 
     fn resize(&self, rows: u16, cols: u16) {
@@ -107,6 +95,26 @@ impl Terminal {
         self.reader.take().unwrap().join().unwrap();
         self.screen.text()
     }
+}
+
+/// Runs `cmd` on the terminal whose slave is `slave`, as the leader of a
+/// session of its own and so in its foreground.
+fn on_terminal(mut cmd: std::process::Command, slave: &OwnedFd) -> Child {
+    cmd.stdin(dup(slave)).stdout(dup(slave)).stderr(dup(slave));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+fn dup(fd: &OwnedFd) -> Stdio {
+    Stdio::from(fd.try_clone().unwrap())
 }
 
 pub fn wait_code(child: &mut Child) -> i32 {
@@ -287,5 +295,104 @@ fn a_shell_that_traps_ctrl_c_gets_it_and_carries_on() {
     assert_eq!(ends_within_deadline(&mut psdock), 3);
     let screen = term.close();
     assert!(screen.contains("got more"), "{screen:?}");
+    sb.assert_clean();
+}
+
+/// A pty whose two sides are close-on-exec from the start: the processes
+/// other tests start meanwhile must not keep the master open, or closing it
+/// would hang nothing up.
+fn private_pty() -> (File, OwnedFd) {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let master = nix::pty::posix_openpt(flags).unwrap();
+    nix::pty::grantpt(&master).unwrap();
+    nix::pty::unlockpt(&master).unwrap();
+    // SAFETY: TIOCGPTPEER returns a new descriptor for the slave.
+    let slave = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags.bits()) };
+    assert!(slave >= 0, "{}", std::io::Error::last_os_error());
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    // SAFETY: both just opened, owned by nothing else.
+    unsafe {
+        (
+            File::from_raw_fd(master.into_raw_fd()),
+            OwnedFd::from_raw_fd(slave),
+        )
+    }
+}
+
+/// Reads `master` in a thread until `needle` has been shown; that thread's
+/// descriptor of the master is closed before this returns.
+fn shown(master: &File, needle: &'static str) -> String {
+    use std::io::Read;
+    let mut reader = master.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&got).contains(needle) {
+            match reader.read(&mut buf) {
+                Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        drop(reader);
+        let _ = tx.send(String::from_utf8_lossy(&got).into_owned());
+    });
+    let got = rx.recv_timeout(DEADLINE).expect("the terminal to show it");
+    assert!(got.contains(needle), "{needle:?} not shown: {got:?}");
+    got
+}
+
+// psdock's own terminal hangs up (an ssh session dropped: the master side
+// closes). An interactive shell, which ignores SIGTERM, is hung up in turn:
+// as PID 1 it does not handle SIGHUP, so psdock ends it with 129.
+#[test]
+fn an_interactive_shell_ends_with_129_when_psdocks_terminal_hangs_up() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    let (master, slave) = private_pty();
+    let mut cmd = sb.psdock();
+    cmd.arg("sh");
+    let mut psdock = on_terminal(cmd, &slave);
+    drop(slave);
+    (&master).write_all(b"echo re''ady\r").unwrap();
+    shown(&master, "ready\r\n");
+    let hung_up = std::time::Instant::now();
+    drop(master);
+    assert_eq!(ends_within_deadline(&mut psdock), 129);
+    // The hang-up, not the kill timeout (10 s), ended it.
+    assert!(hung_up.elapsed() < std::time::Duration::from_secs(5));
+    sb.assert_clean();
+}
+
+// A SIGHUP sent with kill to psdock on a terminal is an ordinary signal,
+// forwarded: no hang-up (which would send SIGCONT too, and start the stop).
+#[test]
+fn a_sighup_sent_to_psdock_on_a_terminal_is_forwarded_not_a_hang_up() {
+    let sb = Sandbox::new();
+    let term = Terminal::new(24, 80);
+    let mut psdock = term.spawn(
+        &sb,
+        &[
+            "-kill-timeout",
+            "1",
+            "sh",
+            "-c",
+            "trap 'echo got-hup' HUP; trap 'echo got-cont' CONT; echo ready; \
+             while ! read x; do :; done; echo \"got $x\"; exit 6",
+        ],
+    );
+    term.screen.wait_for("ready");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(psdock.id() as i32),
+        nix::sys::signal::SIGHUP,
+    )
+    .unwrap();
+    term.screen.wait_for("got-hup");
+    term.type_bytes(b"more\r");
+    assert_eq!(ends_within_deadline(&mut psdock), 6);
+    let screen = term.close();
+    assert!(screen.contains("got more"), "{screen:?}");
+    assert!(!screen.contains("got-cont"), "{screen:?}");
     sb.assert_clean();
 }
