@@ -168,6 +168,23 @@ fn the_hang_up_of_a_pid_1_without_a_handler_is_129() {
     assert_eq!(peer_closes(&sh("echo ready; exec sleep 1000")), 129);
 }
 
+// A command that ignores the hang-up is stopped by the kill timeout, as
+// after SIGTERM: the run never outlives its peer for long.
+#[test]
+fn a_command_that_ignores_the_hang_up_is_killed_after_the_kill_timeout() {
+    let script = "trap '' HUP; echo ready; exec sleep 1000";
+    let sent = std::time::Instant::now();
+    assert_eq!(
+        peer_closes(&["-kill-timeout", "1", "sh", "-c", script]),
+        137
+    );
+    assert!(
+        sent.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
+}
+
 // The init catches SIGHUP and carries on; the job it runs in the foreground
 // of the container's terminal (job control: a process group of its own) gets
 // it too, as on a terminal that hangs up. (Caught, not ignored: a shell
