@@ -2,9 +2,11 @@
 //! is given. Every build has it (no feature).
 //!
 //! When psdock's stdin and stdout are both terminals, the container gets a
-//! terminal of its own, bridged to psdock's, which is in raw mode meanwhile
-//! (Ctrl-C is a byte for the container's terminal); its size is copied at
-//! start and on SIGWINCH. Otherwise the command inherits psdock's stdin,
+//! terminal of its own, bridged to psdock's, which is in raw mode while
+//! psdock is in its foreground (Ctrl-C is a byte for the container's
+//! terminal; in the background psdock neither reads nor sets it, see
+//! `stdio::terminal`); its size is copied at start, on SIGWINCH and on
+//! SIGCONT. Otherwise the command inherits psdock's stdin,
 //! stdout and stderr as they are (separate streams), or, with a prefix, writes
 //! stdout and stderr into two pipes that psdock prefixes onto its own.
 
@@ -19,7 +21,7 @@ use crate::plugin::{
 use crate::stdio::prefix::{Prefix, Prefixer};
 use crate::stdio::pty;
 use crate::stdio::pump::{bridge, copy, output_pipe, Fd, Output, Stop};
-use crate::stdio::terminal::{reopen_nonblocking, RawMode};
+use crate::stdio::terminal::{reopen_nonblocking, Host};
 
 struct Inherit;
 
@@ -77,21 +79,22 @@ impl Pump for Terminal {
             Rc::new(Fd::new(pty.ok_or_else(|| {
                 io::Error::other("the container has no terminal")
             })?)?);
-        let input = Fd::new(reopen_nonblocking(io::stdin().as_fd(), false)?)?;
+        let input = Host::new(io::stdin().as_fd())?;
         let output = Fd::new(reopen_nonblocking(io::stdout().as_fd(), true)?)?;
-        let raw = RawMode::enter(io::stdin().as_fd())?;
         let resized = master.clone();
+        let wake = input.waker();
         let mut prefixer = Prefixer::new(self.prefix);
         let (raise, raised) = pty::raised();
         Ok(Transfer {
-            done: Box::pin(async move {
-                let _raw = raw;
-                bridge(&master, raise, &input, &mut prefixer, &output).await
-            }),
+            done: Box::pin(
+                async move { bridge(&master, raise, input, &mut prefixer, &output).await },
+            ),
+            // Also called on SIGCONT: psdock may be back in the foreground.
             resize: Some(Box::new(move || {
                 if let Some(size) = pty::size(io::stdout().as_fd()) {
                     let _ = pty::resize(resized.raw(), size);
                 }
+                wake.notify_one();
             })),
             raised: Some(raised),
         })

@@ -37,8 +37,20 @@ pub fn forwarded(sig: i32) -> bool {
         && !FAULTS.contains(&sig)
 }
 
+/// What [`Signals::next`] gives for a SIGHUP from the kernel (`si_code`
+/// SI_KERNEL): psdock's terminal hung up (psdock is its session's leader, or
+/// was in its foreground when the leader went), or psdock's process group was
+/// orphaned while stopped. The run is hung up in turn. A SIGHUP sent with
+/// kill(2) (an operator's, or a shell's passing its own hang-up on to its
+/// jobs) is an ordinary signal, forwarded. 0, the null signal: forwarded by
+/// mistake, it would do nothing.
+pub const HANG_UP: i32 = 0;
+
 pub struct Signals {
     fd: OwnedFd,
+    /// SIGHUP was ignored when psdock started (`nohup`): the kernel's hang-up
+    /// is ignored too, as asked.
+    nohup: bool,
 }
 
 impl Signals {
@@ -60,6 +72,7 @@ impl Signals {
     /// write past it then fails with EFBIG, which holds the command as a full
     /// disk does, rather than killing psdock with its mounts left behind.
     pub fn block() -> io::Result<Self> {
+        let nohup = disposition(libc::SIGHUP)? == libc::SIG_IGN;
         set_disposition(libc::SIGCHLD, libc::SIG_DFL)?;
         set_disposition(libc::SIGTTIN, libc::SIG_IGN)?;
         set_disposition(libc::SIGTTOU, libc::SIG_IGN)?;
@@ -82,12 +95,13 @@ impl Signals {
             }
             Ok(Self {
                 fd: OwnedFd::from_raw_fd(fd),
+                nohup,
             })
         }
     }
 
     /// The next pending signal, if any. A fault signal sent from outside
-    /// comes out as SIGTERM.
+    /// comes out as SIGTERM, a SIGHUP from the kernel as [`HANG_UP`].
     pub fn next(&self) -> io::Result<Option<i32>> {
         // SAFETY: zeroed siginfo is a valid buffer for the kernel to fill.
         let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
@@ -115,6 +129,12 @@ impl Signals {
                 crash(sig);
             }
             return Ok(Some(libc::SIGTERM));
+        }
+        if sig == libc::SIGHUP && info.ssi_code == libc::SI_KERNEL {
+            if self.nohup {
+                return self.next();
+            }
+            return Ok(Some(HANG_UP));
         }
         Ok(Some(sig))
     }
@@ -186,20 +206,33 @@ pub fn set_disposition(sig: i32, handler: libc::sighandler_t) -> io::Result<()> 
         restorer: 0,
         mask: 0,
     };
-    // SAFETY: plain system call on local, correctly laid out data.
+    rt_sigaction(sig, &act).map(drop)
+}
+
+/// The handler `sig` has now (`SIG_DFL`, `SIG_IGN` or a function).
+fn disposition(sig: i32) -> io::Result<libc::sighandler_t> {
+    rt_sigaction(sig, std::ptr::null())
+}
+
+/// Sets `sig`'s action to `act` unless it is null; returns the handler it had.
+fn rt_sigaction(sig: i32, act: *const KernelSigaction) -> io::Result<libc::sighandler_t> {
+    let mut old = std::mem::MaybeUninit::<KernelSigaction>::zeroed();
+    // SAFETY: plain system call on local, correctly laid out data; `act` is
+    // null or points to a live KernelSigaction.
     let r = unsafe {
         libc::syscall(
             libc::SYS_rt_sigaction,
             sig,
-            &act as *const KernelSigaction,
-            std::ptr::null_mut::<KernelSigaction>(),
+            act,
+            old.as_mut_ptr(),
             SIGSET_SIZE,
         )
     };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    // SAFETY: zeroed is a valid KernelSigaction, and the kernel filled it.
+    Ok(unsafe { old.assume_init() }.handler)
 }
 
 /// Unblocks every signal, 32 and 33 included, with the raw system call.
@@ -326,5 +359,53 @@ mod tests {
             "child status {status:#x} (exit 1: the sent SIGSEGV was not read as SIGTERM; \
              exit 2: the fault did not kill)"
         );
+    }
+
+    /// Queues SIGHUP to this process with `code` (the kernel lets a process
+    /// give its own signals any code).
+    fn hup_with_code(code: i32) {
+        // SAFETY: a zeroed siginfo with its first three fields set.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            info.si_signo = libc::SIGHUP;
+            info.si_code = code;
+            libc::syscall(
+                libc::SYS_rt_sigqueueinfo,
+                libc::getpid(),
+                libc::SIGHUP,
+                &info as *const libc::siginfo_t,
+            );
+        }
+    }
+
+    #[test]
+    fn the_kernels_sighup_is_a_hang_up_unless_psdock_was_started_under_nohup() {
+        for nohup in [false, true] {
+            // In a child of its own, as above.
+            // SAFETY: fork, then plain system calls in the child, which exits.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0);
+            if pid == 0 {
+                if nohup {
+                    let _ = set_disposition(libc::SIGHUP, libc::SIG_IGN);
+                }
+                // One at a time: a second SIGHUP pending would be merged.
+                let ok = Signals::block().is_ok_and(|s| {
+                    hup_with_code(libc::SI_USER);
+                    let sent = matches!(s.next(), Ok(Some(libc::SIGHUP)));
+                    hup_with_code(libc::SI_KERNEL);
+                    let kernels = if nohup { None } else { Some(HANG_UP) };
+                    sent && s.next().ok() == Some(kernels) && matches!(s.next(), Ok(None))
+                });
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "nohup {nohup}: status {status:#x}"
+            );
+        }
     }
 }

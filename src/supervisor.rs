@@ -13,14 +13,16 @@ use crate::container::Container;
 use crate::lifecycle::{self, Lifecycle};
 use crate::plugin::{Pump, PumpEnd, Transfer};
 use crate::signals::{self, Signals};
+use crate::stdio::pty::{self, Foreground};
 
 /// How the command ended, as psdock reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     Exited(i32),
     Signaled(i32),
-    /// psdock turned a SIGINT/SIGTERM, or a SIGINT/SIGQUIT its terminal
-    /// raised (the value), into SIGKILL under the PID-1 rule.
+    /// psdock turned a SIGINT/SIGTERM, a SIGINT/SIGQUIT its terminal
+    /// raised, or the SIGHUP of a hang-up (the value), into SIGKILL under
+    /// the PID-1 rule.
     Translated(i32),
 }
 
@@ -103,18 +105,50 @@ pub fn supervise(
             translated.set(translated.get().or(Some(sig)));
             true
         };
+        let stop_in_time = |deadline: &mut Option<Instant>| {
+            if let (None, Some(t)) = (*deadline, kill_timeout) {
+                // A timeout too far to represent is no timeout.
+                *deadline = Instant::now().checked_add(t);
+            }
+        };
         let deliver = |sig: i32, deadline: &mut Option<Instant>| {
             if sig == libc::SIGINT || sig == libc::SIGTERM {
                 stopping.set(true);
-                if let (None, Some(t)) = (*deadline, kill_timeout) {
-                    // A timeout too far to represent is no timeout.
-                    *deadline = Instant::now().checked_add(t);
-                }
+                stop_in_time(deadline);
                 if pid_one(sig) {
                     return;
                 }
             }
             send(pidfd, sig);
+        };
+        // What a terminal's hang-up does (the peer or psdock's own terminal
+        // went away): SIGHUP, then SIGCONT so that a stopped job sees it, to
+        // the controlling process (the init, its session's leader) and to the
+        // foreground process group of the container's terminal; then the stop
+        // sequence, as for SIGTERM. Once: a peer's end and the kernel's SIGHUP
+        // may both report it.
+        let hung_up = std::cell::Cell::new(false);
+        let hang_up = |deadline: &mut Option<Instant>| {
+            if hung_up.replace(true) {
+                return;
+            }
+            stopping.set(true);
+            stop_in_time(deadline);
+            let init = container.pid.as_raw();
+            let foreground = container.pty.as_ref().map_or(Foreground::Unknown, |master| {
+                pty::foreground(master.as_raw_fd(), init)
+            });
+            for sig in [libc::SIGHUP, libc::SIGCONT] {
+                match &foreground {
+                    Foreground::Init => pty::signal_group(pidfd, init, sig),
+                    Foreground::Group(pgrp, leader) => {
+                        pty::signal_group(leader.as_raw_fd(), *pgrp, sig);
+                        send(pidfd, sig);
+                    }
+                    Foreground::Unknown => send(pidfd, sig),
+                }
+            }
+            pid_one(libc::SIGHUP);
         };
         let (mut pump, resize, mut raised) = match stdio {
             Some(t) => (Some(t.done), t.resize, t.raised),
@@ -133,11 +167,19 @@ pub fn supervise(
                 guard = sigfd.readable() => {
                     let mut guard = guard?;
                     while let Some(sig) = signals.next()? {
+                        if sig == signals::HANG_UP {
+                            hang_up(&mut deadline);
+                            continue;
+                        }
                         // With a terminal, SIGWINCH is psdock's: the terminal's
                         // size changes, and the kernel tells the container.
-                        if let (libc::SIGWINCH, Some(resize)) = (sig, &resize) {
+                        // SIGCONT may bring psdock back to its terminal's
+                        // foreground, which may have been resized meanwhile.
+                        if let (libc::SIGWINCH | libc::SIGCONT, Some(resize)) = (sig, &resize) {
                             resize();
-                            continue;
+                            if sig == libc::SIGWINCH {
+                                continue;
+                            }
                         }
                         deliver(sig, &mut deadline);
                     }
@@ -159,7 +201,7 @@ pub fn supervise(
                         if !is_hangup(&e) {
                             eprintln!("psdock: -stdio: {e}");
                         }
-                        deliver(libc::SIGTERM, &mut deadline);
+                        hang_up(&mut deadline);
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {

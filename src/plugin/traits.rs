@@ -96,11 +96,12 @@ pub trait Pump {
 /// A running pump, as the supervisor drives it.
 pub struct Transfer {
     /// Resolves when the container's output has all been delivered, or when
-    /// the peer went away (the supervisor then acts as on SIGTERM).
+    /// the peer went away (the supervisor then hangs the command up).
     pub done: LocalFuture<'static, PumpEnd>,
     /// Set whenever the container has a terminal: called on SIGWINCH, which is
     /// then not forwarded (the kernel tells the container when its terminal's
-    /// size changes).
+    /// size changes), and on SIGCONT, still forwarded (psdock may be back in
+    /// its terminal's foreground).
     pub resize: Option<Box<dyn Fn()>>,
     /// Set whenever the container has a terminal: see [`crate::stdio::pty::Raised`].
     pub raised: Option<crate::stdio::pty::Raised>,
@@ -110,7 +111,7 @@ pub struct Transfer {
 pub enum PumpEnd {
     /// The container closed its output and all of it was delivered.
     Drained,
-    /// The peer closed, reset or failed: the command is to be terminated.
+    /// The peer closed, reset or failed: the command is to be hung up.
     PeerGone(std::io::Error),
 }
 

@@ -226,3 +226,73 @@ fn init_in_foreground(master: RawFd) -> bool {
             && pgrp == sid
     }
 }
+
+/// The foreground process group of the container's terminal, as a hang-up
+/// must reach it.
+pub enum Foreground {
+    /// The init's own group (the init is the session's leader, so its group is
+    /// the one its pid numbers).
+    Init,
+    /// Another group of the container's session: its number, and a pidfd of
+    /// its leader.
+    Group(libc::pid_t, OwnedFd),
+    /// None, or one whose leader has gone: the init alone is told.
+    Unknown,
+}
+
+/// The foreground process group of the terminal at `master`, whose session
+/// is led by `init`. The group's number is only a number: its leader is
+/// pinned by a pidfd and then checked to be in the container's session
+/// (alive after the look, so the look was at it), so that a number the
+/// kernel has handed on in between never sends a hang-up outside.
+pub fn foreground(master: RawFd, init: libc::pid_t) -> Foreground {
+    let mut pgrp: libc::pid_t = 0;
+    // SAFETY: TIOCGPGRP fills a pid_t; on a master it answers for the slave.
+    if unsafe { libc::ioctl(master, libc::TIOCGPGRP, &mut pgrp) } != 0 || pgrp <= 0 {
+        return Foreground::Unknown;
+    }
+    if pgrp == init {
+        return Foreground::Init;
+    }
+    let Ok(leader) = crate::proc::pidfd_open(nix::unistd::Pid::from_raw(pgrp)) else {
+        return Foreground::Unknown;
+    };
+    // SAFETY: getsid and a null signal through the pidfd are plain calls.
+    let ours = unsafe { libc::getsid(pgrp) } == init
+        && unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                leader.as_raw_fd(),
+                0,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        } == 0;
+    if ours {
+        Foreground::Group(pgrp, leader)
+    } else {
+        Foreground::Unknown
+    }
+}
+
+/// Sends `sig` to process group `pgrp`, which the process of `leader` leads.
+/// PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9) names the group by the leader's
+/// pid itself, held by the pidfd, rather than by a number that could be
+/// reused; an older kernel gets the number, just checked by [`foreground`].
+pub fn signal_group(leader: RawFd, pgrp: libc::pid_t, sig: i32) {
+    const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
+    // SAFETY: plain system calls. A group already gone (ESRCH) is no error:
+    // the hang-up has nobody left to reach.
+    unsafe {
+        let r = libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            leader,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            PIDFD_SIGNAL_PROCESS_GROUP,
+        );
+        if r != 0 && Errno::last() == Errno::EINVAL {
+            libc::kill(-pgrp, sig);
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The tcp sink (and what tls shares with it) against real listeners on 127.0.0.1: psdock dials,
 //! the container gets a terminal with echo off, and the peer's going away
-//! terminates the command as SIGTERM would.
+//! hangs the command up as a terminal's hang-up would.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -122,26 +122,79 @@ fn a_refused_tcp_peer_is_125_before_the_container_starts() {
     sb.assert_clean();
 }
 
+/// psdock on a tcp peer running `args`: once the peer has read "ready" it
+/// closes; psdock's exit code, its stderr empty, nothing left behind.
+fn peer_closes(args: &[&str]) -> i32 {
+    let sb = Sandbox::new();
+    let (child, mut peer) = tcp_session(&sb, args);
+    read_until(&mut peer, "ready");
+    drop(peer);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stderr(&out), "", "{args:?}");
+    sb.assert_clean();
+    code(&out)
+}
+
+// The peer going away is a hang-up: an interactive shell ignores SIGTERM,
+// but not SIGHUP, and as PID 1 without a handler for it, psdock ends it.
 #[test]
-fn the_peer_closing_terminates_the_command_as_sigterm_would() {
-    for (script, expected) in [
-        // Catches SIGTERM: gets it, and its own exit code is psdock's.
-        (
-            "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done",
-            7,
-        ),
-        // PID 1 without a handler: SIGKILL, and psdock says 128+SIGTERM.
-        ("echo ready; exec sleep 1000", 143),
-    ] {
-        let sb = Sandbox::new();
-        let (child, mut peer) = tcp_session(&sb, &["sh", "-c", script]);
-        read_until(&mut peer, "ready");
-        drop(peer);
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(code(&out), expected, "{script}: {}", stderr(&out));
-        assert_eq!(stderr(&out), "");
-        sb.assert_clean();
-    }
+fn an_interactive_shell_whose_peer_closes_ends_with_129() {
+    let sb = Sandbox::new();
+    let (child, mut peer) = tcp_session(&sb, &["sh"]);
+    peer.write_all(b"echo re''ady\n").unwrap();
+    read_until(&mut peer, "ready");
+    let sent = std::time::Instant::now();
+    drop(peer);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 129, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    // Not by the kill timeout (10 s by default).
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    sb.assert_clean();
+}
+
+#[test]
+fn a_command_that_traps_the_hang_up_gets_it_and_keeps_its_exit_code() {
+    let script = "trap 'echo bye; exit 3' HUP; echo ready; while :; do sleep 0.05; done";
+    assert_eq!(peer_closes(&sh(script)), 3);
+}
+
+#[test]
+fn the_hang_up_of_a_pid_1_without_a_handler_is_129() {
+    assert_eq!(peer_closes(&sh("echo ready; exec sleep 1000")), 129);
+}
+
+// A command that ignores the hang-up is stopped by the kill timeout, as
+// after SIGTERM: the run never outlives its peer for long.
+#[test]
+fn a_command_that_ignores_the_hang_up_is_killed_after_the_kill_timeout() {
+    let script = "trap '' HUP; echo ready; exec sleep 1000";
+    let sent = std::time::Instant::now();
+    assert_eq!(
+        peer_closes(&["-kill-timeout", "1", "sh", "-c", script]),
+        137
+    );
+    assert!(
+        sent.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
+}
+
+// The init catches SIGHUP and carries on; the job it runs in the foreground
+// of the container's terminal (job control: a process group of its own) gets
+// it too, as on a terminal that hangs up. (Caught, not ignored: a shell
+// cannot trap what it was started ignoring.)
+#[test]
+fn the_hang_up_reaches_the_foreground_job() {
+    let script = "trap : HUP; set -m; \
+                  sh -c 'trap \"exit 9\" HUP; echo ready; while :; do sleep 0.05; done'; \
+                  exit $(($? + 40))";
+    assert_eq!(peer_closes(&sh(script)), 49);
 }
 
 #[test]
@@ -214,6 +267,27 @@ fn one_sigterm_ends_a_run_whose_peer_does_not_read_after_a_bounded_drain() {
     let mut peer = accept(&l);
     read_until(&mut peer, "nowhere");
     blocked_on_writes(run.pid() as u32);
+    // And held by the peer, not by a busy machine: what the peer has not
+    // read stops growing, so psdock's side is full too.
+    let mut last = (0, 0);
+    wait_for("the peer's receive queue to fill", || {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD fills an int.
+        unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&peer),
+                libc::FIONREAD,
+                &mut queued,
+            )
+        };
+        last = if queued > 0 && queued == last.0 {
+            (queued, last.1 + 1)
+        } else {
+            (queued, 0)
+        };
+        std::thread::sleep(Duration::from_millis(5));
+        (last.1 >= 100).then_some(())
+    });
     run.signal(nix::sys::signal::Signal::SIGTERM);
     // The peer stays connected and never reads again: psdock must not wait
     // for it (`finish` fails the test after its deadline).
@@ -238,6 +312,6 @@ fn a_peer_that_stops_reading_holds_the_command_and_psdock_stays_small() {
     peer.read_exact(&mut buf).unwrap();
     drop(peer);
     let out = child.wait_with_output().unwrap();
-    assert_eq!(code(&out), 143, "{}", stderr(&out));
+    assert_eq!(code(&out), 129, "{}", stderr(&out));
     sb.assert_clean();
 }

@@ -70,6 +70,33 @@ fn a_reader_that_goes_away_ends_the_run_without_killing_psdock_halfway() {
     sb.assert_clean();
 }
 
+// With no terminal, the reader of psdock's output going away is the hang-up:
+// SIGHUP to the command, which as PID 1 without a handler psdock ends (129).
+#[test]
+fn a_reader_that_goes_away_hangs_the_command_up() {
+    use std::io::Read;
+    let sb = Sandbox::new();
+    // Close-on-exec: psdock, or another test's process, holding the read end
+    // would keep the reader there.
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut psdock = sb
+        .psdock()
+        .args(["-stdout-prefix", "p ", "sh", "-c"])
+        .arg("echo ready; while :; do echo more; sleep 0.05; done")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write))
+        .spawn()
+        .unwrap();
+    let mut reader = std::fs::File::from(read);
+    let mut got = [0u8; 8];
+    reader.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"p ready\n");
+    drop(reader);
+    let status = wait_for("psdock to exit", || psdock.try_wait().unwrap());
+    assert_eq!(status.code(), Some(129), "{status:?}");
+    sb.assert_clean();
+}
+
 #[test]
 fn every_line_gets_one_prefix_however_it_is_written() {
     let sb = Sandbox::new();

@@ -440,3 +440,36 @@ fn a_server_that_refuses_the_client_certificate_is_125_before_the_command_runs()
         format!("localhost refused the client certificate -tls-cert {cert} (unknown CA)")
     );
 }
+
+// A TLS peer going away hangs the command up as a tcp one does, whether it
+// says so (close_notify) or simply drops the connection: an interactive
+// shell, which ignores SIGTERM, ends with 129 and psdock says nothing.
+#[test]
+fn an_interactive_shell_whose_tls_peer_goes_away_ends_with_129() {
+    for polite in [true, false] {
+        let sb = Sandbox::new();
+        let pki = Pki::new(sb.dir.path());
+        let (l, port) = listen();
+        let child = sb
+            .psdock()
+            .args(["-stdio", &format!("tls://localhost:{port}")])
+            .args(["-tls-ca", pki.ca.to_str().unwrap(), "sh"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let conn = rustls::ServerConnection::new(pki.server.clone()).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, accept(&l));
+        tls.write_all(b"echo re''ady\n").unwrap();
+        read_until(&mut tls, "ready");
+        if polite {
+            tls.conn.send_close_notify();
+            tls.conn.complete_io(&mut tls.sock).unwrap();
+        }
+        drop(tls);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(code(&out), 129, "polite {polite}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "polite {polite}");
+        sb.assert_clean();
+    }
+}
