@@ -4,15 +4,15 @@
 const STATE: &str = r#".SH FILES
 .TP
 \fI/run/psdock/ID.json\fR
-The state entry of each container psdock runs: psdock writes it, psdock\-ls
-lists it, psdock\-exec finds the container by it. Mode 0600 in a 0700
+The state entry of each container psdock runs: psdock writes it, \%psdock\-ls
+lists it, \%psdock\-exec finds the container by it. Mode 0600 in a 0700
 directory. \fBPSDOCK_STATE_DIR\fR moves it.
 "#;
 
 const STATE_ENV: &str = r#".TP
 \fBPSDOCK_STATE_DIR\fR
 The directory of the state entries instead of \fI/run/psdock\fR; psdock,
-psdock\-ls and psdock\-exec must agree on it.
+\%psdock\-ls and \%psdock\-exec must agree on it.
 "#;
 
 /// psdock's and psdock-exec's: how a command that never ran ends.
@@ -63,7 +63,7 @@ The command's own exit status when it exits, or:
 The command was killed by signal \fIN\fR.
 .TP
 \fB125\fR
-psdock\-exec's own error: a bad flag or value, no ID or COMMAND, an unknown,
+\%psdock\-exec's own error: a bad flag or value, no ID or COMMAND, an unknown,
 stale or broken ID.
 "#;
 
@@ -83,14 +83,14 @@ pub fn extra(name: &str) -> String {
             PSDOCK,
             PSDOCK_FILES,
             PSDOCK_ENV,
-            r"\fBpsdock\-ls\fR(1), \fBpsdock\-exec\fR(1), \fBcapabilities\fR(7), \fBseccomp\fR(2)",
+            r"\fB\%psdock\-ls\fR(1), \fB\%psdock\-exec\fR(1), \fBcapabilities\fR(7), \fBseccomp\fR(2)",
         ),
-        "psdock-ls" => (LS, "", "", r"\fBpsdock\fR(1), \fBpsdock\-exec\fR(1)"),
+        "psdock-ls" => (LS, "", "", r"\fBpsdock\fR(1), \fB\%psdock\-exec\fR(1)"),
         "psdock-exec" => (
             EXEC,
             "",
             "",
-            r"\fBpsdock\fR(1), \fBpsdock\-ls\fR(1), \fBnsenter\fR(1)",
+            r"\fBpsdock\fR(1), \fB\%psdock\-ls\fR(1), \fBnsenter\fR(1)",
         ),
         other => unreachable!("no pages for {other}"),
     };
