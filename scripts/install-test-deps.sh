@@ -3,7 +3,7 @@
 # the test image, umoci and skopeo for the OCI layouts, lsof and procps for the
 # lsof port probe, libc6-dev for the static system-call probe that the
 # seccomp tests build and run inside containers, iptables for -net bridge's
-# NAT and iproute2 for the network tests' own namespaces. Does nothing when
-# they are all there.
+# NAT and iproute2 for the network tests' own namespaces, zsh and fish for the
+# syntax checks of the shell completions. Does nothing when they are all there.
 exec "$(dirname "$0")/apt-need.sh" busybox-static umoci skopeo lsof procps libc6-dev \
-    iptables iproute2
+    iptables iproute2 zsh fish

@@ -4,15 +4,15 @@ use clap::{ArgAction, Parser};
 
 use super::ProcessArgs;
 
+/// psdock-exec's usage line, also named when the command is missing.
+pub const EXEC_USAGE: &str = "psdock-exec ID [OPTIONS] COMMAND [ARGS...]";
+
 /// Run another command inside a running psdock container: in its mount, PID,
 /// UTS and IPC namespaces and its root, hardened as the container's own
 /// command is. Exits with the command's exit code.
 ///
 /// Flags are read up to the first word after ID that is not a flag; that word
 /// and everything after it are the command.
-/// psdock-exec's usage line, also named when the command is missing.
-pub const EXEC_USAGE: &str = "psdock-exec ID [OPTIONS] COMMAND [ARGS...]";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "psdock-exec",

@@ -15,6 +15,8 @@ mod cli;
 mod container;
 // Rootfs drivers: the listing, an explicit choice, no fallback.
 mod drivers;
+// Man pages and shell completions from examples/gen-docs, against real shells.
+mod docs;
 // psdock-exec: entering a running container.
 mod exec;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
