@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::container::Container;
 use crate::lifecycle::{self, Lifecycle};
 use crate::plugin::{Pump, PumpEnd, Transfer};
+use crate::sd_notify;
 use crate::signals::{self, Signals};
 
 /// How the command ended, as psdock reports it.
@@ -83,12 +84,15 @@ pub fn supervise(
     lifecycle: Lifecycle,
 ) -> io::Result<Ending> {
     let (mut events, ready, deliveries) = lifecycle.start(container.pid);
-    rt.block_on(lifecycle::alongside(deliveries, async {
+    let systemd = events.systemd();
+    let run = lifecycle::alongside(deliveries, async {
         let pidfd = container.pidfd.as_raw_fd();
         // SAFETY: both descriptors are owned by our callers and outlive these
         // registrations, which end with this block.
         let exited = unsafe { AsyncFd::register_with_interest(Fd(pidfd), Interest::READABLE)? };
-        let sigfd = unsafe { AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)? };
+        let sigfd = unsafe {
+            AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)?
+        };
         let translated = std::cell::Cell::new(None);
         let mut deadline: Option<Instant> = None;
         // The PID-1 rule: a signal that would end an ordinary process is
@@ -137,6 +141,9 @@ pub fn supervise(
                             resize();
                             continue;
                         }
+                        if sig == libc::SIGINT || sig == libc::SIGTERM {
+                            events.stopping();
+                        }
                         deliver(sig, &mut deadline);
                     }
                     guard.clear_ready();
@@ -157,6 +164,7 @@ pub fn supervise(
                         if !is_hangup(&e) {
                             eprintln!("psdock: -stdio: {e}");
                         }
+                        events.stopping();
                         deliver(libc::SIGTERM, &mut deadline);
                     }
                 }
@@ -166,6 +174,8 @@ pub fn supervise(
                 }
             }
         }
+        // The command has ended: what is left is psdock's own teardown.
+        events.stopping();
         // What the command wrote before it ended is delivered, unless psdock
         // is told to stop (a sink that can no longer take it must not hold
         // psdock forever).
@@ -195,7 +205,8 @@ pub fn supervise(
         events.crashed(ending.into());
         drop(events);
         Ok(ending)
-    }))
+    });
+    rt.block_on(sd_notify::watching(systemd.as_deref(), run))
 }
 
 /// The peer simply went away: nothing worth a message.
