@@ -1,11 +1,14 @@
 //! Under systemd: the notifications on a real NOTIFY_SOCKET listener (MAINPID,
 //! READY=1 once -bind-port is listened on, STATUS lines, STOPPING=1 at SIGTERM
 //! and at the command's end, the watchdog's pings), each checked to come from
-//! psdock's own pid; and the variables kept out of the container.
+//! psdock's own pid; the variables kept out of the container; and the unit
+//! template as `systemd-analyze verify` reads it.
 
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -273,6 +276,84 @@ fn a_notify_socket_nobody_listens_on_is_one_warning_and_the_run_goes_on() {
     assert_eq!(
         stderr(&out),
         format!("psdock: NOTIFY_SOCKET {gone:?}: ENOENT: No such file or directory\n")
+    );
+    sb.assert_clean();
+}
+
+/// The unit template and the example configuration, in `contrib/`.
+fn contrib(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("contrib")
+        .join(name)
+}
+
+#[test]
+fn systemd_analyze_verify_accepts_the_unit_template() {
+    let analyze = Command::new("systemd-analyze").arg("--version").output();
+    let Ok(version) = analyze else {
+        // Not on this host at all: nothing can read the unit here.
+        eprintln!("skipped: systemd-analyze cannot run on this host");
+        return;
+    };
+    assert!(version.status.success(), "{version:?}");
+    let sb = Sandbox::new();
+    // systemd-analyze checks that ExecStart's program exists: the built
+    // psdock stands in for /usr/bin/psdock.
+    let unit = std::fs::read_to_string(contrib("psdock@.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/bin/psdock $PSDOCK_ARGS"),
+        "{unit}"
+    );
+    let dir = sb.path("units");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("psdock@.service"),
+        unit.replace("/usr/bin/psdock", psdock().to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.join("psdock@nginx.service"))
+        .output()
+        .unwrap();
+    // A key systemd does not know, or a value it cannot parse, is only a
+    // warning on stderr: none may be there.
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Room for psdock's own stop: -kill-timeout and -web-hook-timeout (10 s
+    // each by default), then the teardown.
+    let stop: u64 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+        .and_then(|v| v.parse().ok())
+        .expect("TimeoutStopSec= in seconds");
+    assert!(stop > 10 + 10, "TimeoutStopSec={stop}");
+}
+
+#[test]
+fn the_example_configuration_is_psdock_flags_the_service_accepts() {
+    let conf = std::fs::read_to_string(contrib("nginx.conf")).unwrap();
+    let args = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("PSDOCK_ARGS="))
+        .expect("PSDOCK_ARGS=");
+    // As systemd splits $PSDOCK_ARGS, under the service's NOTIFY_SOCKET
+    // (which lets -bind-port go without -web-hook): every flag is read, and
+    // the first thing missing is the image, which this host has not fetched.
+    let sb = Sandbox::new();
+    let sd = Notifications::at_path(&sb);
+    let out = output(
+        sb.bare()
+            .env("NOTIFY_SOCKET", &sd.address)
+            .args(args.split_whitespace()),
+    );
+    assert_eq!(code(&out), 125);
+    assert_eq!(
+        stderr(&out),
+        "psdock: -image /var/lib/psdock/images/nginx: No such file or directory (os error 2)\n"
     );
     sb.assert_clean();
 }
