@@ -144,7 +144,10 @@ impl SdNotify {
         // missed (a start or watchdog timeout).
         if let Err(e) = sent {
             if !self.warned.replace(true) {
-                eprintln!("psdock: NOTIFY_SOCKET {:?}: {e}", self.name);
+                eprintln!(
+                    "psdock: NOTIFY_SOCKET {:?}: cannot send to it: {e}",
+                    self.name
+                );
             }
         }
     }

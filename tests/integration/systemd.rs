@@ -275,7 +275,7 @@ fn a_notify_socket_nobody_listens_on_is_one_warning_and_the_run_goes_on() {
     assert_eq!(code(&out), 4);
     assert_eq!(
         stderr(&out),
-        format!("psdock: NOTIFY_SOCKET {gone:?}: ENOENT: No such file or directory\n")
+        format!("psdock: NOTIFY_SOCKET {gone:?}: cannot send to it: ENOENT: No such file or directory\n")
     );
     sb.assert_clean();
 }
