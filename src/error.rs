@@ -58,6 +58,8 @@ pub enum Error {
     Stopped(i32),
     #[error("must run as root")]
     NotRoot,
+    #[error(transparent)]
+    SdNotify(#[from] crate::sd_notify::SdNotifyError),
 }
 
 /// psdock mounts, makes namespaces and keeps its records in a directory only

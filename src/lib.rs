@@ -19,6 +19,7 @@ pub mod proc;
 pub mod proctree;
 pub mod rootfs;
 pub mod run;
+pub mod sd_notify;
 pub mod seal;
 pub mod signals;
 pub mod spec;

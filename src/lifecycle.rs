@@ -2,6 +2,10 @@
 //! delivery to the notifier: each exactly once and in that order, one request
 //! at a time, never in the command's way.
 //!
+//! Under systemd (`NOTIFY_SOCKET`), the same moments are told to it too
+//! (`crate::sd_notify`): `starting` with psdock's pid, `running` as `READY=1`,
+//! the end as `STOPPING=1`.
+//!
 //! `starting` is queued just before the container is spawned and goes out from
 //! the supervisor's runtime, so the command never waits for it. `running`
 //! follows once the command was executed, or, with `-bind-port`, once the port
@@ -22,6 +26,7 @@ use tokio::sync::mpsc;
 use crate::error::Error;
 use crate::host::Host;
 use crate::plugin::{Attempt, Delivery, Event, Exit, Kind, Notifier, PortProbe, Registry, State};
+use crate::sd_notify::SdNotify;
 use crate::spec::RunSpec;
 use crate::supervisor::Ending;
 
@@ -45,6 +50,8 @@ pub struct Events {
     id: Rc<str>,
     seq: u32,
     tx: Option<mpsc::UnboundedSender<Event>>,
+    /// systemd, when psdock runs as a `Type=notify` service.
+    systemd: Option<Rc<SdNotify>>,
 }
 
 /// The delivering side: one event at a time, in order.
@@ -72,6 +79,7 @@ impl Lifecycle {
                 id: "".into(),
                 seq: 0,
                 tx,
+                systemd: None,
             },
             deliveries: Deliveries { worker, timeout },
             probe,
@@ -107,13 +115,18 @@ impl Lifecycle {
             }
             None => None,
         };
-        Ok(Self::new(notifier, probe))
+        let mut lifecycle = Self::new(notifier, probe);
+        lifecycle.events.systemd = SdNotify::from_env()?.map(Rc::new);
+        Ok(lifecycle)
     }
 
     /// Queues `starting` for the container `id`; it is sent once the
     /// supervisor runs.
     pub fn starting(&mut self, id: &str) {
         self.events.id = id.into();
+        if let Some(systemd) = &self.events.systemd {
+            systemd.starting();
+        }
         self.events.send(State::Starting);
     }
 
@@ -126,10 +139,10 @@ impl Lifecycle {
             deliveries,
             ..
         } = self;
+        events.crashed(Exit::Code(code));
         if deliveries.worker.is_none() {
             return;
         }
-        events.crashed(Exit::Code(code));
         drop(events);
         rt.block_on(alongside(deliveries, async {}));
     }
@@ -142,12 +155,32 @@ impl Lifecycle {
 }
 
 impl Events {
+    /// The one place the run becomes `running`: the hook's event and
+    /// systemd's `READY=1` go together.
     pub fn running(&mut self) {
+        if let Some(systemd) = &self.systemd {
+            systemd.ready();
+        }
         self.send(State::Running);
     }
 
+    /// The command has ended: psdock tears down and exits.
     pub fn crashed(&mut self, exit: Exit) {
+        self.stopping();
         self.send(State::Crashed(exit));
+    }
+
+    /// psdock was told to stop (SIGINT, SIGTERM, its stdio peer gone), or
+    /// the command has ended: systemd hears it once.
+    pub fn stopping(&self) {
+        if let Some(systemd) = &self.systemd {
+            systemd.stopping();
+        }
+    }
+
+    /// systemd's notifier, for the watchdog's pings beside the run.
+    pub fn systemd(&self) -> Option<Rc<SdNotify>> {
+        self.systemd.clone()
     }
 
     fn send(&mut self, state: State) {

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::container::Container;
 use crate::lifecycle::{self, Lifecycle};
 use crate::plugin::{Pump, PumpEnd, Transfer};
+use crate::sd_notify;
 use crate::signals::{self, Signals};
 use crate::stdio::pty::{self, Foreground};
 
@@ -85,12 +86,15 @@ pub fn supervise(
     lifecycle: Lifecycle,
 ) -> io::Result<Ending> {
     let (mut events, ready, deliveries) = lifecycle.start(container.pid);
-    rt.block_on(lifecycle::alongside(deliveries, async {
+    let systemd = events.systemd();
+    let run = lifecycle::alongside(deliveries, async {
         let pidfd = container.pidfd.as_raw_fd();
         // SAFETY: both descriptors are owned by our callers and outlive these
         // registrations, which end with this block.
         let exited = unsafe { AsyncFd::register_with_interest(Fd(pidfd), Interest::READABLE)? };
-        let sigfd = unsafe { AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)? };
+        let sigfd = unsafe {
+            AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)?
+        };
         let translated = std::cell::Cell::new(None);
         let stopping = std::cell::Cell::new(false);
         let mut deadline: Option<Instant> = None;
@@ -135,9 +139,12 @@ pub fn supervise(
             stopping.set(true);
             stop_in_time(deadline);
             let init = container.pid.as_raw();
-            let foreground = container.pty.as_ref().map_or(Foreground::Unknown, |master| {
-                pty::foreground(master.as_raw_fd(), init)
-            });
+            let foreground = container
+                .pty
+                .as_ref()
+                .map_or(Foreground::Unknown, |master| {
+                    pty::foreground(master.as_raw_fd(), init)
+                });
             for sig in [libc::SIGHUP, libc::SIGCONT] {
                 match &foreground {
                     Foreground::Init => pty::signal_group(pidfd, init, sig),
@@ -168,6 +175,7 @@ pub fn supervise(
                     let mut guard = guard?;
                     while let Some(sig) = signals.next()? {
                         if sig == signals::HANG_UP {
+                            events.stopping();
                             hang_up(&mut deadline);
                             continue;
                         }
@@ -180,6 +188,9 @@ pub fn supervise(
                             if sig == libc::SIGWINCH {
                                 continue;
                             }
+                        }
+                        if sig == libc::SIGINT || sig == libc::SIGTERM {
+                            events.stopping();
                         }
                         deliver(sig, &mut deadline);
                     }
@@ -201,6 +212,7 @@ pub fn supervise(
                         if !is_hangup(&e) {
                             eprintln!("psdock: -stdio: {e}");
                         }
+                        events.stopping();
                         hang_up(&mut deadline);
                     }
                 }
@@ -210,6 +222,8 @@ pub fn supervise(
                 }
             }
         }
+        // The command has ended: what is left is psdock's own teardown.
+        events.stopping();
         // What the command wrote before it ended is delivered. Once psdock
         // is told to stop, a sink that cannot take it (a full disk, a peer
         // that does not read) gets DRAIN more, and a second stop signal ends
@@ -253,7 +267,8 @@ pub fn supervise(
         events.crashed(ending.into());
         drop(events);
         Ok(ending)
-    }))
+    });
+    rt.block_on(sd_notify::watching(systemd.as_deref(), run))
 }
 
 /// How long output may still take to reach a stuck sink once psdock was

@@ -1,6 +1,11 @@
 //! `webhook`: an HTTP `PUT` of a small JSON document to the `-web-hook` URL for
-//! each lifecycle event, signed when `-web-hook-secret` is given (header
-//! `X-Psdock-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`). http or
+//! each lifecycle event, signed when `-web-hook-secret` is given, twice: the
+//! Standard Webhooks headers (`webhook-id`, `webhook-timestamp`,
+//! `webhook-signature: v1,<base64 of HMAC-SHA256(key, "id.timestamp.body")>`),
+//! which that specification's libraries verify as they are and which carry
+//! the time of sending against replays; and psdock's own
+//! `X-Psdock-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`, kept for
+//! the receivers written before them. http or
 //! https; https verifies the server's certificate against the system's roots
 //! and those of `-tls-ca`. Redirects are not followed: a hook that
 //! moved is an error to fix, not a reason to send the signed body elsewhere.
@@ -9,6 +14,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use ring::hmac;
 use serde::Serialize;
@@ -34,6 +43,16 @@ inventory::submit! {
 
 pub const SIGNATURE_HEADER: &str = "x-psdock-signature";
 
+/// The Standard Webhooks secret prefix: what follows it is the key, in base64.
+const WHSEC: &str = "whsec_";
+
+/// Standard base64, with or without its padding: the specification's own
+/// libraries take both forms of a `whsec_` secret.
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 #[derive(Debug, thiserror::Error)]
 enum WebhookError {
     #[error("-web-hook {url}: {why}")]
@@ -42,12 +61,23 @@ enum WebhookError {
     Tls(String),
     #[error("-web-hook: cannot set up the HTTP client: {}", chain(.0))]
     Client(reqwest::Error),
+    // The secret itself is never echoed: the message may land in a log.
+    #[error("-web-hook-secret {WHSEC}...: {0}")]
+    Secret(String),
+}
+
+/// The two keys one `-web-hook-secret` gives.
+struct Keys {
+    /// `X-Psdock-Signature`'s: the secret's bytes as given, as always.
+    psdock: hmac::Key,
+    /// `webhook-signature`'s: see [`standard_key`].
+    standard: hmac::Key,
 }
 
 struct Hook {
     client: reqwest::Client,
     url: reqwest::Url,
-    key: Option<hmac::Key>,
+    keys: Option<Keys>,
     ca: Option<PathBuf>,
 }
 
@@ -65,15 +95,18 @@ impl Notifier for Webhook {
             builder = builder.tls_backend_preconfigured(tls_config(spec.tls_ca.as_deref())?);
         }
         let client = builder.build().map_err(WebhookError::Client)?;
-        let key = spec
-            .secret
-            .as_ref()
-            .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_bytes()));
+        let keys = match &spec.secret {
+            Some(secret) => Some(Keys {
+                psdock: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+                standard: standard_key(secret)?,
+            }),
+            None => None,
+        };
         let ca = spec.tls_ca.clone();
         Ok(Box::new(Hook {
             client,
             url,
-            key,
+            keys,
             ca,
         }))
     }
@@ -134,8 +167,17 @@ impl Delivery for Hook {
             .client
             .put(self.url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = &self.key {
-            request = request.header(SIGNATURE_HEADER, signature(key, &body));
+        if let Some(keys) = &self.keys {
+            // Stamped at each try: a retry is a new sending of the same
+            // message (same id), and the receiver judges its freshness.
+            let id = message_id(event);
+            let timestamp = unix_seconds(SystemTime::now());
+            let standard = standard_signature(&keys.standard, &id, timestamp, &body);
+            request = request
+                .header(SIGNATURE_HEADER, signature(&keys.psdock, &body))
+                .header("webhook-id", id)
+                .header("webhook-timestamp", timestamp.to_string())
+                .header("webhook-signature", standard);
         }
         let request = request.body(body);
         Box::pin(async move {
@@ -202,6 +244,51 @@ fn signature(key: &hmac::Key, body: &[u8]) -> String {
     out
 }
 
+/// The Standard Webhooks key of `secret`: a `whsec_` secret is the
+/// specification's form, the key in base64 after the prefix; any other secret
+/// is a key as it is, its bytes (the key of `X-Psdock-Signature`), so that a
+/// secret that worked before signs both headers alike. The specification's
+/// libraries take such a key as raw bytes (Python: `Webhook(secret.encode())`).
+fn standard_key(secret: &str) -> Result<hmac::Key, WebhookError> {
+    let Some(encoded) = secret.strip_prefix(WHSEC) else {
+        return Ok(hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()));
+    };
+    let key = SECRET_BASE64
+        .decode(encoded)
+        .map_err(|e| WebhookError::Secret(format!("what follows {WHSEC} is not base64: {e}")))?;
+    if key.is_empty() {
+        return Err(WebhookError::Secret(format!("no key after {WHSEC}")));
+    }
+    Ok(hmac::Key::new(hmac::HMAC_SHA256, &key))
+}
+
+/// `webhook-id`: one per event, the same at every try of it. The container id
+/// alone repeats across runs (28 random bits), so the event's number and its
+/// time, to the nanosecond, go with it.
+fn message_id(event: &Event) -> String {
+    let nanos = event
+        .time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}_{}_{nanos}", event.id, event.seq)
+}
+
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `v1,<base64 of HMAC-SHA256(key, "id.timestamp.body")>`.
+fn standard_signature(key: &hmac::Key, id: &str, timestamp: u64, body: &[u8]) -> String {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(id.as_bytes());
+    ctx.update(b".");
+    ctx.update(timestamp.to_string().as_bytes());
+    ctx.update(b".");
+    ctx.update(body);
+    let tag = ctx.sign();
+    format!("v1,{}", general_purpose::STANDARD.encode(tag.as_ref()))
+}
+
 /// An error with its causes, `: `-separated: reqwest's own message alone
 /// ("error sending request") does not say what went wrong.
 fn chain(e: &dyn std::error::Error) -> String {
@@ -260,6 +347,70 @@ mod tests {
             signature(&key, b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn standard_signature_matches_the_specifications_example() {
+        // The example of the Standard Webhooks reference libraries.
+        let key = standard_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert_eq!(
+            standard_signature(
+                &key,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                br#"{"test": 2432232314}"#
+            ),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        // Without its padding, as some services hand secrets out.
+        let unpadded = standard_key("whsec_c2VjcmV0IQ").unwrap();
+        let padded = standard_key("whsec_c2VjcmV0IQ==").unwrap();
+        let raw = hmac::Key::new(hmac::HMAC_SHA256, b"secret!");
+        for key in [unpadded, padded] {
+            assert_eq!(
+                hmac::sign(&key, b"x").as_ref(),
+                hmac::sign(&raw, b"x").as_ref()
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_without_whsec_is_its_own_bytes() {
+        // As Python's standardwebhooks signs with Webhook(b"s3cr3t, with spaces").
+        let key = standard_key("s3cr3t, with spaces").unwrap();
+        assert_eq!(
+            standard_signature(
+                &key,
+                "psdock_abc1234_1_1700000000123000000",
+                1700000000,
+                b"{\"ps\":{}}"
+            ),
+            "v1,c04t1wK2NnAGwMWQgA0BZlIXrkGCfgDP5CcSlMkRvzw="
+        );
+    }
+
+    #[test]
+    fn a_bad_whsec_secret_is_refused_without_echoing_it() {
+        for (secret, why) in [
+            (
+                "whsec_not*base64",
+                "what follows whsec_ is not base64: Invalid symbol 42, offset 3.",
+            ),
+            ("whsec_", "no key after whsec_"),
+        ] {
+            let Err(e) = standard_key(secret) else {
+                panic!("{secret} accepted");
+            };
+            assert_eq!(e.to_string(), format!("-web-hook-secret whsec_...: {why}"));
+        }
+    }
+
+    #[test]
+    fn message_ids_differ_per_event_and_stay_for_its_retries() {
+        let first = event(1, State::Starting);
+        assert_eq!(message_id(&first), "psdock_abc1234_1_1700000000123000000");
+        assert_eq!(message_id(&first), message_id(&first.clone()));
+        assert_ne!(message_id(&first), message_id(&event(2, State::Running)));
     }
 
     #[test]

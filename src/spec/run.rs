@@ -163,9 +163,16 @@ fn notify_spec(
         }
         None => None,
     };
-    // As in the seed: -bind-port only decides when `running` is notified.
+    // As in the seed: -bind-port only decides when `running` is notified, to
+    // the hook or to systemd (READY=1).
+    let systemd = || std::env::var_os("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty());
     let bind_port = match (args.bind_port, args.port_probe) {
-        (Some(_), _) if notify.is_none() => return Err(SpecError::Needs("bind-port", "web-hook")),
+        (Some(_), _) if notify.is_none() && !systemd() => {
+            return Err(SpecError::Needs(
+                "bind-port",
+                "web-hook, or NOTIFY_SOCKET (a systemd Type=notify service)",
+            ))
+        }
         (Some(port), probe) => Some((port, probe)),
         (None, Some(_)) => return Err(SpecError::Needs("port-probe", "bind-port")),
         (None, None) => None,

@@ -39,6 +39,8 @@ mod records;
 mod rootfs;
 // Forwarding, the PID-1 rule, the kill timeout, held signals, the end of the init.
 mod signals;
+// Under systemd: NOTIFY_SOCKET's notifications, the watchdog, the unit template.
+mod systemd;
 // -user, -env, -env-file, HOME, -cwd and -hostname.
 mod user_env;
 

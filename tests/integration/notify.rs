@@ -119,6 +119,18 @@ fn a_command_that_cannot_start_gets_starting_then_crashed_with_psdocks_code() {
     sb.assert_clean();
 }
 
+/// `X-Psdock-Signature: sha256=<hex>` is the HMAC-SHA256 of `r`'s body with `key`.
+fn psdock_signature_verifies(r: &Request, key: &[u8]) -> bool {
+    let header = r.header("x-psdock-signature").expect("signed");
+    let hex = header.strip_prefix("sha256=").expect("sha256= prefix");
+    let tag: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    ring::hmac::verify(&key, &r.body, &tag).is_ok()
+}
+
 #[test]
 fn the_signature_is_hmac_sha256_of_the_body_with_the_secret() {
     let sb = Sandbox::new();
@@ -128,17 +140,9 @@ fn the_signature_is_hmac_sha256_of_the_body_with_the_secret() {
     assert_eq!(code(&out), 0);
     let got = hook.requests();
     assert_eq!(got.len(), 3);
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
     for r in &got {
-        let header = r.header("x-psdock-signature").expect("signed");
-        let hex = header.strip_prefix("sha256=").expect("sha256= prefix");
-        let tag: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
-        ring::hmac::verify(&key, &r.body, &tag).expect("signature verifies");
-        let other = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"another secret");
-        assert!(ring::hmac::verify(&other, &r.body, &tag).is_err());
+        assert!(psdock_signature_verifies(r, secret.as_bytes()));
+        assert!(!psdock_signature_verifies(r, b"another secret"));
     }
     sb.assert_clean();
 }
@@ -344,6 +348,149 @@ fn bad_web_hook_flags_are_exit_125_naming_flag_and_value_and_leave_nothing() {
     assert_eq!(
         stderr(&out),
         "psdock: -web-hook-timeout '0': must be a whole number of seconds, at least 1\n"
+    );
+    sb.assert_clean();
+}
+
+/// The receiver of `standard_webhooks.py`, started for `secret` and `count`
+/// requests, and its port.
+fn standard_webhooks_receiver(secret: &str, count: usize) -> (Running, u16) {
+    let check = std::process::Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "Python's standardwebhooks is missing: run scripts/install-test-deps.sh ({})",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/integration/standard_webhooks.py"
+    );
+    let mut receiver = Running::start(std::process::Command::new("python3").args([
+        script,
+        secret,
+        &count.to_string(),
+    ]));
+    let first = receiver.line();
+    let port = first.strip_prefix("port ").and_then(|p| p.parse().ok());
+    (receiver, port.unwrap_or_else(|| panic!("{first:?}")))
+}
+
+#[test]
+fn standard_webhooks_python_library_accepts_the_requests_and_rejects_replays() {
+    // A secret in the specification's form, and one written for
+    // X-Psdock-Signature (its bytes are the key of both).
+    for secret in [
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "s3cr3t, with spaces",
+    ] {
+        let sb = Sandbox::new();
+        let (mut receiver, port) = standard_webhooks_receiver(secret, 3);
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let out = sb.run(["-web-hook", &url, "-web-hook-secret", secret, "true"]);
+        assert_eq!(code(&out), 0);
+        // A rejection is a 401, which psdock would report.
+        assert_eq!(stderr(&out), "", "{secret}");
+        let got: Vec<serde_json::Value> = (0..3)
+            .map(|_| serde_json::from_str(&receiver.line()).unwrap())
+            .collect();
+        let mut ids = Vec::new();
+        for (r, status) in got.iter().zip(["starting", "running", "crashed"]) {
+            assert_eq!(
+                (r["verdict"].as_str(), r["status"].as_str()),
+                (Some("accepted"), Some(status)),
+                "{secret}: {r}"
+            );
+            ids.push(r["id"].as_str().unwrap().to_owned());
+            // Sent now, in unix seconds.
+            let sent: u64 = r["timestamp"].as_str().unwrap().parse().unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            assert!(sent <= now && now - sent < 30, "{sent} vs {now}");
+            assert!(r["x-psdock-signature"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256="));
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "one id per event: {ids:?}");
+        let replays: serde_json::Value = serde_json::from_str(&receiver.line()).unwrap();
+        assert_eq!(
+            replays,
+            serde_json::json!({
+                "replayed_later": "rejected: Message timestamp too old",
+                "restamped": "rejected: No matching signature found",
+                "tampered": "rejected: No matching signature found",
+            }),
+            "{secret}"
+        );
+        assert_eq!(code(&receiver.finish()), 0);
+        sb.assert_clean();
+    }
+}
+
+#[test]
+fn a_retried_event_keeps_its_webhook_id_and_x_psdock_signature_stays_as_it_was() {
+    let sb = Sandbox::new();
+    let hook = Hook::start(|i| Reply::Status(if i < 2 { 500 } else { 200 }));
+    let secret = "whsec_c2VjcmV0IQ==";
+    let out = sb.run(["-web-hook", &hook.url(), "-web-hook-secret", secret, "true"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = hook.requests();
+    assert_eq!(
+        got.iter().map(Request::seq).collect::<Vec<_>>(),
+        [1, 1, 1, 2, 3]
+    );
+    let id = |r: &Request| r.header("webhook-id").expect("webhook-id").to_owned();
+    assert!(got[..3].iter().all(|r| id(r) == id(&got[0])));
+    assert!(id(&got[0]) != id(&got[3]) && id(&got[3]) != id(&got[4]));
+    // X-Psdock-Signature: the whole secret as given is its key, as before.
+    for r in &got {
+        assert!(psdock_signature_verifies(r, secret.as_bytes()));
+        assert!(r.header("webhook-signature").unwrap().starts_with("v1,"));
+    }
+    sb.assert_clean();
+}
+
+#[test]
+fn without_a_secret_no_signature_headers_are_sent() {
+    let sb = Sandbox::new();
+    let hook = Hook::ok();
+    let out = sb.run(["-web-hook", &hook.url(), "true"]);
+    assert_eq!(code(&out), 0);
+    for r in hook.requests() {
+        for h in [
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            "x-psdock-signature",
+        ] {
+            assert_eq!(r.header(h), None, "{h}");
+        }
+    }
+    sb.assert_clean();
+}
+
+#[test]
+fn a_whsec_secret_that_is_not_base64_is_exit_125_without_echoing_it() {
+    let sb = Sandbox::new();
+    let out = sb.run([
+        "-web-hook",
+        "http://127.0.0.1:1/",
+        "-web-hook-secret",
+        "whsec_s3cr3t!",
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    let e = stderr(&out);
+    assert!(
+        e.starts_with("psdock: -web-hook-secret whsec_...: what follows whsec_ is not base64")
+            && !e.contains("s3cr3t"),
+        "{e}"
     );
     sb.assert_clean();
 }

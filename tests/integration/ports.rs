@@ -13,7 +13,7 @@ use crate::util::*;
 const PROBES: [&str; 3] = ["netlink", "procfs", "lsof"];
 
 /// A port that was free a moment ago.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("[::]:0")
         .unwrap()
         .local_addr()
@@ -189,7 +189,10 @@ fn bad_port_flags_are_exit_125_naming_flag_and_value_and_leave_nothing() {
     assert_eq!(stderr(&out), "psdock: -port-probe needs -bind-port\n");
     let out = sb.run(["-bind-port", "80", "true"]);
     assert_eq!(code(&out), 125);
-    assert_eq!(stderr(&out), "psdock: -bind-port needs -web-hook\n");
+    assert_eq!(
+        stderr(&out),
+        "psdock: -bind-port needs -web-hook, or NOTIFY_SOCKET (a systemd Type=notify service)\n"
+    );
     sb.assert_clean();
 }
 
