@@ -53,6 +53,9 @@ pub enum Error {
     Stopped(i32),
     #[error("must run as root")]
     NotRoot,
+    /// A health check enters the container: psdock must run sealed first.
+    #[error("-health-cmd: {0}")]
+    Seal(crate::seal::SealError),
 }
 
 /// psdock mounts, makes namespaces and keeps its records in a directory only

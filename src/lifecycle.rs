@@ -45,6 +45,8 @@ pub struct Events {
     id: Rc<str>,
     seq: u32,
     tx: Option<mpsc::UnboundedSender<Event>>,
+    /// Carried by the events from the first health state on.
+    health: Option<crate::health::Health>,
 }
 
 /// The delivering side: one event at a time, in order.
@@ -72,6 +74,7 @@ impl Lifecycle {
                 id: "".into(),
                 seq: 0,
                 tx,
+                health: None,
             },
             deliveries: Deliveries { worker, timeout },
             probe,
@@ -150,6 +153,15 @@ impl Events {
         self.send(State::Crashed(exit));
     }
 
+    /// Sets the health state the next events carry; `notify`: send a
+    /// `health` event for it now.
+    pub fn health(&mut self, health: crate::health::Health, notify: bool) {
+        self.health = Some(health);
+        if notify {
+            self.send(State::Health);
+        }
+    }
+
     fn send(&mut self, state: State) {
         self.seq += 1;
         if let Some(tx) = &self.tx {
@@ -160,6 +172,7 @@ impl Events {
                 seq: self.seq,
                 time: SystemTime::now(),
                 state,
+                health: self.health,
             });
         }
     }

@@ -109,6 +109,8 @@ struct Row {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// With a health check: its state, failures in a row and last check.
+    health: Option<Box<crate::health::HealthRecord>>,
 }
 
 impl Row {
@@ -130,6 +132,7 @@ impl Row {
                 started_at: Some(r.started_at.clone()),
                 status: state::status(dir, r)?.as_str(),
                 error: None,
+                health: r.health.clone(),
             },
             Listed::Broken { id, why } => Row {
                 id: id.clone(),
@@ -141,18 +144,22 @@ impl Row {
                 started_at: None,
                 status: "broken",
                 error: Some(why.clone()),
+                health: None,
             },
         })
     }
 }
 
-/// The seed's table, columns aligned; STATUS only with `--all`.
+/// The seed's table, columns aligned; STATUS only with `--all`, HEALTH only
+/// when a container has a health check.
 fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
     let mut tw = tabwriter::TabWriter::new(out).padding(2);
     let status = if all { "STATUS\t" } else { "" };
+    let checked = rows.iter().any(|r| r.health.is_some());
+    let health = if checked { "HEALTH\t" } else { "" };
     writeln!(
         tw,
-        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}ROOTFS\tCOMMAND"
+        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}{health}ROOTFS\tCOMMAND"
     )?;
     let dash = || "-".to_owned();
     for (n, r) in rows.iter().enumerate() {
@@ -161,9 +168,14 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
         } else {
             String::new()
         };
+        let health = match &r.health {
+            _ if !checked => String::new(),
+            Some(h) => format!("{}\t", h.status.as_str()),
+            None => "-\t".into(),
+        };
         writeln!(
             tw,
-            "{n}\t{}\t{}\t{}\t{status}{}\t{}",
+            "{n}\t{}\t{}\t{}\t{status}{health}{}\t{}",
             r.id,
             r.pid.map_or_else(dash, |p| p.to_string()),
             r.init_pid.map_or_else(dash, |p| p.to_string()),

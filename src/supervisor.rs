@@ -10,6 +10,7 @@ use tokio::io::Interest;
 use tokio::time::Instant;
 
 use crate::container::Container;
+use crate::health::Health;
 use crate::lifecycle::{self, Lifecycle};
 use crate::plugin::{Pump, PumpEnd, Transfer};
 use crate::signals::{self, Signals};
@@ -22,6 +23,15 @@ pub enum Ending {
     /// psdock turned a SIGINT/SIGTERM, or a SIGINT/SIGQUIT its terminal
     /// raised (the value), into SIGKILL under the PID-1 rule.
     Translated(i32),
+}
+
+/// What the supervisor reports of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervised {
+    pub ending: Ending,
+    /// psdock stopped the command because its health check made it
+    /// `unhealthy` (`RunSpec::stop_when_unhealthy`).
+    pub unhealthy: bool,
 }
 
 impl Ending {
@@ -73,7 +83,7 @@ pub fn start_pump(
 
 /// Runs until the container's init has exited, its output is delivered and
 /// so are the notifications (or one timeout has passed); returns how it
-/// ended.
+/// ended. With a health `monitor`, `running` waits for the first `healthy`.
 pub fn supervise(
     rt: &tokio::runtime::Runtime,
     container: &Container,
@@ -81,8 +91,12 @@ pub fn supervise(
     kill_timeout: Option<Duration>,
     stdio: Option<Transfer>,
     lifecycle: Lifecycle,
-) -> io::Result<Ending> {
+    mut monitor: Option<&mut crate::health::Monitor<'_>>,
+) -> io::Result<Supervised> {
     let (mut events, ready, deliveries) = lifecycle.start(container.pid);
+    if let Some(m) = &monitor {
+        events.health(m.health(), false);
+    }
     rt.block_on(lifecycle::alongside(deliveries, async {
         let pidfd = container.pidfd.as_raw_fd();
         // SAFETY: both descriptors are owned by our callers and outlive these
@@ -119,14 +133,19 @@ pub fn supervise(
             None => (None, None, None),
         };
         let mut ready = std::pin::pin!(ready);
-        let mut running = false;
+        let (mut ready_done, mut running, mut unhealthy) = (false, false, false);
         loop {
+            // Ready: executed (or listening on -bind-port), and healthy once.
+            if !running
+                && ready_done
+                && monitor.as_ref().is_none_or(|m| m.health() == Health::Healthy)
+            {
+                running = true;
+                events.running();
+            }
             tokio::select! {
                 biased;
-                () = &mut ready, if !running => {
-                    running = true;
-                    events.running();
-                }
+                () = &mut ready, if !ready_done => ready_done = true,
                 _ = exited.readable() => break,
                 guard = sigfd.readable() => {
                     let mut guard = guard?;
@@ -157,6 +176,16 @@ pub fn supervise(
                         if !is_hangup(&e) {
                             eprintln!("psdock: -stdio: {e}");
                         }
+                        deliver(libc::SIGTERM, &mut deadline);
+                    }
+                }
+                health = async { monitor.as_mut().expect("guarded").next().await }, if monitor.is_some() && !unhealthy => {
+                    // A first `healthy` that makes the command ready goes out
+                    // as `running`, which carries it.
+                    let readies = !running && ready_done && health == Health::Healthy;
+                    events.health(health, !readies);
+                    if health == Health::Unhealthy && monitor.as_ref().is_some_and(|m| m.stop_when_unhealthy) {
+                        unhealthy = true;
                         deliver(libc::SIGTERM, &mut deadline);
                     }
                 }
@@ -194,7 +223,7 @@ pub fn supervise(
         };
         events.crashed(ending.into());
         drop(events);
-        Ok(ending)
+        Ok(Supervised { ending, unhealthy })
     }))
 }
 

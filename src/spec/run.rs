@@ -45,6 +45,10 @@ pub struct RunSpec {
     pub bind_port: Option<(u16, Option<String>)>,
     /// `-seccomp`, compiled for the container's capabilities.
     pub seccomp: super::SeccompSpec,
+    /// `-health-cmd` and its companions, or the image's `Healthcheck`.
+    pub health: Option<crate::health::HealthSpec>,
+    /// Stop the container once it is unhealthy (set with a restart policy).
+    pub stop_when_unhealthy: bool,
 }
 
 impl RunSpec {
@@ -84,6 +88,8 @@ impl RunSpec {
             source,
         })?;
         let layers = opened.layers;
+        let health =
+            crate::health::HealthSpec::from_args(args.health, opened.config.healthcheck.as_ref())?;
         let command = command(args.command, args.entrypoint, &opened.config)?;
         let user = args.process.user.as_deref();
         let passwd = image_user_file(&image, &layers, "/etc/passwd", user)?;
@@ -117,6 +123,8 @@ impl RunSpec {
             notify,
             bind_port,
             seccomp,
+            health,
+            stop_when_unhealthy: false,
         })
     }
 

@@ -42,6 +42,7 @@ impl Entry {
                 upper: spec.upper,
             },
             seccomp: spec.seccomp.choice.clone(),
+            health: None,
         };
         // 28 random bits: a clash is rare, and the exclusive rename settles it.
         loop {
@@ -110,6 +111,12 @@ impl Entry {
             .map_err(StateError::Process)?
             .ok_or_else(|| StateError::Process(std::io::Error::from_raw_os_error(libc::ESRCH)))?;
         self.record.init = Some(init);
+        store::write(&self.dir, &self.record, false)
+    }
+
+    /// Records the health state (the whole record is rewritten, as always).
+    pub fn set_health(&mut self, health: crate::health::HealthRecord) -> Result<(), StateError> {
+        self.record.health = Some(Box::new(health));
         store::write(&self.dir, &self.record, false)
     }
 
