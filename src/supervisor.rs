@@ -61,6 +61,10 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        // A blocking thread (a web hook's name look-up, a port probe's
+        // command) goes soon after its task: while one exists, no process
+        // can be started in the container (a health check waits for it).
+        .thread_keep_alive(Duration::from_millis(100))
         .build()
 }
 

@@ -418,3 +418,32 @@ fn bad_values_are_refused_before_anything_exists() {
         &["-health-interval", "needs a health check"],
     );
 }
+
+#[test]
+fn a_web_hook_named_by_host_name_does_not_keep_checks_from_starting() {
+    // `localhost` is looked up on a thread of the runtime's: a check due
+    // meanwhile waits for it to go (a shared-memory child needs a
+    // single-threaded psdock) instead of failing.
+    let sb = Sandbox::new();
+    let hook = Hook::ok();
+    let url = format!("http://localhost:{}/hook", hook.port);
+    let mut cmd = sb.psdock();
+    cmd.args(["-web-hook", &url])
+        .args(["-health-cmd", "true", "-health-interval", "10ms"])
+        .args(["-health-retries", "1", "sleep", "1000"]);
+    let mut run = records::start(&sb, cmd);
+    assert_eq!(hook.wait_for_status("running").ps()["health"], "healthy");
+    // Checks go on passing while the hook's look-ups come and go.
+    for _ in 0..3 {
+        let before = health(&sb)["last_check"]["end"].clone();
+        let now = wait_health(&sb, "another check", |h| h["last_check"]["end"] != before);
+        assert_eq!(now["status"], "healthy", "{now}");
+        assert_eq!(now["last_check"]["exit_code"], 0, "{now}");
+    }
+    assert_eq!(run.stop(), 143);
+    let got = hook.wait_for(3);
+    assert_eq!(got[2].status(), "crashed");
+    assert!(got.iter().all(|r| r.status() != "health"), "{got:?}");
+    drop(run);
+    sb.assert_clean();
+}
