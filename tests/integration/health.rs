@@ -447,3 +447,33 @@ fn a_web_hook_named_by_host_name_does_not_keep_checks_from_starting() {
     drop(run);
     sb.assert_clean();
 }
+
+/// Whether psdock `pid` runs from a read-only view of its binary.
+fn runs_sealed(pid: u32) -> bool {
+    let st = nix::sys::statvfs::statvfs(format!("/proc/{pid}/exe").as_str()).unwrap();
+    st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY)
+}
+
+#[test]
+fn with_a_check_psdock_runs_from_a_sealed_binary_as_psdock_exec_does() {
+    // A check enters a container where other processes run: were psdock's
+    // binary the host's file, a check that executes /proc/self/exe (or a
+    // `#!/proc/self/exe` script) would hand it to them (tests/integration/
+    // hostile/binary.rs shows the attack on psdock-exec).
+    let sb = Sandbox::new();
+    let mut cmd = sb.psdock();
+    cmd.args(["-health-cmd", "true", "sleep", "1000"]);
+    let mut run = records::start(&sb, cmd);
+    assert!(runs_sealed(run.child.id()));
+    assert_eq!(run.stop(), 143);
+    drop(run);
+    // Without one, nothing changes: no second exec at start-up.
+    let run = records::start(&sb, {
+        let mut cmd = sb.psdock();
+        cmd.args(["sleep", "1000"]);
+        cmd
+    });
+    assert!(!runs_sealed(run.child.id()));
+    drop(run);
+    sb.assert_clean();
+}
