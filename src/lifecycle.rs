@@ -9,6 +9,11 @@
 //! ended, after which the deliveries still outstanding get one timeout to
 //! finish: a dead or hanging hook delays psdock's exit by at most that and
 //! never changes its exit code.
+//!
+//! With a health check, `running` also waits for the first `healthy`; any
+//! other change of the health state is a `health` event between `running`
+//! (or `starting`) and `crashed`, and every event from `running` on carries
+//! the state ([`crate::health`]).
 
 use std::cell::RefCell;
 use std::future::Future;

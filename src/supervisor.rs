@@ -239,7 +239,8 @@ fn is_hangup(e: &io::Error) -> bool {
     )
 }
 
-fn reap(pidfd: RawFd) -> io::Result<Ending> {
+/// Reaps the child behind `pidfd`, which has ended.
+pub(crate) fn reap(pidfd: RawFd) -> io::Result<Ending> {
     const P_PIDFD: libc::idtype_t = 3;
     loop {
         // SAFETY: zeroed siginfo is a valid buffer for waitid to fill.

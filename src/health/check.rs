@@ -229,31 +229,8 @@ fn read_into(fd: &OwnedFd, kept: &mut VecDeque<u8>) -> bool {
     }
 }
 
-/// The check's exit code, once it has ended (the pidfd said so).
+/// The check's exit code, once it has ended (the pidfd said so); 128+N by
+/// signal N.
 fn reap(child: &Container) -> i32 {
-    const P_PIDFD: libc::idtype_t = 3;
-    loop {
-        // SAFETY: zeroed siginfo is a valid buffer for waitid to fill.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe {
-            libc::waitid(
-                P_PIDFD,
-                child.pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                libc::WEXITED,
-            )
-        };
-        if r < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return TIMED_OUT;
-        }
-        // SAFETY: waitid filled in a child status.
-        let status = unsafe { info.si_status() };
-        return match info.si_code {
-            libc::CLD_EXITED => status,
-            _ => 128 + status,
-        };
-    }
+    crate::supervisor::reap(child.pidfd.as_raw_fd()).map_or(TIMED_OUT, |e| e.exit_code())
 }

@@ -29,6 +29,7 @@ pub struct Monitor<'a> {
     /// When the check due now was first tried (see [`THREAD_WAIT`]).
     first_try: Option<(Instant, std::time::SystemTime)>,
     init_pidfd: &'a OwnedFd,
+    init: nix::unistd::Pid,
     entry: &'a mut Entry,
     last_check: Option<CheckRecord>,
     /// Stop the container (SIGTERM, the kill timeout, SIGKILL) once it is
@@ -56,6 +57,7 @@ impl<'a> Monitor<'a> {
             running: None,
             first_try: None,
             init_pidfd: &container.pidfd,
+            init: container.pid,
             entry,
             last_check: None,
             stop_when_unhealthy: run.stop_when_unhealthy,
@@ -78,6 +80,10 @@ impl<'a> Monitor<'a> {
                 self.running = None;
                 if let Some(change) = self.count(outcome) {
                     return change;
+                }
+                if ended(self.init_pidfd, self.init) {
+                    // The supervisor sees it too, and stops asking.
+                    return std::future::pending().await;
                 }
                 continue;
             }
@@ -102,13 +108,21 @@ impl<'a> Monitor<'a> {
                     if let Some(change) = self.count(Outcome::not_started(at, e.exit_code(), why)) {
                         return change;
                     }
+                    if ended(self.init_pidfd, self.init) {
+                        return std::future::pending().await;
+                    }
                 }
             }
         }
     }
 
-    /// Counts a check's outcome, schedules the next and records both.
+    /// Counts a check's outcome, schedules the next and records both. A
+    /// check that failed because the container was ending is not counted:
+    /// its end is the news, not a health state.
     fn count(&mut self, outcome: Outcome) -> Option<Health> {
+        if ended(self.init_pidfd, self.init) {
+            return None;
+        }
         let since_start = self.started.elapsed();
         let change = self.tracker.record(outcome.passed(), since_start);
         self.next_at = Instant::now() + self.interval;
@@ -136,4 +150,19 @@ impl<'a> Monitor<'a> {
             }
         }
     }
+}
+
+/// Whether the container's init is ending or has ended. Its pidfd becomes
+/// readable only once every other process of its PID namespace (a check
+/// included, which is psdock's to reap) is gone; its namespaces go first.
+fn ended(pidfd: &OwnedFd, init: nix::unistd::Pid) -> bool {
+    if crate::proctree::has_ended(init) {
+        return true;
+    }
+    use std::os::fd::AsFd;
+    let mut fds = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0)
 }
