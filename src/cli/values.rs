@@ -40,10 +40,11 @@ pub fn duration(value: &str) -> Result<std::time::Duration, &'static str> {
     }
 }
 
-/// A [`duration`] longer than zero.
+/// A [`duration`] of 1 ms at least, as docker requires of its health-check
+/// times: checks any closer would be a busy loop.
 pub fn positive_duration(value: &str) -> Result<std::time::Duration, &'static str> {
     match duration(value) {
-        Ok(d) if d.is_zero() => Err("must be longer than zero"),
+        Ok(d) if d < std::time::Duration::from_millis(1) => Err("must be at least 1ms"),
         d => d,
     }
 }
@@ -76,6 +77,7 @@ mod tests {
             assert!(duration(bad).is_err(), "{bad}");
         }
         assert!(positive_duration("0s").is_err());
+        assert!(positive_duration("999us").is_err());
         assert_eq!(positive_duration("2s"), Ok(Duration::from_secs(2)));
     }
 }

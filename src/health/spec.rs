@@ -22,6 +22,12 @@ pub enum HealthError {
     },
     #[error("-{0} needs a health check (-health-cmd, or an image that has one)")]
     NoCheck(&'static str),
+    #[error("-image: the image's Healthcheck {field} {ns} ns: must be at least 1 ms, as docker requires (override with -health-{flag})")]
+    ImageTime {
+        field: &'static str,
+        flag: &'static str,
+        ns: u128,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +69,22 @@ impl HealthSpec {
             };
         };
         let image = image.cloned().unwrap_or_default();
+        // The image's times count only where no flag replaces them.
+        for (given, time, field, flag) in [
+            (args.health_interval, image.interval, "Interval", "interval"),
+            (args.health_timeout, image.timeout, "Timeout", "timeout"),
+        ] {
+            match (given, time) {
+                (None, Some(t)) if t < Duration::from_millis(1) => {
+                    return Err(HealthError::ImageTime {
+                        field,
+                        flag,
+                        ns: t.as_nanos(),
+                    })
+                }
+                _ => {}
+            }
+        }
         Ok(Some(HealthSpec {
             command,
             interval: args
@@ -167,6 +189,20 @@ mod tests {
             let r = HealthSpec::from_args(HealthArgs::default(), Some(&image(test)));
             assert_eq!(r.is_ok(), ok, "{test:?}");
         }
+        let mut fast = image(&["CMD", "x"]);
+        fast.interval = Some(Duration::from_nanos(1000));
+        assert_eq!(
+            HealthSpec::from_args(HealthArgs::default(), Some(&fast))
+                .unwrap_err()
+                .to_string(),
+            "-image: the image's Healthcheck Interval 1000 ns: must be at least 1 ms, as docker \
+             requires (override with -health-interval)"
+        );
+        let overridden = HealthArgs {
+            health_interval: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
+        assert!(HealthSpec::from_args(overridden, Some(&fast)).is_ok());
         let lone = HealthArgs {
             health_interval: Some(Duration::from_secs(1)),
             ..Default::default()

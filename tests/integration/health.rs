@@ -406,7 +406,9 @@ fn bad_values_are_refused_before_anything_exists() {
         }
     }
     for flag in ["-health-interval", "-health-timeout"] {
-        case(&[flag, "0"], &[flag, "0", "must be longer than zero"]);
+        for bad in ["0", "500us"] {
+            case(&[flag, bad], &[flag, bad, "must be at least 1ms"]);
+        }
     }
     case(
         &["-health-retries", "0"],
