@@ -97,11 +97,15 @@ pub fn open(path: &Path, opts: &Options) -> Result<(Vec<PathBuf>, ImageConfig), 
     bar.finish_and_clear();
     dirs.reverse();
     let mut run = run_config(&config);
-    // Docker's, which the OCI config type does not know.
-    run.healthcheck = parse_blob::<Docker>(&bytes, manifest.config(), "config")?
-        .config
-        .and_then(|c| c.healthcheck)
-        .map(Into::into);
+    // Docker's, which the OCI config type does not know: read only from a
+    // config that names it, so that others are not parsed twice.
+    const KEY: &[u8] = b"\"Healthcheck\"";
+    if bytes.windows(KEY.len()).any(|w| w == KEY) {
+        run.healthcheck = parse_blob::<Docker>(&bytes, manifest.config(), "config")?
+            .config
+            .and_then(|c| c.healthcheck)
+            .map(Into::into);
+    }
     Ok((dirs, run))
 }
 
