@@ -481,3 +481,55 @@ fn with_a_check_psdock_runs_from_a_sealed_binary_as_psdock_exec_does() {
     drop(run);
     sb.assert_clean();
 }
+
+#[test]
+fn with_bind_port_running_waits_for_both_the_port_and_the_first_healthy() {
+    let sb = Sandbox::new();
+    let ctl = Ctl::new(&sb);
+    ctl.pass(true);
+    let hook = Hook::ok();
+    let port = std::net::TcpListener::bind("[::]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The command listens once the test says so.
+    let script = format!("while [ ! -e /ctl/listen ]; do sleep 0.02; done; exec nc -l -p {port}");
+    let mut cmd = sb.psdock();
+    cmd.args(["-bind-mount", &ctl.bind(), "-web-hook", &hook.url()])
+        .args(["-bind-port", &port.to_string()])
+        .args(["-health-cmd", "test -e /ctl/ok", "-health-interval", "50ms"])
+        .args(["sh", "-c", &script]);
+    let run = Running::start(&mut cmd);
+    // Healthy, but not listening: not ready; the change is a `health` event.
+    let healthy = hook.wait_for_status("health");
+    assert_eq!(
+        (healthy.seq(), healthy.ps()["health"].as_str()),
+        (2, Some("healthy"))
+    );
+    assert!(hook.requests().iter().all(|r| r.status() != "running"));
+    std::fs::write(ctl.dir.join("listen"), "").unwrap();
+    let running = hook.wait_for_status("running");
+    assert_eq!(
+        (running.seq(), running.ps()["health"].as_str()),
+        (3, Some("healthy"))
+    );
+    // A connection that closes ends `nc -l`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nobody listens on {port}"
+        );
+    }
+    sb.ends(run, 0);
+    assert_eq!(
+        events(&hook),
+        [
+            ev(1, "starting", "-"),
+            ev(2, "health", "healthy"),
+            ev(3, "running", "healthy"),
+            ev(4, "crashed", "healthy"),
+        ]
+    );
+}
