@@ -60,6 +60,9 @@ pub enum Error {
     NotRoot,
     #[error(transparent)]
     SdNotify(#[from] crate::sd_notify::SdNotifyError),
+    /// A health check enters the container: psdock must run sealed first.
+    #[error("-health-cmd: {0}")]
+    Seal(crate::seal::SealError),
 }
 
 /// psdock mounts, makes namespaces and keeps its records in a directory only

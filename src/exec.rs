@@ -111,7 +111,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         None,
         transfer,
         Lifecycle::new(None, None),
+        None,
     )
-    .map_err(Error::Supervise)?;
+    .map_err(Error::Supervise)?
+    .ending;
     Ok(ending.exit_code())
 }

@@ -8,6 +8,7 @@ pub mod container;
 pub mod error;
 pub mod exec;
 pub mod fsutil;
+pub mod health;
 pub mod host;
 pub mod image;
 pub mod lifecycle;

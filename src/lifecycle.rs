@@ -13,6 +13,11 @@
 //! ended, after which the deliveries still outstanding get one timeout to
 //! finish: a dead or hanging hook delays psdock's exit by at most that and
 //! never changes its exit code.
+//!
+//! With a health check, `running` also waits for the first `healthy`; any
+//! other change of the health state is a `health` event between `running`
+//! (or `starting`) and `crashed`, and every event from `running` on carries
+//! the state ([`crate::health`]).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -52,6 +57,8 @@ pub struct Events {
     tx: Option<mpsc::UnboundedSender<Event>>,
     /// systemd, when psdock runs as a `Type=notify` service.
     systemd: Option<Rc<SdNotify>>,
+    /// Carried by the events from the first health state on.
+    health: Option<crate::health::Health>,
 }
 
 /// The delivering side: one event at a time, in order.
@@ -80,6 +87,7 @@ impl Lifecycle {
                 seq: 0,
                 tx,
                 systemd: None,
+                health: None,
             },
             deliveries: Deliveries { worker, timeout },
             probe,
@@ -183,6 +191,15 @@ impl Events {
         self.systemd.clone()
     }
 
+    /// Sets the health state the next events carry; `notify`: send a
+    /// `health` event for it now.
+    pub fn health(&mut self, health: crate::health::Health, notify: bool) {
+        self.health = Some(health);
+        if notify {
+            self.send(State::Health);
+        }
+    }
+
     fn send(&mut self, state: State) {
         self.seq += 1;
         if let Some(tx) = &self.tx {
@@ -193,6 +210,7 @@ impl Events {
                 seq: self.seq,
                 time: SystemTime::now(),
                 state,
+                health: self.health,
             });
         }
     }

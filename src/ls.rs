@@ -112,6 +112,8 @@ struct Row {
     /// `-net`: mode, address, bridge and published ports.
     #[serde(skip_serializing_if = "Option::is_none")]
     net: Option<crate::plugin::NetInfo>,
+    /// With a health check: its state, failures in a row and last check.
+    health: Option<Box<crate::health::HealthRecord>>,
 }
 
 impl Row {
@@ -134,6 +136,7 @@ impl Row {
                 status: state::status(dir, r)?.as_str(),
                 error: None,
                 net: r.net.clone(),
+                health: r.health.clone(),
             },
             Listed::Broken { id, why } => Row {
                 id: id.clone(),
@@ -146,18 +149,22 @@ impl Row {
                 status: "broken",
                 error: Some(why.clone()),
                 net: None,
+                health: None,
             },
         })
     }
 }
 
-/// The seed's table, columns aligned; STATUS only with `--all`.
+/// The seed's table, columns aligned; STATUS only with `--all`, HEALTH only
+/// when a container has a health check.
 fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
     let mut tw = tabwriter::TabWriter::new(out).padding(2);
     let status = if all { "STATUS\t" } else { "" };
+    let checked = rows.iter().any(|r| r.health.is_some());
+    let health = if checked { "HEALTH\t" } else { "" };
     writeln!(
         tw,
-        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}ROOTFS\tNET\tPORTS\tCOMMAND"
+        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}{health}ROOTFS\tNET\tPORTS\tCOMMAND"
     )?;
     let dash = || "-".to_owned();
     for (n, r) in rows.iter().enumerate() {
@@ -166,9 +173,14 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
         } else {
             String::new()
         };
+        let health = match &r.health {
+            _ if !checked => String::new(),
+            Some(h) => format!("{}\t", h.status.as_str()),
+            None => "-\t".into(),
+        };
         writeln!(
             tw,
-            "{n}\t{}\t{}\t{}\t{status}{}\t{}\t{}\t{}",
+            "{n}\t{}\t{}\t{}\t{status}{health}{}\t{}\t{}\t{}",
             r.id,
             r.pid.map_or_else(dash, |p| p.to_string()),
             r.init_pid.map_or_else(dash, |p| p.to_string()),

@@ -49,6 +49,12 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         None => rootfs_drivers.auto(&host)?.1,
     };
     let spec = RunSpec::from_args(*args, &*driver)?;
+    if spec.health.is_some() {
+        // Its checks enter a container where other processes run, as
+        // psdock-exec does: from a binary they cannot reach (crate::seal).
+        // The second start finds the image's layers in the cache.
+        crate::seal::reexec_sealed_with(std::env::args_os()).map_err(Error::Seal)?;
+    }
     let sink = Registry::<dyn StdioSink>::new(Kind::Stdio)
         .by_name(&spec.stdio.scheme, &host)
         .map_err(|e| Error::StdioPick(spec.stdio.url.clone(), e))?;
@@ -103,6 +109,13 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     // only once the command's own are closed too.
     drop(child);
     let transfer = supervisor::start_pump(&rt, pump, &container).map_err(Error::Supervise)?;
+    let mut monitor = match &spec.health {
+        Some(health) => Some(
+            crate::health::Monitor::new(health, &spec, &container, &mut entry)
+                .map_err(Error::Supervise)?,
+        ),
+        None => None,
+    };
     let ending = supervisor::supervise(
         &rt,
         &container,
@@ -110,8 +123,11 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         spec.kill_timeout,
         transfer,
         lifecycle,
+        monitor.as_mut(),
     )
-    .map_err(Error::Supervise)?;
+    .map_err(Error::Supervise)?
+    .ending;
+    drop(monitor);
     drop(container);
     drop(network);
     drop(entry);

@@ -10,6 +10,7 @@ use tokio::io::Interest;
 use tokio::time::Instant;
 
 use crate::container::Container;
+use crate::health::Health;
 use crate::lifecycle::{self, Lifecycle};
 use crate::plugin::{Pump, PumpEnd, Transfer};
 use crate::sd_notify;
@@ -25,6 +26,15 @@ pub enum Ending {
     /// raised, or the SIGHUP of a hang-up (the value), into SIGKILL under
     /// the PID-1 rule.
     Translated(i32),
+}
+
+/// What the supervisor reports of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervised {
+    pub ending: Ending,
+    /// psdock stopped the command because its health check made it
+    /// `unhealthy` (`RunSpec::stop_when_unhealthy`).
+    pub unhealthy: bool,
 }
 
 impl Ending {
@@ -54,6 +64,10 @@ pub fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        // A blocking thread (a web hook's name look-up, a port probe's
+        // command) goes soon after its task: while one exists, no process
+        // can be started in the container (a health check waits for it).
+        .thread_keep_alive(Duration::from_millis(100))
         .build()
 }
 
@@ -76,7 +90,7 @@ pub fn start_pump(
 
 /// Runs until the container's init has exited, its output is delivered and
 /// so are the notifications (or one timeout has passed); returns how it
-/// ended.
+/// ended. With a health `monitor`, `running` waits for the first `healthy`.
 pub fn supervise(
     rt: &tokio::runtime::Runtime,
     container: &Container,
@@ -84,9 +98,13 @@ pub fn supervise(
     kill_timeout: Option<Duration>,
     stdio: Option<Transfer>,
     lifecycle: Lifecycle,
-) -> io::Result<Ending> {
+    mut monitor: Option<&mut crate::health::Monitor<'_>>,
+) -> io::Result<Supervised> {
     let (mut events, ready, deliveries) = lifecycle.start(container.pid);
     let systemd = events.systemd();
+    if let Some(m) = &monitor {
+        events.health(m.health(), false);
+    }
     let run = lifecycle::alongside(deliveries, async {
         let pidfd = container.pidfd.as_raw_fd();
         // SAFETY: both descriptors are owned by our callers and outlive these
@@ -162,14 +180,21 @@ pub fn supervise(
             None => (None, None, None),
         };
         let mut ready = std::pin::pin!(ready);
-        let mut running = false;
+        let (mut ready_done, mut running, mut unhealthy) = (false, false, false);
         loop {
+            // Ready: executed (or listening on -bind-port), and healthy once.
+            if !running
+                && ready_done
+                && monitor
+                    .as_ref()
+                    .is_none_or(|m| m.health() == Health::Healthy)
+            {
+                running = true;
+                events.running();
+            }
             tokio::select! {
                 biased;
-                () = &mut ready, if !running => {
-                    running = true;
-                    events.running();
-                }
+                () = &mut ready, if !ready_done => ready_done = true,
                 _ = exited.readable() => break,
                 guard = sigfd.readable() => {
                     let mut guard = guard?;
@@ -214,6 +239,17 @@ pub fn supervise(
                         }
                         events.stopping();
                         hang_up(&mut deadline);
+                    }
+                }
+                health = async { monitor.as_mut().expect("guarded").next().await }, if monitor.is_some() && !unhealthy => {
+                    // A first `healthy` that makes the command ready goes out
+                    // as `running`, which carries it.
+                    let readies = !running && ready_done && health == Health::Healthy;
+                    events.health(health, !readies);
+                    if health == Health::Unhealthy && monitor.as_ref().is_some_and(|m| m.stop_when_unhealthy) {
+                        unhealthy = true;
+                        events.stopping();
+                        deliver(libc::SIGTERM, &mut deadline);
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
@@ -266,7 +302,7 @@ pub fn supervise(
         };
         events.crashed(ending.into());
         drop(events);
-        Ok(ending)
+        Ok(Supervised { ending, unhealthy })
     });
     rt.block_on(sd_notify::watching(systemd.as_deref(), run))
 }
@@ -283,7 +319,8 @@ fn is_hangup(e: &io::Error) -> bool {
     )
 }
 
-fn reap(pidfd: RawFd) -> io::Result<Ending> {
+/// Reaps the child behind `pidfd`, which has ended.
+pub(crate) fn reap(pidfd: RawFd) -> io::Result<Ending> {
     const P_PIDFD: libc::idtype_t = 3;
     loop {
         // SAFETY: zeroed siginfo is a valid buffer for waitid to fill.

@@ -214,6 +214,9 @@ struct Ps<'a> {
     exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signal: Option<String>,
+    /// With a health check: `starting`, `healthy` or `unhealthy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<&'static str>,
 }
 
 fn body(event: &Event) -> Vec<u8> {
@@ -230,6 +233,7 @@ fn body(event: &Event) -> Vec<u8> {
             time: humantime::format_rfc3339_millis(event.time).to_string(),
             exit_code,
             signal,
+            health: event.health.map(|h| h.as_str()),
         },
     };
     serde_json::to_vec(&body).expect("plain strings and numbers serialize")
@@ -317,6 +321,7 @@ mod tests {
             seq,
             time: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
             state,
+            health: None,
         }
     }
 
@@ -337,6 +342,18 @@ mod tests {
             "{killed}"
         );
         assert!(!killed.contains("exit_code"));
+    }
+
+    #[test]
+    fn health_comes_last_and_only_with_a_check() {
+        let mut e = event(3, State::Health);
+        e.health = Some(crate::health::Health::Unhealthy);
+        let text = String::from_utf8(body(&e)).unwrap();
+        assert!(
+            text.starts_with(r#"{"ps":{"status":"health","#)
+                && text.ends_with(r#""health":"unhealthy"}}"#),
+            "{text}"
+        );
     }
 
     #[test]

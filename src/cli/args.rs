@@ -134,6 +134,9 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub command: Vec<OsString>,
+
+    #[command(flatten)]
+    pub health: super::HealthArgs,
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod args;
 mod compat;
 mod exec;
+mod health_args;
 mod ls;
 mod net_args;
 mod notify_args;
@@ -14,6 +15,7 @@ mod values;
 pub use args::{Args, KillTimeout};
 pub use compat::{parse, parse_as, CliError, Parsed};
 pub use exec::{ExecArgs, EXEC_USAGE};
+pub use health_args::HealthArgs;
 pub use ls::LsArgs;
 pub use net_args::NetArgs;
 pub use notify_args::NotifyArgs;

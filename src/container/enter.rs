@@ -22,9 +22,11 @@ use crate::stdio::pty::Tty;
 
 /// Starts `plan` inside the container whose init is `init` (opened as `pidfd`)
 /// and waits until its command runs; with `tty`, on a terminal of the
-/// container's own devpts, whose master the returned container holds. Must be called while the caller is
-/// single-threaded, and it stays so: a thread cannot be started once the
-/// PID namespace for children has changed.
+/// container's own devpts, whose master the returned container holds. Must be
+/// called while the caller is single-threaded. The caller's PID namespace for
+/// children is its own again on return (a thread cannot be started while it
+/// is another), so psdock can enter its container again and again (health
+/// checks) and still start threads between.
 pub fn enter(
     init: ProcId,
     pidfd: &OwnedFd,
@@ -46,12 +48,22 @@ pub fn enter(
     // SAFETY: a new descriptor we own.
     let root = unsafe { OwnedFd::from_raw_fd(root) };
     let (tty_parent, tty_child) = tty_channel(tty.is_some())?;
+    let own = nix::fcntl::open(
+        "/proc/self/ns/pid",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(enter_failed)?;
+    // SAFETY: a new descriptor we own.
+    let own = unsafe { OwnedFd::from_raw_fd(own) };
     setns(pidfd, libc::CLONE_NEWPID).map_err(enter_failed)?;
-    let mut entered = launch(0, |report, lifeline| {
+    let launched = launch(0, |report, lifeline| {
         let terminal = tty.zip(tty_child);
         init::finish(report, child(pidfd, &root, plan, &lifeline, terminal))
-    })
-    .map_err(|e| {
+    });
+    // Our own, always allowed: it is the one this process lives in.
+    setns(&own, libc::CLONE_NEWPID).map_err(enter_failed)?;
+    let mut entered = launched.map_err(|e| {
         e.explain(&Context {
             command: &spec.command[0],
             cwd: &spec.cwd,

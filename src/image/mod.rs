@@ -23,4 +23,4 @@ mod unpack;
 
 pub use cache::Cache;
 pub use layers::Layers;
-pub use open::{open, Image, ImageConfig, ImageError, Options};
+pub use open::{open, Image, ImageConfig, ImageError, ImageHealthcheck, Options};

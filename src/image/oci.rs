@@ -44,7 +44,8 @@ pub fn open(path: &Path, opts: &Options) -> Result<(Vec<PathBuf>, ImageConfig), 
     let index: ImageIndex = json_file(layout, Path::new("index.json"))?;
     let manifest = choose(layout, &index, opts.image_ref)?;
     let manifest: ImageManifest = blob_json(layout, &manifest, "manifest")?;
-    let config: ImageConfiguration = blob_json(layout, manifest.config(), "config")?;
+    let bytes = blob_bytes(layout, manifest.config(), "config")?;
+    let config: ImageConfiguration = parse_blob(&bytes, manifest.config(), "config")?;
     if *config.os() != Os::Linux || *config.architecture() != Arch::default() {
         return Err(invalid(
             "config",
@@ -95,7 +96,17 @@ pub fn open(path: &Path, opts: &Options) -> Result<(Vec<PathBuf>, ImageConfig), 
     }
     bar.finish_and_clear();
     dirs.reverse();
-    Ok((dirs, run_config(&config)))
+    let mut run = run_config(&config);
+    // Docker's, which the OCI config type does not know: read only from a
+    // config that names it, so that others are not parsed twice.
+    const KEY: &[u8] = b"\"Healthcheck\"";
+    if bytes.windows(KEY.len()).any(|w| w == KEY) {
+        run.healthcheck = parse_blob::<Docker>(&bytes, manifest.config(), "config")?
+            .config
+            .and_then(|c| c.healthcheck)
+            .map(Into::into);
+    }
+    Ok((dirs, run))
 }
 
 fn unpack_layer(
@@ -279,6 +290,20 @@ fn blob_json<T: DeserializeOwned>(
     d: &Descriptor,
     what: &str,
 ) -> Result<T, ImageError> {
+    parse_blob(&blob_bytes(layout, d, what)?, d, what)
+}
+
+fn parse_blob<T: DeserializeOwned>(
+    bytes: &[u8],
+    d: &Descriptor,
+    what: &str,
+) -> Result<T, ImageError> {
+    let hex = hex(d)?;
+    serde_json::from_slice(bytes).map_err(|e| invalid(format!("{what} sha256:{hex}"), e))
+}
+
+/// A small blob's bytes, checked against its descriptor.
+fn blob_bytes(layout: &LayoutDir, d: &Descriptor, what: &str) -> Result<Vec<u8>, ImageError> {
     let hex = hex(d)?;
     if d.size() > MAX_JSON {
         return Err(invalid(
@@ -305,7 +330,54 @@ fn blob_json<T: DeserializeOwned>(
             actual: real,
         });
     }
-    serde_json::from_slice(&bytes).map_err(|e| invalid(format!("{what} sha256:{hex}"), e))
+    Ok(bytes)
+}
+
+/// The part of a config only docker writes.
+#[derive(serde::Deserialize)]
+struct Docker {
+    config: Option<DockerConfig>,
+}
+
+#[derive(serde::Deserialize)]
+struct DockerConfig {
+    #[serde(rename = "Healthcheck")]
+    healthcheck: Option<DockerHealthcheck>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerHealthcheck {
+    #[serde(default)]
+    test: Option<Vec<String>>,
+    #[serde(default)]
+    interval: Option<i64>,
+    #[serde(default)]
+    timeout: Option<i64>,
+    #[serde(default)]
+    start_period: Option<i64>,
+    #[serde(default)]
+    retries: Option<i64>,
+}
+
+impl From<DockerHealthcheck> for super::open::ImageHealthcheck {
+    fn from(h: DockerHealthcheck) -> Self {
+        // Nanoseconds; zero or less is docker's "not set".
+        let time = |ns: Option<i64>| {
+            ns.filter(|&n| n > 0)
+                .map(|n| std::time::Duration::from_nanos(n as u64))
+        };
+        Self {
+            test: h.test.unwrap_or_default(),
+            interval: time(h.interval),
+            timeout: time(h.timeout),
+            start_period: time(h.start_period),
+            retries: h
+                .retries
+                .filter(|&n| n > 0)
+                .map(|n| n.min(u32::MAX as i64) as u32),
+        }
+    }
 }
 
 fn run_config(image: &ImageConfiguration) -> ImageConfig {
@@ -318,6 +390,7 @@ fn run_config(image: &ImageConfiguration) -> ImageConfig {
         cmd: c.cmd().clone().unwrap_or_default(),
         working_dir: c.working_dir().clone().filter(|w| !w.is_empty()),
         user: c.user().clone().filter(|u| !u.is_empty()),
+        healthcheck: None,
     }
 }
 

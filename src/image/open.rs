@@ -71,6 +71,20 @@ pub struct ImageConfig {
     pub cmd: Vec<String>,
     pub working_dir: Option<String>,
     pub user: Option<String>,
+    /// Docker's `Healthcheck`, when the config carries one.
+    pub healthcheck: Option<ImageHealthcheck>,
+}
+
+/// Docker's `Healthcheck` as an image config holds it: `test` is `["NONE"]`,
+/// `["CMD", ...]` or `["CMD-SHELL", CMD]` (empty: none set); a time or count
+/// left at zero means the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageHealthcheck {
+    pub test: Vec<String>,
+    pub interval: Option<std::time::Duration>,
+    pub timeout: Option<std::time::Duration>,
+    pub start_period: Option<std::time::Duration>,
+    pub retries: Option<u32>,
 }
 
 /// What the run needs from the image.

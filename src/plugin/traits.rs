@@ -167,6 +167,10 @@ pub enum State {
     Running,
     /// The seed's word for "no longer running", clean or not.
     Crashed(Exit),
+    /// The health state changed ([`Event::health`]), other than to the
+    /// `healthy` that let `running` go out: any number of times, between
+    /// `starting` and `crashed`.
+    Health,
 }
 
 impl State {
@@ -175,6 +179,7 @@ impl State {
             State::Starting => "starting",
             State::Running => "running",
             State::Crashed(_) => "crashed",
+            State::Health => "health",
         }
     }
 }
@@ -188,6 +193,8 @@ pub struct Event {
     pub seq: u32,
     pub time: SystemTime,
     pub state: State,
+    /// With a health check, where it stands (on every event after `starting`).
+    pub health: Option<crate::health::Health>,
 }
 
 /// The outcome of one attempt to deliver an event.

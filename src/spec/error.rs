@@ -62,4 +62,6 @@ pub enum SpecError {
     Needs(&'static str, &'static str),
     #[error(transparent)]
     Net(#[from] super::NetSpecError),
+    #[error(transparent)]
+    Health(#[from] crate::health::HealthError),
 }

@@ -47,6 +47,10 @@ pub struct RunSpec {
     pub seccomp: super::SeccompSpec,
     /// `-net` and the flags that go with it.
     pub net: super::NetSpec,
+    /// `-health-cmd` and its companions, or the image's `Healthcheck`.
+    pub health: Option<crate::health::HealthSpec>,
+    /// Stop the container once it is unhealthy (set with a restart policy).
+    pub stop_when_unhealthy: bool,
 }
 
 impl RunSpec {
@@ -87,6 +91,8 @@ impl RunSpec {
             source,
         })?;
         let layers = opened.layers;
+        let health =
+            crate::health::HealthSpec::from_args(args.health, opened.config.healthcheck.as_ref())?;
         let command = command(args.command, args.entrypoint, &opened.config)?;
         let user = args.process.user.as_deref();
         let passwd = image_user_file(&image, &layers, "/etc/passwd", user)?;
@@ -121,6 +127,8 @@ impl RunSpec {
             bind_port,
             seccomp,
             net,
+            health,
+            stop_when_unhealthy: false,
         })
     }
 

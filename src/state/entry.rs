@@ -43,6 +43,7 @@ impl Entry {
             },
             seccomp: spec.seccomp.choice.clone(),
             net: None,
+            health: None,
         };
         // 28 random bits: a clash is rare, and the exclusive rename settles it.
         loop {
@@ -119,6 +120,12 @@ impl Entry {
     /// a killed psdock's address lease is found by the lease itself.
     pub fn network(&mut self, info: crate::plugin::NetInfo) {
         self.record.net = Some(info);
+    }
+
+    /// Records the health state (the whole record is rewritten, as always).
+    pub fn set_health(&mut self, health: crate::health::HealthRecord) -> Result<(), StateError> {
+        self.record.health = Some(Box::new(health));
+        store::write(&self.dir, &self.record, false)
     }
 
     pub fn path(&self) -> PathBuf {

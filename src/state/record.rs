@@ -41,6 +41,9 @@ pub struct Record {
     /// written before psdock had a choice have none: theirs was `host`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net: Option<crate::plugin::NetInfo>,
+    /// With a health check: where it stands. Older records have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Box<crate::health::HealthRecord>>,
 }
 
 /// What psdock made on disk for the container: all that a reclaim may remove.
@@ -190,6 +193,7 @@ mod tests {
             },
             seccomp: crate::spec::Seccomp::Unconfined,
             net: None,
+            health: None,
         }
     }
 
@@ -229,6 +233,24 @@ mod tests {
         let text = serde_json::to_string(&r).unwrap();
         assert!(
             text.contains(r#""seccomp":{"profile":{"path":"/p.json","json":"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+    }
+
+    #[test]
+    fn the_health_state_is_kept_and_older_records_have_none() {
+        let mut r = record();
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains("health"), "{text}");
+        r.health = Some(Box::new(crate::health::HealthRecord {
+            status: crate::health::Health::Unhealthy,
+            failing_streak: 3,
+            last_check: None,
+        }));
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(
+            text.ends_with(r#","health":{"status":"unhealthy","failing_streak":3}}"#),
             "{text}"
         );
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);

@@ -252,6 +252,7 @@ mod tests {
             },
             seccomp: Default::default(),
             net: None,
+            health: None,
         }
     }
 

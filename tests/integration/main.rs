@@ -19,6 +19,8 @@ mod drivers;
 mod docs;
 // psdock-exec: entering a running container.
 mod exec;
+// Health checks: states in psdock-ls and on the web hook, timeouts, the image's check.
+mod health;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
 mod hardening;
 // A hostile image or command against the container boundary, one file per hole.
