@@ -53,6 +53,8 @@ pub enum Error {
     Stopped(i32),
     #[error("must run as root")]
     NotRoot,
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
 }
 
 /// psdock mounts, makes namespaces and keeps its records in a directory only

@@ -3,6 +3,7 @@
 //! The core lives in `src/`; plug-in implementations live in `drivers/` and
 //! `sinks/` and register themselves with [`plugin`]'s registry.
 
+pub mod cgroup;
 pub mod cli;
 pub mod container;
 pub mod error;

@@ -69,6 +69,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     entry.prepare(|| {
         rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs, spec.upper)
     })?;
+    if spec.limits.any() {
+        entry.make_cgroup(&spec.limits)?;
+    }
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;
@@ -76,7 +79,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         return Err(Error::Stopped(sig));
     }
     lifecycle.starting(entry.id());
-    let container = match container::spawn(&spec, &plan) {
+    let container = match container::spawn(&spec, &plan, entry.cgroup()) {
         Ok(c) => c,
         Err(e) => {
             let e = Error::from(e);

@@ -4,6 +4,7 @@
 mod args;
 mod compat;
 mod exec;
+mod limit_args;
 mod ls;
 mod notify_args;
 mod process;
@@ -13,6 +14,7 @@ mod values;
 pub use args::{Args, KillTimeout};
 pub use compat::{parse, parse_as, CliError, Parsed};
 pub use exec::{ExecArgs, EXEC_USAGE};
+pub use limit_args::LimitArgs;
 pub use ls::LsArgs;
 pub use notify_args::NotifyArgs;
 pub use process::ProcessArgs;

@@ -48,6 +48,9 @@ pub struct ProcessPlan {
     pub stdio: [Option<RawFd>; 3],
     /// The system-call filter, installed right before exec (`None`: unconfined).
     pub seccomp: Option<super::seccomp::Filter>,
+    /// `cgroup.procs` files the process joins (writing `0`) before it enters
+    /// the container: psdock-exec's, into the container's cgroup.
+    pub cgroup_procs: Vec<CString>,
 }
 
 fn cstr(b: &[u8]) -> CString {
@@ -109,6 +112,7 @@ impl ProcessPlan {
             cap_last: super::caps::last(),
             stdio,
             seccomp: None,
+            cgroup_procs: Vec::new(),
         }
     }
 }

@@ -60,4 +60,6 @@ pub enum SpecError {
     Seccomp { value: PathBuf, why: String },
     #[error("-{0} needs -{1}")]
     Needs(&'static str, &'static str),
+    #[error(transparent)]
+    Limit(#[from] super::limits::LimitError),
 }

@@ -5,12 +5,14 @@
 mod binds;
 mod caps;
 mod error;
+pub mod limits;
 mod process;
 mod run;
 mod seccomp;
 
 pub use binds::BindMount;
 pub use error::SpecError;
+pub use limits::Limits;
 pub use process::{container_user_file, env_var, ProcessSpec};
 pub use run::RunSpec;
 pub use seccomp::{compile as seccomp_filter, ProfileText, Seccomp, SeccompSpec};

@@ -45,6 +45,8 @@ pub struct RunSpec {
     pub bind_port: Option<(u16, Option<String>)>,
     /// `-seccomp`, compiled for the container's capabilities.
     pub seccomp: super::SeccompSpec,
+    /// `-memory`, `-cpus` and the other limits; none: no cgroup is made.
+    pub limits: super::Limits,
 }
 
 impl RunSpec {
@@ -66,6 +68,7 @@ impl RunSpec {
         let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
         let caps = super::caps::from_args(&args.cap_add, &args.cap_drop)?;
+        let limits = super::Limits::from_args(&args.limits)?;
         let seccomp = super::SeccompSpec::from_arg(args.seccomp.as_deref(), caps)?;
         let image = check_image(&image)?;
         let cache = Cache::from_env();
@@ -117,6 +120,7 @@ impl RunSpec {
             notify,
             bind_port,
             seccomp,
+            limits,
         })
     }
 
