@@ -119,6 +119,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         None,
         transfer,
         Lifecycle::new(None, None),
+        None,
     )
     .map_err(Error::Supervise)?;
     Ok(ending.exit_code())

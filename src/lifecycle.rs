@@ -150,6 +150,10 @@ impl Events {
         self.send(State::Crashed(exit));
     }
 
+    pub fn oom(&mut self, kills: u64) {
+        self.send(State::Oom(kills));
+    }
+
     fn send(&mut self, state: State) {
         self.seq += 1;
         if let Some(tx) = &self.tx {

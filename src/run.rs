@@ -69,8 +69,10 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     entry.prepare(|| {
         rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs, spec.upper)
     })?;
+    let mut oom = None;
     if spec.limits.any() {
-        entry.make_cgroup(&spec.limits)?;
+        let cgroup = entry.make_cgroup(&spec.limits)?;
+        oom = Some(crate::cgroup::Oom::watch(cgroup, spec.limits.oom)?);
     }
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
@@ -100,8 +102,12 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         spec.kill_timeout,
         transfer,
         lifecycle,
+        oom.as_mut(),
     )
     .map_err(Error::Supervise)?;
+    if let Some(oom) = oom {
+        oom.report(ending.exit_code());
+    }
     drop(container);
     drop(entry);
     lifecycle::leave(rt);

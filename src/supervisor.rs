@@ -13,6 +13,11 @@ use crate::container::Container;
 use crate::lifecycle::{self, Lifecycle};
 use crate::plugin::{Pump, PumpEnd, Transfer};
 use crate::signals::{self, Signals};
+use crate::spec::limits::OomStrategy;
+
+/// How soon, and how many times, an OOM wake-up without a new kill is looked at again.
+const OOM_RECHECK: Duration = Duration::from_millis(20);
+const OOM_RECHECKS: u32 = 25;
 
 /// How the command ended, as psdock reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +86,7 @@ pub fn supervise(
     kill_timeout: Option<Duration>,
     stdio: Option<Transfer>,
     lifecycle: Lifecycle,
+    mut oom: Option<&mut crate::cgroup::Oom>,
 ) -> io::Result<Ending> {
     let (mut events, ready, deliveries) = lifecycle.start(container.pid);
     rt.block_on(lifecycle::alongside(deliveries, async {
@@ -89,6 +95,24 @@ pub fn supervise(
         // registrations, which end with this block.
         let exited = unsafe { AsyncFd::register_with_interest(Fd(pidfd), Interest::READABLE)? };
         let sigfd = unsafe { AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)? };
+        // SAFETY: the watch is our caller's and outlives this block.
+        let oomfd = oom
+            .as_ref()
+            .map(|o| unsafe { AsyncFd::register_with_interest(Fd(o.as_raw_fd()), Interest::READABLE) })
+            .transpose()?;
+        // v1 signals the OOM before the kill is counted: a wake-up that finds
+        // no new kill looks again shortly, a few times.
+        let mut oom_recheck: Option<(Instant, u32)> = None;
+        let on_oom = |oom: &mut crate::cgroup::Oom, events: &mut lifecycle::Events| {
+            let Some(kills) = oom.check() else {
+                return false;
+            };
+            events.oom(kills);
+            if oom.strategy() != OomStrategy::Notify {
+                oom.kill_all();
+            }
+            true
+        };
         let translated = std::cell::Cell::new(None);
         let mut deadline: Option<Instant> = None;
         // The PID-1 rule: a signal that would end an ordinary process is
@@ -160,6 +184,21 @@ pub fn supervise(
                         deliver(libc::SIGTERM, &mut deadline);
                     }
                 }
+                guard = async { oomfd.as_ref().expect("guarded").readable().await }, if oomfd.is_some() => {
+                    guard?.clear_ready();
+                    let o = oom.as_deref_mut().expect("watched");
+                    if !on_oom(o, &mut events) {
+                        oom_recheck = Some((Instant::now() + OOM_RECHECK, OOM_RECHECKS));
+                    }
+                }
+                _ = tokio::time::sleep_until(oom_recheck.map_or_else(Instant::now, |r| r.0)), if oom_recheck.is_some() => {
+                    let o = oom.as_deref_mut().expect("watched");
+                    oom_recheck = match oom_recheck {
+                        _ if on_oom(o, &mut events) => None,
+                        Some((_, left)) if left > 1 => Some((Instant::now() + OOM_RECHECK, left - 1)),
+                        _ => None,
+                    };
+                }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     send(pidfd, libc::SIGKILL);
                     deadline = None;
@@ -192,6 +231,12 @@ pub fn supervise(
             (Ending::Signaled(libc::SIGKILL), Some(sig)) => Ending::Translated(sig),
             (ending, _) => ending,
         };
+        // Kills that came with the end, before the cgroup goes.
+        if let Some(o) = oom.as_deref_mut() {
+            if let Some(kills) = o.check() {
+                events.oom(kills);
+            }
+        }
         events.crashed(ending.into());
         drop(events);
         Ok(ending)

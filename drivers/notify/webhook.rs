@@ -172,6 +172,8 @@ struct Ps<'a> {
     exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oom_kills: Option<u64>,
 }
 
 fn body(event: &Event) -> Vec<u8> {
@@ -188,6 +190,10 @@ fn body(event: &Event) -> Vec<u8> {
             time: humantime::format_rfc3339_millis(event.time).to_string(),
             exit_code,
             signal,
+            oom_kills: match event.state {
+                crate::plugin::State::Oom(n) => Some(n),
+                _ => None,
+            },
         },
     };
     serde_json::to_vec(&body).expect("plain strings and numbers serialize")

@@ -7,7 +7,7 @@ use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
 
 use super::host::Hierarchy;
 use super::{resources, CgroupError};
-use crate::spec::limits::{Limits, Swap};
+use crate::spec::limits::{Limits, OomStrategy, Swap};
 
 /// A container's cgroup, made by [`Cgroup::create`] or found again from its
 /// recorded path by [`Cgroup::open`].
@@ -93,6 +93,11 @@ impl Cgroup {
         &self.path
     }
 
+    /// A second handle on the same cgroup.
+    pub fn try_clone(&self) -> Result<Cgroup, CgroupError> {
+        Cgroup::with(self.path.clone(), self.hierarchy.clone())
+    }
+
     fn make(&self, limits: &Limits) -> Result<(), CgroupError> {
         let created = |path: &Path| {
             let path = path.to_owned();
@@ -127,7 +132,11 @@ impl Cgroup {
         let resources = resources::of(limits, self.hierarchy.accounts_swap());
         let opt = ControllerOpt {
             resources: &resources,
-            disable_oom_killer: false,
+            // -oom kill on v1: the kernel holds whatever hits the limit
+            // instead of killing it, and psdock ends the whole container at
+            // once; with the kernel's kill, the rest of the container would
+            // run on until psdock heard of it.
+            disable_oom_killer: !self.is_v2() && limits.oom != OomStrategy::Notify,
             oom_score_adj: None,
             freezer_state: None,
         };
@@ -135,6 +144,14 @@ impl Cgroup {
             path: self.path.clone(),
             why: e.to_string(),
         })?;
+        // v2 has the kernel kill the whole cgroup at once.
+        if self.is_v2() && limits.oom != OomStrategy::Notify {
+            let file = self.memory_dir().join("memory.oom.group");
+            std::fs::write(&file, "1").map_err(|e| CgroupError::Apply {
+                path: file,
+                why: e.to_string(),
+            })?;
+        }
         // libcgroups 0.7 leaves memory.swap.max at `max` when memory plus
         // swap equals memory (docker's "no swap").
         if let (true, Some(m), Some(Swap::Total(t))) =
@@ -173,6 +190,43 @@ impl Cgroup {
             .filter(|d| d.is_dir())
             .map(|d| d.join("cgroup.procs"))
             .collect()
+    }
+
+    pub fn is_v2(&self) -> bool {
+        self.hierarchy.is_v2()
+    }
+
+    /// Where the memory controller's files are.
+    pub fn memory_dir(&self) -> PathBuf {
+        self.hierarchy
+            .dir("memory", &self.path)
+            .unwrap_or_else(|| self.hierarchy.dirs(&self.path).remove(0))
+    }
+
+    /// SIGKILLs every process in the cgroup at once: v2's `cgroup.kill`, or
+    /// on v1 a frozen cgroup (no fork can slip between the listing and the
+    /// kills), each pid killed, then thawed for the kills to land.
+    pub fn kill_all(&self) -> Result<(), CgroupError> {
+        let why = |e: &dyn std::fmt::Display| CgroupError::Remove {
+            path: self.path.clone(),
+            why: e.to_string(),
+        };
+        if self.is_v2() {
+            let kill = self.memory_dir().join("cgroup.kill");
+            if kill.exists() {
+                return std::fs::write(&kill, "1").map_err(|e| why(&e));
+            }
+        }
+        use libcgroups::common::FreezerState;
+        let frozen = self.manager.freeze(FreezerState::Frozen).is_ok();
+        let pids = self.manager.get_all_pids().map_err(|e| why(&e));
+        for pid in pids.iter().flatten() {
+            let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        if frozen {
+            let _ = self.manager.freeze(FreezerState::Thawed);
+        }
+        pids.map(|_| ())
     }
 
     /// Kills what is left in the cgroup and removes it.

@@ -13,7 +13,9 @@
 mod error;
 mod group;
 mod host;
+mod oom;
 mod resources;
 
 pub use error::CgroupError;
 pub use group::{Cgroup, Planned};
+pub use oom::{kills_at as oom_kills, Oom};

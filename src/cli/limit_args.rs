@@ -52,4 +52,10 @@ pub struct LimitArgs {
     /// Write rate limit on a block device, e.g. /dev/sda:1mb (repeatable)
     #[arg(long = "device-write-bps", value_name = "DEV:RATE", action = clap::ArgAction::Append)]
     pub device_write_bps: Vec<String>,
+
+    /// When the kernel's OOM killer ends a process of the container: notify
+    /// (an `oom` web hook event), kill (end the whole container, exit 137) or
+    /// restart [default: notify]
+    #[arg(long = "oom", value_name = "notify|kill|restart")]
+    pub oom: Option<String>,
 }

@@ -166,6 +166,8 @@ pub enum State {
     Running,
     /// The seed's word for "no longer running", clean or not.
     Crashed(Exit),
+    /// The kernel's OOM killer ended a process of the container: the total so far.
+    Oom(u64),
 }
 
 impl State {
@@ -174,6 +176,7 @@ impl State {
             State::Starting => "starting",
             State::Running => "running",
             State::Crashed(_) => "crashed",
+            State::Oom(_) => "oom",
         }
     }
 }

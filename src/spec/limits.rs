@@ -39,6 +39,29 @@ pub struct DeviceRate {
     pub bytes_per_second: u64,
 }
 
+/// What to do when a process of the container is OOM-killed (`-oom`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OomStrategy {
+    /// Send an `oom` event and carry on.
+    #[default]
+    Notify,
+    /// End the whole container.
+    Kill,
+    /// `kill`, then start again under the restart policy; until psdock has
+    /// one, the same as `kill`.
+    Restart,
+}
+
+impl OomStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OomStrategy::Notify => "notify",
+            OomStrategy::Kill => "kill",
+            OomStrategy::Restart => "restart",
+        }
+    }
+}
+
 /// The limits asked for; [`Limits::any`] says whether a cgroup is needed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
@@ -55,6 +78,8 @@ pub struct Limits {
     pub blkio_weight: Option<u16>,
     pub read_bps: Vec<DeviceRate>,
     pub write_bps: Vec<DeviceRate>,
+    /// `-oom`: watched whenever there is a cgroup.
+    pub oom: OomStrategy,
 }
 
 impl Limits {
@@ -136,7 +161,17 @@ impl Limits {
                 .map(|v| device_rate(flag, v))
                 .collect::<Result<Vec<_>, _>>()
         };
+        let oom = match args.oom.as_deref() {
+            None | Some("notify") => OomStrategy::Notify,
+            Some(v @ ("kill" | "restart")) if memory.is_none() => {
+                return Err(bad("oom", v, "needs -memory"))
+            }
+            Some("kill") => OomStrategy::Kill,
+            Some("restart") => OomStrategy::Restart,
+            Some(v) => return Err(bad("oom", v, "must be notify, kill or restart")),
+        };
         Ok(Limits {
+            oom,
             memory,
             swap,
             memory_reservation,

@@ -293,6 +293,8 @@ fn bad_limits_are_one_line_and_exit_125() {
         ("-blkio-weight", "5"),
         ("-device-read-bps", "/dev/null:1mb"),
         ("-device-write-bps", "/dev/sda"),
+        ("-oom", "maybe"),
+        ("-oom", "kill"),
     ] {
         let out = sb.run([flag, value, "true"]);
         assert_psdock_error(&out, &[flag, value]);
@@ -315,5 +317,81 @@ fn a_limit_the_host_cannot_apply_is_refused() {
     let out = sb.run(["-blkio-weight", "100", "true"]);
     let err = assert_psdock_error(&out, &["-blkio-weight", "cannot apply"]);
     assert!(err.contains("blkio.weight"), "{err}");
+    sb.assert_clean();
+}
+
+/// Reads 64 MiB into one buffer: more than the 32 MiB the tests allow.
+const HOG: &str = "dd if=/dev/zero of=/dev/null bs=64M count=1";
+const NO_SWAP: [&str; 4] = ["-memory", "32m", "-memory-swap", "32m"];
+
+fn statuses(hook: &crate::hook::Hook) -> Vec<String> {
+    hook.requests().iter().map(|r| r.status()).collect()
+}
+
+#[test]
+fn oom_kill_ends_the_whole_container_tells_the_hook_and_exits_137() {
+    let sb = Sandbox::new();
+    let hook = crate::hook::Hook::ok();
+    let script = format!("{HOG}; echo carried on; sleep 1000");
+    let url = hook.url();
+    let mut args = vec!["-web-hook", &url, "-oom", "kill"];
+    args.extend(NO_SWAP);
+    args.extend(sh(&script));
+    let out = sb.run(args);
+    assert_eq!(code(&out), 137, "{out:?}");
+    assert!(!stdout(&out).contains("carried on"), "{out:?}");
+    assert!(stderr(&out).contains("OOM killer"), "{out:?}");
+    assert_eq!(statuses(&hook), ["starting", "running", "oom", "crashed"]);
+    let oom = &hook.requests()[2];
+    assert_eq!(oom.ps()["oom_kills"], 1, "{:?}", oom.ps());
+    assert_eq!(hook.requests()[3].ps()["signal"], "SIGKILL");
+    sb.assert_clean();
+}
+
+#[test]
+fn oom_notify_tells_the_hook_and_a_shell_carries_on() {
+    let sb = Sandbox::new();
+    let hook = crate::hook::Hook::ok();
+    let script = format!("{HOG}; echo carried on after $?");
+    let url = hook.url();
+    let mut args = vec!["-web-hook", &url];
+    args.extend(NO_SWAP);
+    args.extend(sh(&script));
+    let out = sb.run(args);
+    assert_eq!(code(&out), 0, "{out:?}");
+    assert!(stdout(&out).contains("carried on after 137"), "{out:?}");
+    assert!(
+        stderr(&out).contains("OOM killer ended processes"),
+        "{out:?}"
+    );
+    assert_eq!(statuses(&hook), ["starting", "running", "oom", "crashed"]);
+    assert_eq!(hook.requests()[2].ps()["oom_kills"], 1);
+    sb.assert_clean();
+}
+
+#[test]
+fn a_command_the_oom_killer_ended_is_reported_as_such() {
+    let sb = Sandbox::new();
+    let mut args = NO_SWAP.to_vec();
+    args.extend(HOG.split(' '));
+    let out = sb.run(args);
+    assert_eq!(code(&out), 137, "{out:?}");
+    assert!(
+        stderr(&out).contains("the command was killed by the kernel's OOM killer"),
+        "{out:?}"
+    );
+    sb.assert_clean();
+    // The same command with room enough: no word of it.
+    let out = sb.run([
+        "-memory",
+        "256m",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    assert!(!stderr(&out).contains("OOM"), "{out:?}");
     sb.assert_clean();
 }
