@@ -129,7 +129,7 @@ impl Cgroup {
                 }
             }
         }
-        let resources = resources::of(limits, self.hierarchy.accounts_swap());
+        let resources = resources::of(limits, self.hierarchy.accounts_swap(), !self.is_v2());
         let opt = ControllerOpt {
             resources: &resources,
             // -oom kill on v1: the kernel holds whatever hits the limit

@@ -110,6 +110,7 @@ impl Hierarchy {
         need(limits.blkio_weight.is_some(), io, "blkio-weight");
         need(!limits.read_bps.is_empty(), io, "device-read-bps");
         need(!limits.write_bps.is_empty(), io, "device-write-bps");
+        need(!limits.devices.is_empty() && !v2, "devices", "device");
         needed
     }
 
@@ -150,6 +151,14 @@ impl Hierarchy {
                     ),
                 });
             }
+        }
+        if !limits.devices.is_empty() && self.is_v2() {
+            return Err(CgroupError::Unsupported {
+                flag: "device",
+                why: "device rules on cgroup v2 are BPF programs, which this build of psdock \
+                      does not load"
+                    .into(),
+            });
         }
         if let (Some(_), Hierarchy::V1 { .. }) = (limits.blkio_weight, self) {
             let root = self.dir("blkio", Path::new("/")).unwrap_or_default();

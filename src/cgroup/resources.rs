@@ -4,12 +4,18 @@ use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, LinuxThrottleDeviceBuilder,
 };
 
-use crate::spec::limits::{DeviceRate, Limits, Swap, CPU_PERIOD_US};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
+
+use crate::spec::limits::{Device, DeviceRate, Limits, Swap, CPU_PERIOD_US};
 
 /// `swap_accounted`: whether the host accounts for swap, which decides
 /// whether docker's default (as much swap as memory) can be set at all.
-pub fn of(limits: &Limits, swap_accounted: bool) -> LinuxResources {
+/// `v1`: the devices controller takes rules (v2's are BPF programs).
+pub fn of(limits: &Limits, swap_accounted: bool, v1: bool) -> LinuxResources {
     let mut r = LinuxResources::default();
+    if v1 {
+        r.set_devices(Some(devices(&limits.devices)));
+    }
     if let Some(limit) = limits.memory {
         let mut m = LinuxMemory::default();
         m.set_limit(Some(limit as i64));
@@ -67,4 +73,32 @@ pub fn of(limits: &Limits, swap_accounted: bool) -> LinuxResources {
         r.set_block_io(Some(b));
     }
     r
+}
+
+/// Every device refused, then the `-device` ones allowed; libcgroups adds
+/// docker's standard set (null, zero, full, tty, random, urandom, ptmx, pts,
+/// console, tun) after these.
+fn devices(asked: &[Device]) -> Vec<LinuxDeviceCgroup> {
+    let deny_all = LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .typ(LinuxDeviceType::A)
+        .access("rwm")
+        .build();
+    let allowed = asked.iter().map(|d| {
+        LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(if d.kind == b'b' {
+                LinuxDeviceType::B
+            } else {
+                LinuxDeviceType::C
+            })
+            .major(d.major as i64)
+            .minor(d.minor as i64)
+            .access(d.access.clone())
+            .build()
+    });
+    std::iter::once(deny_all)
+        .chain(allowed)
+        .filter_map(Result::ok)
+        .collect()
 }

@@ -58,4 +58,9 @@ pub struct LimitArgs {
     /// restart [default: notify]
     #[arg(long = "oom", value_name = "notify|kill|restart")]
     pub oom: Option<String>,
+
+    /// Let one host device node into the container's /dev, with the access
+    /// the container gets to it: r, w, m (mknod) [default: rwm] (repeatable)
+    #[arg(long = "device", value_name = "PATH[:rwm]", action = clap::ArgAction::Append)]
+    pub device: Vec<String>,
 }

@@ -15,6 +15,16 @@ pub struct PlannedBind {
     pub is_dir: bool,
 }
 
+/// A `-device` node, made in the container's /dev.
+pub struct PlannedDevice {
+    /// Directories below /dev to make first, outermost first.
+    pub parents: Vec<CString>,
+    pub path: CString,
+    pub block: bool,
+    pub dev: libc::dev_t,
+    pub mode: u32,
+}
+
 /// A new container: its file systems and hostname, and the process it runs.
 pub struct Plan {
     pub rootfs: CString,
@@ -26,6 +36,8 @@ pub struct Plan {
     /// A terminal of the container's own, allocated in its devpts: it becomes
     /// the init's 0, 1 and 2 (`process.stdio` is then unused).
     pub tty: Option<crate::stdio::pty::Tty>,
+    /// `-device` nodes.
+    pub devices: Vec<PlannedDevice>,
 }
 
 /// The process that ends up running in a container, the init or one entered
@@ -79,6 +91,7 @@ impl Plan {
             hostname: cstr(spec.hostname.as_bytes()),
             process,
             tty: None,
+            devices: spec.limits.devices.iter().map(plan_device).collect(),
         }
     }
 }
@@ -123,5 +136,22 @@ fn plan_bind(b: &BindMount) -> PlannedBind {
         target: b.target.clone(),
         readonly: b.readonly,
         is_dir: b.source.is_dir(),
+    }
+}
+
+fn plan_device(d: &spec::limits::Device) -> PlannedDevice {
+    let parents = d
+        .path
+        .ancestors()
+        .skip(1)
+        .take_while(|p| p.starts_with("/dev") && *p != Path::new("/dev"))
+        .map(|p| cstr(p.as_os_str().as_bytes()))
+        .collect::<Vec<_>>();
+    PlannedDevice {
+        parents: parents.into_iter().rev().collect(),
+        path: cstr(d.path.as_os_str().as_bytes()),
+        block: d.kind == b'b',
+        dev: libc::makedev(d.major as u32, d.minor as u32),
+        mode: d.mode,
     }
 }

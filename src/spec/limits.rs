@@ -62,6 +62,21 @@ impl OomStrategy {
     }
 }
 
+/// A host device node let in with `-device`: made at the same path in the
+/// container's /dev, and allowed by the devices cgroup with `access`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub path: std::path::PathBuf,
+    /// `b'c'` or `b'b'`.
+    pub kind: u8,
+    pub major: u64,
+    pub minor: u64,
+    /// The host node's permission bits.
+    pub mode: u32,
+    /// Some of `r`, `w`, `m`.
+    pub access: String,
+}
+
 /// The limits asked for; [`Limits::any`] says whether a cgroup is needed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
@@ -80,6 +95,8 @@ pub struct Limits {
     pub write_bps: Vec<DeviceRate>,
     /// `-oom`: watched whenever there is a cgroup.
     pub oom: OomStrategy,
+    /// `-device`: needs the devices cgroup, so it makes a cgroup too.
+    pub devices: Vec<Device>,
 }
 
 impl Limits {
@@ -170,7 +187,13 @@ impl Limits {
             Some("restart") => OomStrategy::Restart,
             Some(v) => return Err(bad("oom", v, "must be notify, kill or restart")),
         };
+        let devices = args
+            .device
+            .iter()
+            .map(|v| device(v))
+            .collect::<Result<_, _>>()?;
         Ok(Limits {
+            devices,
             oom,
             memory,
             swap,
@@ -294,6 +317,46 @@ fn device_rate(flag: &'static str, value: &str) -> Result<DeviceRate, LimitError
     })
 }
 
+/// `PATH[:rwm]`: a device node of the host under /dev.
+fn device(value: &str) -> Result<Device, LimitError> {
+    let (path, access) = match value.rsplit_once(':') {
+        Some((p, a)) => (p, a),
+        None => (value, "rwm"),
+    };
+    let why = |w: String| bad("device", value, w);
+    let mut seen = String::new();
+    for c in access.chars() {
+        if !"rwm".contains(c) || seen.contains(c) {
+            return Err(why("access must be some of r, w and m".into()));
+        }
+        seen.push(c);
+    }
+    if seen.is_empty() {
+        return Err(why("access must be some of r, w and m".into()));
+    }
+    let p = Path::new(path);
+    if !p.starts_with("/dev/") || p.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(why("must be a path under /dev without `..`".into()));
+    }
+    // The node itself, not what a link points at: its path in the container
+    // is the one given.
+    let meta = std::fs::symlink_metadata(p).map_err(|e| why(format!("cannot read {path}: {e}")))?;
+    use std::os::unix::fs::MetadataExt;
+    let kind = match meta.file_type() {
+        t if t.is_char_device() => b'c',
+        t if t.is_block_device() => b'b',
+        _ => return Err(why(format!("{path} is not a device node"))),
+    };
+    Ok(Device {
+        path: p.to_owned(),
+        kind,
+        major: libc::major(meta.rdev()) as u64,
+        minor: libc::minor(meta.rdev()) as u64,
+        mode: meta.mode() & 0o777,
+        access: seen,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,5 +439,27 @@ mod tests {
             "-device-read-bps /dev/null:1mb: /dev/null is not a block device"
         );
         assert!(limits(|a| a.device_write_bps = vec!["nocolon".into()]).is_err());
+    }
+
+    #[test]
+    fn devices_are_host_nodes_with_some_of_rwm() {
+        let l = limits(|a| a.device = vec!["/dev/null:rw".into()]).unwrap();
+        assert_eq!(
+            (l.devices[0].kind, l.devices[0].major, l.devices[0].minor),
+            (b'c', 1, 3)
+        );
+        assert_eq!(l.devices[0].access, "rw");
+        assert!(l.any());
+        for bad in [
+            "/dev/null:x",
+            "/dev/null:rr",
+            "/dev/null:",
+            "/etc/passwd",
+            "/dev/../etc",
+            "/dev/nonesuch",
+            "dev/null",
+        ] {
+            assert!(limits(|a| a.device = vec![bad.into()]).is_err(), "{bad}");
+        }
     }
 }

@@ -294,6 +294,8 @@ fn bad_limits_are_one_line_and_exit_125() {
         ("-device-read-bps", "/dev/null:1mb"),
         ("-device-write-bps", "/dev/sda"),
         ("-oom", "maybe"),
+        ("-device", "/dev/fuse:x"),
+        ("-device", "/etc/passwd"),
         ("-oom", "kill"),
     ] {
         let out = sb.run([flag, value, "true"]);
@@ -393,5 +395,47 @@ fn a_command_the_oom_killer_ended_is_reported_as_such() {
     ]);
     assert_eq!(code(&out), 0, "{out:?}");
     assert!(!stderr(&out).contains("OOM"), "{out:?}");
+    sb.assert_clean();
+}
+
+#[test]
+fn device_lets_one_host_node_in_with_the_access_asked_and_no_other() {
+    if v2() {
+        let sb = Sandbox::new();
+        let out = sb.run(["-device", "/dev/fuse", "true"]);
+        assert_psdock_error(&out, &["-device", "BPF"]);
+        return;
+    }
+    let sb = Sandbox::new();
+    let script = "ls -l /dev/fuse; (exec 3</dev/fuse) && echo read ok; \
+                  (exec 3<>/dev/fuse) 2>&1 || echo write refused; \
+                  ls /dev/loop-control 2>&1 || echo no loop-control";
+    let out = sb.run(["-device", "/dev/fuse:r", "sh", "-c", script]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains(" 10,") && text.contains("229 "), "{text}");
+    assert!(text.contains("read ok"), "{text}");
+    // The devices cgroup, not the node's mode, refuses the write: root
+    // could open a 0600 node for writing otherwise.
+    assert!(text.contains("Operation not permitted"), "{text}");
+    assert!(text.contains("write refused"), "{text}");
+    assert!(text.contains("no loop-control"), "{text}");
+    sb.assert_clean();
+    // With rwm (the default) it opens for writing too; without -device it is not there.
+    let out = sb.run([
+        "-device",
+        "/dev/fuse",
+        "sh",
+        "-c",
+        "exec 3<>/dev/fuse && echo rw ok",
+    ]);
+    assert_eq!(
+        (code(&out), stdout(&out)),
+        (0, "rw ok\n".to_owned()),
+        "{out:?}"
+    );
+    sb.assert_clean();
+    let out = sb.run(["sh", "-c", "ls /dev/fuse"]);
+    assert_ne!(code(&out), 0, "{out:?}");
     sb.assert_clean();
 }
