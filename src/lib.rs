@@ -26,6 +26,7 @@ pub mod stdio;
 pub mod supervisor;
 #[cfg(any(feature = "stdio-tls", feature = "notify-webhook"))]
 pub mod tls_trust;
+pub mod usage;
 pub mod user;
 
 #[path = "../drivers/mod.rs"]

@@ -15,7 +15,9 @@ mod group;
 mod host;
 mod oom;
 mod resources;
+mod usage;
 
 pub use error::CgroupError;
 pub use group::{Cgroup, Planned};
-pub use oom::{kills_at as oom_kills, Oom};
+pub use oom::Oom;
+pub use usage::{counters, Counters};

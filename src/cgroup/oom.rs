@@ -164,13 +164,3 @@ fn oom_kills(file: &Path) -> Option<u64> {
 fn under_oom(file: &Path) -> bool {
     std::fs::read_to_string(file).is_ok_and(|t| t.lines().any(|l| l == "under_oom 1"))
 }
-
-/// OOM kills in the cgroup at `path`, for psdock-ls; none if it is gone.
-pub fn kills_at(cgroup: &Cgroup) -> Option<u64> {
-    let dir = cgroup.memory_dir();
-    oom_kills(&dir.join(if cgroup.is_v2() {
-        "memory.events"
-    } else {
-        "memory.oom_control"
-    }))
-}

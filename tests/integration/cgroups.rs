@@ -439,3 +439,77 @@ fn device_lets_one_host_node_in_with_the_access_asked_and_no_other() {
     assert_ne!(code(&out), 0, "{out:?}");
     sb.assert_clean();
 }
+
+fn row(sb: &Sandbox, id: &str) -> serde_json::Value {
+    records::ls_json(sb, false)
+        .into_iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not listed"))
+}
+
+#[test]
+fn psdock_ls_shows_usage_from_the_cgroup_or_from_proc() {
+    let limited = Sandbox::new();
+    let mut cmd = limited.psdock();
+    cmd.args([
+        "-memory",
+        "64m",
+        "sh",
+        "-c",
+        "sleep 1000 & sleep 1000 & wait",
+    ]);
+    let a = records::start(&limited, cmd);
+    let plain = Sandbox::new();
+    let mut cmd = plain.psdock();
+    cmd.args(["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    let b = records::start(&plain, cmd);
+
+    let pids = |sb: &Sandbox, id: &str| {
+        wait_for("both sleeps to run", || {
+            let r = row(sb, id);
+            (r["usage"]["pids"].as_u64()? >= 3).then_some(r)
+        })
+    };
+    let r = pids(&limited, a.id());
+    let u = &r["usage"];
+    assert_eq!(u["source"], "cgroup", "{r}");
+    assert_eq!(u["memory_limit_bytes"], 64u64 << 20, "{r}");
+    assert_eq!(u["pids"], 3, "{r}");
+    assert!(u["cpu_ns"].as_u64().is_some(), "{r}");
+    assert_eq!(r["oom_kills"], 0, "{r}");
+    let r = pids(&plain, b.id());
+    let u = &r["usage"];
+    assert_eq!(u["source"], "proc", "{r}");
+    assert!(u["memory_bytes"].as_u64().unwrap() > 0, "{r}");
+    assert!(u["memory_limit_bytes"].is_null(), "{r}");
+    assert!(r.get("oom_kills").is_none(), "{r}");
+
+    let out = ls(&limited, &["--stats", "--no-stream"]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    let text = stdout(&out);
+    assert!(text.starts_with("CONTAINER_ID"), "{text}");
+    let line = text.lines().find(|l| l.starts_with(a.id())).unwrap();
+    assert!(line.contains(" / 64.0MiB"), "{text}");
+    assert!(line.trim_end().ends_with(" 3"), "{text}");
+    let out = ls(&plain, &["--stats", "--no-stream"]);
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.starts_with(b.id())).unwrap();
+    assert!(line.contains("(rss, no cgroup)"), "{text}");
+    drop((a, b));
+    limited.assert_clean();
+    plain.assert_clean();
+}
+
+#[test]
+fn psdock_ls_counts_oom_kills_while_the_container_runs_on() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.psdock();
+    cmd.args(NO_SWAP)
+        .args(sh(&format!("{HOG}; {HOG}; sleep 1000")));
+    let c = records::start(&sb, cmd);
+    wait_for("two OOM kills", || {
+        (row(&sb, c.id())["oom_kills"] == 2).then_some(())
+    });
+    drop(c);
+    sb.assert_clean();
+}
