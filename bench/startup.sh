@@ -5,6 +5,8 @@
 #     bwrap over it, our own bare C clone+overlay+chroot program (overlay-run.c)
 #     and a plain host fork+exec, taking turns in rounds of hyperfine runs; and
 #     psdock with `-upper disk`, its upper directory on ROOTFS's file system;
+#     and psdock with `-memory 256m` (a cgroup per run) against `crun run`
+#     with the same memory limit;
 #   - memory: VmRSS/VmHWM of psdock supervising `sleep`, against the parent
 #     process of crun and runc and against tini doing the same;
 #   - signals: how long a SIGTERM sent to psdock takes to reach a child that
@@ -78,7 +80,7 @@ cleanup() {
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     # A runtime killed halfway leaves its container and cgroups behind.
-    for id in bench-crun bench-runc rss-crun rss-runc; do
+    for id in bench-crun bench-runc bench-crun-memory rss-crun rss-runc; do
         "${crun[@]}" delete --force "$id" >/dev/null 2>&1 || true
         "${runc[@]}" delete --force "$id" >/dev/null 2>&1 || true
     done
@@ -118,6 +120,10 @@ bundle() { # NAME ARGS-AS-JSON
 }
 bundle bundle-true '["/bin/true"]'
 bundle bundle-sleep '["sleep", "1000"]'
+bundle bundle-true-memory '["/bin/true"]'
+jq '.linux.resources.memory = {limit: 268435456}' "$tmp/bundle-true-memory/config.json" \
+    >"$tmp/bundle-true-memory/config.json.new"
+mv "$tmp/bundle-true-memory/config.json.new" "$tmp/bundle-true-memory/config.json"
 
 # The machine may be shared: say how busy it was, as load average and as the
 # share of time some task waited for a CPU or for I/O (PSI, if the kernel has it).
@@ -137,7 +143,7 @@ say "start-up: $warmup warm-up runs, then $runs runs each in $rounds rounds ($bu
 # change in load between blocks skew the ratios, so every command gets a turn
 # of runs/rounds runs in each round, in an order that rotates, and each median
 # is over the runs of all rounds.
-names=(c-floor psdock crun runc bwrap host)
+names=(c-floor psdock crun runc bwrap host psdock-memory crun-memory)
 cmds=(
     "$tmp/overlay-run $tmp/image $tmp/c /bin/true"
     "$PSDOCK -i $tmp/image -r $tmp/psdock-rootfs /bin/true"
@@ -145,6 +151,8 @@ cmds=(
     "${runc[*]} run --bundle $tmp/bundle-true bench-runc"
     "bwrap --bind $tmp/peers/rootfs / --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts /bin/true"
     "/bin/true"
+    "$PSDOCK -i $tmp/image -r $tmp/psdock-memory-rootfs -memory 256m /bin/true"
+    "${crun[*]} run --bundle $tmp/bundle-true-memory bench-crun-memory"
 )
 # An earlier build, in the same rounds: drift in the machine cannot skew
 # the ratio between the two.
@@ -239,6 +247,8 @@ ratio_of() { calc '%.2f' "$psdock_ms / $(median_ms "$1")"; }
 ratio() { echo "$(ratio_of "$1")×"; }
 ratio_ok() { verdict "$(ratio_of "$1")" "$2" "$3"; }
 ms() { calc '%.2f ms' "$(median_ms "$1")"; }
+# One measure against another, both not psdock's plain start-up.
+ratio_to() { calc '%.2f×' "$(median_ms "$1") / $(median_ms "$2")"; }
 version() { "$@" --version 2>/dev/null | head -1 | grep -oE '[0-9]+(\.[0-9]+)+' | head -1; }
 size_kib=$(($(stat -c %s "$PSDOCK") / 1024))
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -257,6 +267,8 @@ table=$(cat <<EOF
 | **Start-up** (median of $runs, in $rounds rounds): \`psdock -i IMG -r ROOTFS /bin/true\`, overlay set-up and teardown included | **$(ms psdock)** | | |
 $baseline_row| \`psdock -upper disk\` (upper directory on ROOTFS's file system; $runs runs after the rest) | $(ms psdock-disk) | $(ratio psdock-disk) | |
 | \`crun run\` $(version crun), over the same overlay mounted beforehand | $(ms crun) | $(ratio crun) | ≤ 0.5×: $(ratio_ok crun '<=' 0.5) |
+| \`psdock -memory 256m\` (a cgroup made, joined and removed per run; in the rounds) | $(ms psdock-memory) | $(ratio psdock-memory) | |
+| \`crun run\` with the same memory limit (psdock -memory ÷ this) | $(ms crun-memory) | $(ratio_to psdock-memory crun-memory) | |
 | \`runc run\` $(version runc), over the same overlay mounted beforehand | $(ms runc) | $(ratio runc) | ≤ 0.25×: $(ratio_ok runc '<=' 0.25) |
 | \`bwrap\` $(version bwrap), over the same overlay mounted beforehand | $(ms bwrap) | $(ratio bwrap) | |
 | bare C clone+tmpfs+overlay+chroot (\`bench/overlay-run.c\`) | $(ms c-floor) | $(ratio c-floor) | aim 1.5×: $(ratio_ok c-floor '<=' 1.5) |
