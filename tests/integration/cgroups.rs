@@ -513,3 +513,32 @@ fn psdock_ls_counts_oom_kills_while_the_container_runs_on() {
     drop(c);
     sb.assert_clean();
 }
+
+/// On this hybrid host, a private mount namespace with cgroup2 alone at
+/// /sys/fs/cgroup is a v2 host whose controllers are all taken by v1: psdock
+/// must see v2, run without limits, and refuse limits naming the flag.
+#[test]
+fn a_v2_hierarchy_without_the_controller_is_refused_by_flag() {
+    if v2() {
+        eprintln!("skipped: the host is v2 already");
+        return;
+    }
+    let sb = Sandbox::new();
+    let run = |flags: &str| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+            "mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" -i \"$1\" -r \"$2\" {flags} true"
+        ));
+        cmd.arg(crate::util::psdock()).arg(image()).arg(sb.rootfs());
+        sb.mark_command(&mut cmd);
+        output(&mut cmd)
+    };
+    let out = run("");
+    assert_eq!(code(&out), 0, "{out:?}");
+    let out = run("-memory 64m");
+    assert_psdock_error(&out, &["-memory", "cgroup v2", "no memory controller"]);
+    let out = run("-device /dev/fuse");
+    assert_psdock_error(&out, &["-device", "BPF"]);
+    sb.assert_clean();
+}
