@@ -22,6 +22,13 @@ pub enum CgroupError {
         path: PathBuf,
         why: String,
     },
+    #[error("cannot watch {} for OOM kills: {source}", .path.display())]
+    Watch {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot kill the processes of the cgroup {}: {why}", .path.display())]
+    Kill { path: PathBuf, why: String },
     #[error("cannot remove the cgroup {}: {why}", .path.display())]
     Remove { path: PathBuf, why: String },
 }

@@ -207,7 +207,7 @@ impl Cgroup {
     /// on v1 a frozen cgroup (no fork can slip between the listing and the
     /// kills), each pid killed, then thawed for the kills to land.
     pub fn kill_all(&self) -> Result<(), CgroupError> {
-        let why = |e: &dyn std::fmt::Display| CgroupError::Remove {
+        let why = |e: &dyn std::fmt::Display| CgroupError::Kill {
             path: self.path.clone(),
             why: e.to_string(),
         };

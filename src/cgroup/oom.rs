@@ -27,7 +27,7 @@ pub struct Oom {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError + '_ {
-    move |source| CgroupError::Create {
+    move |source| CgroupError::Watch {
         path: path.to_owned(),
         source,
     }
@@ -109,11 +109,6 @@ impl Oom {
         })
     }
 
-    /// OOM kills seen so far.
-    pub fn kills(&self) -> u64 {
-        self.seen
-    }
-
     /// Says on stderr, as docker's `OOMKilled` does, that the kernel's OOM
     /// killer had a hand in the end (`code`: psdock's exit code).
     pub fn report(&self, code: i32) {
@@ -131,10 +126,12 @@ impl Oom {
                 eprintln!("psdock: the command was killed by the kernel's OOM killer ({kills} in the container)")
             }
             (137, s) => eprintln!(
-                "psdock: the container was ended after the kernel's OOM killer struck ({kills}; -oom {})",
+                "psdock: the container ran out of memory and was ended whole (-oom {})",
                 s.as_str()
             ),
-            _ => eprintln!("psdock: the kernel's OOM killer ended processes of the container ({kills})"),
+            _ => eprintln!(
+                "psdock: the kernel's OOM killer ended processes of the container ({kills})"
+            ),
         }
     }
 

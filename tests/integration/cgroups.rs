@@ -342,7 +342,10 @@ fn oom_kill_ends_the_whole_container_tells_the_hook_and_exits_137() {
     let out = sb.run(args);
     assert_eq!(code(&out), 137, "{out:?}");
     assert!(!stdout(&out).contains("carried on"), "{out:?}");
-    assert!(stderr(&out).contains("OOM killer"), "{out:?}");
+    assert!(
+        stderr(&out).contains("ran out of memory and was ended whole (-oom kill)"),
+        "{out:?}"
+    );
     assert_eq!(statuses(&hook), ["starting", "running", "oom", "crashed"]);
     let oom = &hook.requests()[2];
     assert_eq!(oom.ps()["oom_kills"], 1, "{:?}", oom.ps());
