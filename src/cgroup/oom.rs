@@ -12,8 +12,9 @@ use crate::spec::limits::OomStrategy;
 
 /// The watch on one cgroup, with the strategy to apply.
 pub struct Oom {
-    /// A handle of its own on the cgroup, to kill through.
-    cgroup: Cgroup,
+    /// `-oom kill|restart`: a handle of its own on the cgroup, to kill
+    /// through (each handle costs libcgroups' probe of every controller).
+    cgroup: Option<Cgroup>,
     fd: OwnedFd,
     /// v1: the `memory.oom_control` the eventfd is registered on, held open
     /// for as long as the registration must last.
@@ -74,7 +75,10 @@ impl Oom {
         // The cgroup is the container's alone: every kill counted is one of
         // its processes, those before the watch began included.
         Ok(Oom {
-            cgroup: cgroup.try_clone()?,
+            cgroup: match strategy {
+                OomStrategy::Notify => None,
+                _ => Some(cgroup.try_clone()?),
+            },
             fd,
             _control: control,
             counter,
@@ -137,7 +141,7 @@ impl Oom {
 
     /// Ends every process of the container (`-oom kill`).
     pub fn kill_all(&self) {
-        if let Err(e) = self.cgroup.kill_all() {
+        if let Some(Err(e)) = self.cgroup.as_ref().map(Cgroup::kill_all) {
             eprintln!("psdock: -oom {}: {e}", self.strategy.as_str());
         }
     }
