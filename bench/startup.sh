@@ -5,6 +5,8 @@
 #     bwrap over it, our own bare C clone+overlay+chroot program (overlay-run.c)
 #     and a plain host fork+exec, taking turns in rounds of hyperfine runs; and
 #     psdock with `-upper disk`, its upper directory on ROOTFS's file system;
+#     and psdock with `-memory 256m` (a cgroup per run) against `crun run`
+#     with the same memory limit;
 #   - memory: VmRSS/VmHWM of psdock supervising `sleep`, against the parent
 #     process of crun and runc and against tini doing the same;
 #   - signals: how long a SIGTERM sent to psdock takes to reach a child that
@@ -82,7 +84,7 @@ cleanup() {
     iptables -w -t nat -D POSTROUTING -s 10.250.0.0/24 ! -o psdbench0 -j MASQUERADE 2>/dev/null || true
     iptables -w -D FORWARD -i psdbench0 -j ACCEPT 2>/dev/null || true
     iptables -w -D FORWARD -o psdbench0 -j ACCEPT 2>/dev/null || true
-    for id in bench-crun bench-runc rss-crun rss-runc; do
+    for id in bench-crun bench-runc bench-crun-memory rss-crun rss-runc; do
         "${crun[@]}" delete --force "$id" >/dev/null 2>&1 || true
         "${runc[@]}" delete --force "$id" >/dev/null 2>&1 || true
     done
@@ -124,6 +126,10 @@ bundle bundle-true '["/bin/true"]'
 bundle bundle-sleep '["sleep", "1000"]'
 # With a network namespace of its own (crun and runc bring its lo up), for -net none.
 bundle bundle-netns '["/bin/true"]' network
+bundle bundle-true-memory '["/bin/true"]'
+jq '.linux.resources.memory = {limit: 268435456}' "$tmp/bundle-true-memory/config.json" \
+    >"$tmp/bundle-true-memory/config.json.new"
+mv "$tmp/bundle-true-memory/config.json.new" "$tmp/bundle-true-memory/config.json"
 
 # The machine may be shared: say how busy it was, as load average and as the
 # share of time some task waited for a CPU or for I/O (PSI, if the kernel has it).
@@ -143,7 +149,7 @@ say "start-up: $warmup warm-up runs, then $runs runs each in $rounds rounds ($bu
 # change in load between blocks skew the ratios, so every command gets a turn
 # of runs/rounds runs in each round, in an order that rotates, and each median
 # is over the runs of all rounds.
-names=(c-floor psdock crun runc bwrap host)
+names=(c-floor psdock crun runc bwrap host psdock-memory crun-memory)
 cmds=(
     "$tmp/overlay-run $tmp/image $tmp/c /bin/true"
     "$PSDOCK -i $tmp/image -r $tmp/psdock-rootfs /bin/true"
@@ -151,6 +157,8 @@ cmds=(
     "${runc[*]} run --bundle $tmp/bundle-true bench-runc"
     "bwrap --bind $tmp/peers/rootfs / --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts /bin/true"
     "/bin/true"
+    "$PSDOCK -i $tmp/image -r $tmp/psdock-memory-rootfs -memory 256m /bin/true"
+    "${crun[*]} run --bundle $tmp/bundle-true-memory bench-crun-memory"
 )
 # An earlier build, in the same rounds: drift in the machine cannot skew
 # the ratio between the two.
@@ -268,7 +276,8 @@ ratio_of() { calc '%.2f' "$psdock_ms / $(median_ms "$1")"; }
 ratio() { echo "$(ratio_of "$1")×"; }
 ratio_ok() { verdict "$(ratio_of "$1")" "$2" "$3"; }
 ms() { calc '%.2f ms' "$(median_ms "$1")"; }
-net_ratio() { calc '%.2f×' "$(median_ms "$1") / $(median_ms "$2")"; }
+# One measure against another, both not psdock's plain start-up.
+ratio_to() { calc '%.2f×' "$(median_ms "$1") / $(median_ms "$2")"; }
 version() { "$@" --version 2>/dev/null | head -1 | grep -oE '[0-9]+(\.[0-9]+)+' | head -1; }
 size_kib=$(($(stat -c %s "$PSDOCK") / 1024))
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -287,9 +296,11 @@ table=$(cat <<EOF
 | **Start-up** (median of $runs, in $rounds rounds): \`psdock -i IMG -r ROOTFS /bin/true\`, overlay set-up and teardown included | **$(ms psdock)** | | |
 $baseline_row| \`psdock -upper disk\` (upper directory on ROOTFS's file system; $runs runs after the rest) | $(ms psdock-disk) | $(ratio psdock-disk) | |
 | \`crun run\` $(version crun), over the same overlay mounted beforehand | $(ms crun) | $(ratio crun) | ≤ 0.5×: $(ratio_ok crun '<=' 0.5) |
-| \`psdock -net none\` (rounds of their own, after the rest) | $(ms psdock-net-none) | $(net_ratio psdock-net-none psdock-host) of the default in those rounds | |
-| \`crun run\` with a network namespace of its own | $(ms crun-netns) | $(net_ratio psdock-net-none crun-netns) (\`-net none\` ÷ this) | |
-| \`psdock -net bridge\` (a veth pair, an address, a route; the bridge made once) | $(ms psdock-net-bridge) | $(net_ratio psdock-net-bridge psdock-host) of the default in those rounds | |
+| \`psdock -net none\` (rounds of their own, after the rest) | $(ms psdock-net-none) | $(ratio_to psdock-net-none psdock-host) of the default in those rounds | |
+| \`crun run\` with a network namespace of its own | $(ms crun-netns) | $(ratio_to psdock-net-none crun-netns) (\`-net none\` ÷ this) | |
+| \`psdock -net bridge\` (a veth pair, an address, a route; the bridge made once) | $(ms psdock-net-bridge) | $(ratio_to psdock-net-bridge psdock-host) of the default in those rounds | |
+| \`psdock -memory 256m\` (a cgroup made, joined and removed per run; in the rounds) | $(ms psdock-memory) | $(ratio psdock-memory) | |
+| \`crun run\` with the same memory limit (psdock -memory ÷ this) | $(ms crun-memory) | $(ratio_to psdock-memory crun-memory) | |
 | \`runc run\` $(version runc), over the same overlay mounted beforehand | $(ms runc) | $(ratio runc) | ≤ 0.25×: $(ratio_ok runc '<=' 0.25) |
 | \`bwrap\` $(version bwrap), over the same overlay mounted beforehand | $(ms bwrap) | $(ratio bwrap) | |
 | bare C clone+tmpfs+overlay+chroot (\`bench/overlay-run.c\`) | $(ms c-floor) | $(ratio c-floor) | aim 1.5×: $(ratio_ok c-floor '<=' 1.5) |

@@ -63,6 +63,8 @@ pub enum Error {
     /// A health check enters the container: psdock must run sealed first.
     #[error("-health-cmd: {0}")]
     Seal(crate::seal::SealError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
 }
 
 /// psdock mounts, makes namespaces and keeps its records in a directory only

@@ -98,6 +98,14 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let mut plan = ProcessPlan::new(&spec, record.caps, [raw(0), raw(1), raw(2)]);
     // The container's own filter, as its record keeps it.
     plan.seccomp = crate::spec::seccomp_filter(&record.seccomp, record.caps)?;
+    if let Some(path) = &record.created.cgroup {
+        use std::os::unix::ffi::OsStrExt;
+        plan.cgroup_procs = crate::cgroup::Cgroup::open(path)?
+            .procs_files()
+            .iter()
+            .filter_map(|p| std::ffi::CString::new(p.as_os_str().as_bytes()).ok())
+            .collect();
+    }
     if let Some(sig) = crate::signals::stop_pending() {
         return Err(Error::Stopped(sig));
     }
@@ -111,7 +119,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         None,
         transfer,
         Lifecycle::new(None, None),
-        None,
+        supervisor::Watches::default(),
     )
     .map_err(Error::Supervise)?
     .ending;

@@ -3,6 +3,7 @@
 //! The core lives in `src/`; plug-in implementations live in `drivers/` and
 //! `sinks/` and register themselves with [`plugin`]'s registry.
 
+pub mod cgroup;
 pub mod cli;
 pub mod container;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod stdio;
 pub mod supervisor;
 #[cfg(any(feature = "stdio-tls", feature = "notify-webhook"))]
 pub mod tls_trust;
+pub mod usage;
 pub mod user;
 
 #[path = "../drivers/mod.rs"]

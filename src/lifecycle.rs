@@ -200,6 +200,11 @@ impl Events {
         }
     }
 
+    /// The kernel's OOM killer ended a process of the container: `kills` so far.
+    pub fn oom(&mut self, kills: u64) {
+        self.send(State::Oom(kills));
+    }
+
     fn send(&mut self, state: State) {
         self.seq += 1;
         if let Some(tx) = &self.tx {

@@ -56,6 +56,9 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         }
         return Ok(0);
     }
+    if args.stats {
+        return stats(&dir, args.no_stream);
+    }
     let listed = state::list(&dir).map_err(|e| {
         // The state directory is root's (0700): for anyone else, the reason.
         let denied = matches!(&e, state::StateError::Read { source, .. }
@@ -86,6 +89,46 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// `--stats`: each running container's usage over 0.2 s, refreshed every
+/// second until psdock-ls is interrupted (or once, with `--no-stream`).
+fn stats(dir: &std::path::Path, once: bool) -> Result<i32, Error> {
+    use std::io::IsTerminal;
+    const WINDOW: std::time::Duration = std::time::Duration::from_millis(200);
+    let terminal = std::io::stdout().is_terminal();
+    loop {
+        let records: Vec<_> = state::list(dir)?
+            .into_iter()
+            .filter_map(|l| match l {
+                Listed::Record(r) => Some(r),
+                Listed::Broken { .. } => None,
+            })
+            .collect();
+        let before: Vec<_> = records.iter().map(|r| crate::usage::of(r)).collect();
+        let start = std::time::Instant::now();
+        std::thread::sleep(WINDOW);
+        let elapsed = start.elapsed();
+        let rows: Vec<_> = records
+            .iter()
+            .zip(before)
+            .filter_map(|(r, b)| {
+                let (b, a) = (b?, crate::usage::of(r)?);
+                Some((r.id.clone(), a, crate::usage::cpu_percent(&b, &a, elapsed)))
+            })
+            .collect();
+        let mut out = Vec::new();
+        if terminal && !once {
+            // Home and clear, as docker stats redraws.
+            out.extend_from_slice(b"\x1b[H\x1b[2J");
+        }
+        crate::usage::table(&mut out, &rows).map_err(LsError::Output)?;
+        flush(&out)?;
+        if once {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1) - WINDOW);
+    }
+}
+
 /// Everything goes out in one write: a reader never sees half a listing, and a
 /// closed pipe (`psdock-ls | head -1`) is not an error.
 fn flush(out: &[u8]) -> Result<(), LsError> {
@@ -114,6 +157,12 @@ struct Row {
     net: Option<crate::plugin::NetInfo>,
     /// With a health check: its state, failures in a row and last check.
     health: Option<Box<crate::health::HealthRecord>>,
+    /// Running containers with a cgroup: the kernel's OOM kills so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oom_kills: Option<u64>,
+    /// Running containers: the raw figures of `--stats`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<crate::usage::Usage>,
 }
 
 impl Row {
@@ -137,6 +186,8 @@ impl Row {
                 error: None,
                 net: r.net.clone(),
                 health: r.health.clone(),
+                usage: crate::usage::of(r),
+                oom_kills: None,
             },
             Listed::Broken { id, why } => Row {
                 id: id.clone(),
@@ -150,7 +201,13 @@ impl Row {
                 error: Some(why.clone()),
                 net: None,
                 health: None,
+                usage: None,
+                oom_kills: None,
             },
+        })
+        .map(|mut row| {
+            row.oom_kills = row.usage.and_then(|u| u.oom_kills);
+            row
         })
     }
 }

@@ -85,6 +85,11 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
             .map_err(Error::Network)?
     };
     entry.network(network.info());
+    let mut oom = None;
+    if spec.limits.any() {
+        let cgroup = entry.make_cgroup(&spec.limits)?;
+        oom = Some(crate::cgroup::Oom::watch(cgroup, spec.limits.oom)?);
+    }
     let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
     plan.tty = tty;
@@ -95,7 +100,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         return Err(Error::Stopped(sig));
     }
     lifecycle.starting(entry.id());
-    let container = match container::spawn(&spec, &plan) {
+    let container = match container::spawn(&spec, &plan, entry.cgroup()) {
         Ok(c) => c,
         Err(e) => {
             let e = Error::from(e);
@@ -123,11 +128,17 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         spec.kill_timeout,
         transfer,
         lifecycle,
-        monitor.as_mut(),
+        supervisor::Watches {
+            health: monitor.as_mut(),
+            oom: oom.as_mut(),
+        },
     )
     .map_err(Error::Supervise)?
     .ending;
     drop(monitor);
+    if let Some(oom) = oom {
+        oom.report(ending.exit_code());
+    }
     drop(container);
     drop(network);
     drop(entry);

@@ -15,7 +15,12 @@ use crate::lifecycle::{self, Lifecycle};
 use crate::plugin::{Pump, PumpEnd, Transfer};
 use crate::sd_notify;
 use crate::signals::{self, Signals};
+use crate::spec::limits::OomStrategy;
 use crate::stdio::pty::{self, Foreground};
+
+/// How soon, and how many times, an OOM wake-up without a new kill is looked at again.
+const OOM_RECHECK: Duration = Duration::from_millis(20);
+const OOM_RECHECKS: u32 = 25;
 
 /// How the command ended, as psdock reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,9 +93,19 @@ pub fn start_pump(
     pump.start(pty).map(Some)
 }
 
+/// What a run watches beside its init, its signals and its output, when
+/// asked for: each left out costs nothing.
+#[derive(Default)]
+pub struct Watches<'a, 'm> {
+    /// The health check: `running` then waits for the first `healthy`.
+    pub health: Option<&'a mut crate::health::Monitor<'m>>,
+    /// The cgroup's OOM kills.
+    pub oom: Option<&'a mut crate::cgroup::Oom>,
+}
+
 /// Runs until the container's init has exited, its output is delivered and
 /// so are the notifications (or one timeout has passed); returns how it
-/// ended. With a health `monitor`, `running` waits for the first `healthy`.
+/// ended.
 pub fn supervise(
     rt: &tokio::runtime::Runtime,
     container: &Container,
@@ -98,8 +113,12 @@ pub fn supervise(
     kill_timeout: Option<Duration>,
     stdio: Option<Transfer>,
     lifecycle: Lifecycle,
-    mut monitor: Option<&mut crate::health::Monitor<'_>>,
+    watches: Watches<'_, '_>,
 ) -> io::Result<Supervised> {
+    let Watches {
+        health: mut monitor,
+        mut oom,
+    } = watches;
     let (mut events, ready, deliveries) = lifecycle.start(container.pid);
     let systemd = events.systemd();
     if let Some(m) = &monitor {
@@ -112,6 +131,26 @@ pub fn supervise(
         let exited = unsafe { AsyncFd::register_with_interest(Fd(pidfd), Interest::READABLE)? };
         let sigfd = unsafe {
             AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)?
+        };
+        // SAFETY: the watch is our caller's and outlives this block.
+        let oomfd = oom
+            .as_ref()
+            .map(|o| unsafe {
+                AsyncFd::register_with_interest(Fd(o.as_raw_fd()), Interest::READABLE)
+            })
+            .transpose()?;
+        // v1 signals the OOM before the kill is counted: a wake-up that finds
+        // no new kill looks again shortly, a few times.
+        let mut oom_recheck: Option<(Instant, u32)> = None;
+        let on_oom = |oom: &mut crate::cgroup::Oom, events: &mut lifecycle::Events| {
+            let Some(kills) = oom.check() else {
+                return false;
+            };
+            events.oom(kills);
+            if oom.strategy() != OomStrategy::Notify {
+                oom.kill_all();
+            }
+            true
         };
         let translated = std::cell::Cell::new(None);
         let stopping = std::cell::Cell::new(false);
@@ -252,6 +291,21 @@ pub fn supervise(
                         deliver(libc::SIGTERM, &mut deadline);
                     }
                 }
+                guard = async { oomfd.as_ref().expect("guarded").readable().await }, if oomfd.is_some() => {
+                    guard?.clear_ready();
+                    let o = oom.as_deref_mut().expect("watched");
+                    if !on_oom(o, &mut events) {
+                        oom_recheck = Some((Instant::now() + OOM_RECHECK, OOM_RECHECKS));
+                    }
+                }
+                _ = tokio::time::sleep_until(oom_recheck.map_or_else(Instant::now, |r| r.0)), if oom_recheck.is_some() => {
+                    let o = oom.as_deref_mut().expect("watched");
+                    oom_recheck = match oom_recheck {
+                        _ if on_oom(o, &mut events) => None,
+                        Some((_, left)) if left > 1 => Some((Instant::now() + OOM_RECHECK, left - 1)),
+                        _ => None,
+                    };
+                }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     send(pidfd, libc::SIGKILL);
                     deadline = None;
@@ -300,6 +354,12 @@ pub fn supervise(
             (Ending::Signaled(libc::SIGKILL), Some(sig)) => Ending::Translated(sig),
             (ending, _) => ending,
         };
+        // Kills that came with the end, before the cgroup goes.
+        if let Some(o) = oom.as_deref_mut() {
+            if let Some(kills) = o.check() {
+                events.oom(kills);
+            }
+        }
         events.crashed(ending.into());
         drop(events);
         Ok(Supervised { ending, unhealthy })

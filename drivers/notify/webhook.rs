@@ -217,6 +217,8 @@ struct Ps<'a> {
     /// With a health check: `starting`, `healthy` or `unhealthy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     health: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oom_kills: Option<u64>,
 }
 
 fn body(event: &Event) -> Vec<u8> {
@@ -234,6 +236,10 @@ fn body(event: &Event) -> Vec<u8> {
             exit_code,
             signal,
             health: event.health.map(|h| h.as_str()),
+            oom_kills: match event.state {
+                crate::plugin::State::Oom(n) => Some(n),
+                _ => None,
+            },
         },
     };
     serde_json::to_vec(&body).expect("plain strings and numbers serialize")

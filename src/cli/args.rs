@@ -137,6 +137,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub health: super::HealthArgs,
+
+    #[command(flatten)]
+    pub limits: super::LimitArgs,
 }
 
 #[cfg(test)]

@@ -31,4 +31,13 @@ pub struct LsArgs {
     /// Print the version
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     pub version: (),
+
+    /// Show what each running container uses (CPU%, memory, processes),
+    /// refreshed every second until interrupted, as docker stats does
+    #[arg(long = "stats", conflicts_with_all = ["json", "quiet", "all", "prune"])]
+    pub stats: bool,
+
+    /// With --stats: print once and exit
+    #[arg(long = "no-stream", requires = "stats")]
+    pub no_stream: bool,
 }

@@ -115,7 +115,7 @@ fn setup(
     };
 
     pivot(&plan.rootfs).at(Stage::PivotRoot)?;
-    mounts::system().at(Stage::SystemMount)?;
+    mounts::system(&plan.devices).at(Stage::SystemMount)?;
     // The terminal comes from the container's own devpts, mounted just now;
     // setsid() above left this process without a controlling terminal.
     if let (Some(tty), Some(channel)) = (&plan.tty, tty_channel) {

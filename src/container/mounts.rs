@@ -60,7 +60,7 @@ fn fs(
     mount(Some(source), target, Some(fstype), flags, data)
 }
 
-pub fn system() -> Result<(), Errno> {
+pub fn system(devices: &[super::plan::PlannedDevice]) -> Result<(), Errno> {
     let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     fs("proc", "/proc", "proc", hardened, None)?;
     fs(
@@ -89,6 +89,37 @@ pub fn system() -> Result<(), Errno> {
             nix::sys::stat::makedev(major, minor),
         )?;
         mount(Some(name), name, NONE, MsFlags::MS_BIND, NONE)?;
+    }
+    // -device nodes, the same way; the devices cgroup says what they allow.
+    for d in devices {
+        for dir in &d.parents {
+            match mkdir(dir.as_c_str(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let kind = if d.block {
+            SFlag::S_IFBLK
+        } else {
+            SFlag::S_IFCHR
+        };
+        match mknod(
+            d.path.as_c_str(),
+            kind,
+            Mode::from_bits_truncate(d.mode),
+            d.dev,
+        ) {
+            // One of the standard nodes, asked for again: it is there.
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        mount(
+            Some(d.path.as_c_str()),
+            d.path.as_c_str(),
+            NONE,
+            MsFlags::MS_BIND,
+            NONE,
+        )?;
     }
     mount(
         NONE,

@@ -15,6 +15,16 @@ pub struct PlannedBind {
     pub is_dir: bool,
 }
 
+/// A `-device` node, made in the container's /dev.
+pub struct PlannedDevice {
+    /// Directories below /dev to make first, outermost first.
+    pub parents: Vec<CString>,
+    pub path: CString,
+    pub block: bool,
+    pub dev: libc::dev_t,
+    pub mode: u32,
+}
+
 /// A new container: its file systems and hostname, and the process it runs.
 pub struct Plan {
     pub rootfs: CString,
@@ -28,6 +38,8 @@ pub struct Plan {
     pub tty: Option<crate::stdio::pty::Tty>,
     /// The network namespace to join (`None`: psdock's own).
     pub netns: Option<RawFd>,
+    /// `-device` nodes.
+    pub devices: Vec<PlannedDevice>,
 }
 
 /// The process that ends up running in a container, the init or one entered
@@ -50,6 +62,9 @@ pub struct ProcessPlan {
     pub stdio: [Option<RawFd>; 3],
     /// The system-call filter, installed right before exec (`None`: unconfined).
     pub seccomp: Option<super::seccomp::Filter>,
+    /// `cgroup.procs` files the process joins (writing `0`) before it enters
+    /// the container: psdock-exec's, into the container's cgroup.
+    pub cgroup_procs: Vec<CString>,
 }
 
 fn cstr(b: &[u8]) -> CString {
@@ -79,6 +94,7 @@ impl Plan {
             process,
             tty: None,
             netns: None,
+            devices: spec.limits.devices.iter().map(plan_device).collect(),
         }
     }
 }
@@ -112,6 +128,7 @@ impl ProcessPlan {
             cap_last: super::caps::last(),
             stdio,
             seccomp: None,
+            cgroup_procs: Vec::new(),
         }
     }
 }
@@ -122,5 +139,22 @@ fn plan_bind(b: &BindMount) -> PlannedBind {
         target: b.target.clone(),
         readonly: b.readonly,
         is_dir: b.source.is_dir(),
+    }
+}
+
+fn plan_device(d: &spec::limits::Device) -> PlannedDevice {
+    let parents = d
+        .path
+        .ancestors()
+        .skip(1)
+        .take_while(|p| p.starts_with("/dev") && *p != Path::new("/dev"))
+        .map(|p| cstr(p.as_os_str().as_bytes()))
+        .collect::<Vec<_>>();
+    PlannedDevice {
+        parents: parents.into_iter().rev().collect(),
+        path: cstr(d.path.as_os_str().as_bytes()),
+        block: d.kind == b'b',
+        dev: libc::makedev(d.major as u32, d.minor as u32),
+        mode: d.mode,
     }
 }

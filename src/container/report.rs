@@ -156,6 +156,8 @@ pub enum ContainerError {
     Threads(u64),
     #[error("container setup failed: the container's first process {} before running the command", died(.0))]
     Died(nix::sys::wait::WaitStatus),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
 }
 
 /// How a child ended, for [`ContainerError::Died`].

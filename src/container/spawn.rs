@@ -52,7 +52,13 @@ impl Drop for Container {
 
 /// Clones the init and waits until it has executed the command (or failed to).
 /// Fails if psdock has started a thread (see [`launch`]).
-pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
+/// With a `cgroup`, the init is moved into it before the command's first
+/// instruction.
+pub fn spawn(
+    spec: &RunSpec,
+    plan: &Plan,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+) -> Result<Container, ContainerError> {
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     let (tty_parent, tty_child) = tty_channel(plan.tty.is_some())?;
     let mut container = launch(flags, |report, sync| {
@@ -65,7 +71,15 @@ pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
             binds: &spec.binds,
         })
     })?;
-    refuse_own_binary(&container, &spec.command[0])?;
+    // While the init is stopped at its exec: nothing of the command has run
+    // yet, so nothing escapes the limits. (On v2, clone3's CLONE_INTO_CGROUP
+    // would spare the move; psdock clones with clone(2) and the stop is
+    // there anyway.)
+    let join = || match cgroup {
+        Some(c) => c.join(container.pid.as_raw()).map_err(ContainerError::from),
+        None => Ok(()),
+    };
+    refuse_own_binary(&container, &spec.command[0], join)?;
     container.pty = receive_tty(tty_parent)?;
     Ok(container)
 }
@@ -84,7 +98,14 @@ pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
 /// container where other processes already run, re-executes from a sealed view
 /// of its binary instead (`crate::seal`); psdock does not need to, and its
 /// start-up is spared that second exec.
-fn refuse_own_binary(container: &Container, command: &OsStr) -> Result<(), ContainerError> {
+///
+/// `release` runs once the exe is known to be another, right before the init
+/// is let go.
+fn refuse_own_binary(
+    container: &Container,
+    command: &OsStr,
+    release: impl FnOnce() -> Result<(), ContainerError>,
+) -> Result<(), ContainerError> {
     use nix::sys::ptrace;
     use nix::sys::wait::{WaitPidFlag, WaitStatus};
     let pid = container.pid;
@@ -112,9 +133,11 @@ fn refuse_own_binary(container: &Container, command: &OsStr) -> Result<(), Conta
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) => Err(ContainerError::Inspect(e)),
         Ok(_) if STOPS_AT_EXEC.load(Ordering::Relaxed) => {
+            release()?;
             ptrace::detach(pid, None).map_err(ContainerError::Trace)
         }
-        Ok(_) => Ok(()),
+        // psdock traced itself: the command runs already, moved in as soon as can be.
+        Ok(_) => release(),
     }
 }
 

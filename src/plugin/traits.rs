@@ -171,6 +171,8 @@ pub enum State {
     /// `healthy` that let `running` go out: any number of times, between
     /// `starting` and `crashed`.
     Health,
+    /// The kernel's OOM killer ended a process of the container: the total so far.
+    Oom(u64),
 }
 
 impl State {
@@ -180,6 +182,7 @@ impl State {
             State::Running => "running",
             State::Crashed(_) => "crashed",
             State::Health => "health",
+            State::Oom(_) => "oom",
         }
     }
 }

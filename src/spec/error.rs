@@ -64,4 +64,6 @@ pub enum SpecError {
     Net(#[from] super::NetSpecError),
     #[error(transparent)]
     Health(#[from] crate::health::HealthError),
+    #[error(transparent)]
+    Limit(#[from] super::limits::LimitError),
 }

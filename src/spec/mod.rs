@@ -5,6 +5,7 @@
 mod binds;
 mod caps;
 mod error;
+pub mod limits;
 mod net;
 mod process;
 mod run;
@@ -12,6 +13,7 @@ mod seccomp;
 
 pub use binds::BindMount;
 pub use error::SpecError;
+pub use limits::Limits;
 pub use net::{NetSpec, NetSpecError, Proto, Publish, Subnet};
 pub use process::{container_user_file, env_var, ProcessSpec};
 pub use run::RunSpec;

@@ -51,6 +51,8 @@ pub struct RunSpec {
     pub health: Option<crate::health::HealthSpec>,
     /// Stop the container once it is unhealthy (set with a restart policy).
     pub stop_when_unhealthy: bool,
+    /// `-memory`, `-cpus` and the other limits; none: no cgroup is made.
+    pub limits: super::Limits,
 }
 
 impl RunSpec {
@@ -72,6 +74,7 @@ impl RunSpec {
         let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
         let caps = super::caps::from_args(&args.cap_add, &args.cap_drop)?;
+        let limits = super::Limits::from_args(&args.limits)?;
         let seccomp = super::SeccompSpec::from_arg(args.seccomp.as_deref(), caps)?;
         let net = super::NetSpec::from_args(&args.net)?;
         let image = check_image(&image)?;
@@ -129,6 +132,7 @@ impl RunSpec {
             net,
             health,
             stop_when_unhealthy: false,
+            limits,
         })
     }
 

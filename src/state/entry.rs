@@ -16,6 +16,8 @@ pub struct Entry {
     dir: PathBuf,
     record: Record,
     rootfs: Option<Rootfs>,
+    /// Removed before the rootfs is torn down, once the container has ended.
+    cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 impl Entry {
@@ -40,6 +42,7 @@ impl Entry {
                 rootfs_dir: std::fs::symlink_metadata(&spec.rootfs).is_err(),
                 sibling: rootfs::sibling_of(&spec.rootfs),
                 upper: spec.upper,
+                cgroup: None,
             },
             seccomp: spec.seccomp.choice.clone(),
             net: None,
@@ -59,6 +62,7 @@ impl Entry {
             dir,
             record,
             rootfs: None,
+            cgroup: None,
         })
     }
 
@@ -128,6 +132,21 @@ impl Entry {
         store::write(&self.dir, &self.record, false)
     }
 
+    /// Makes the container's cgroup with `limits`, recorded before it is made.
+    pub fn make_cgroup(
+        &mut self,
+        limits: &crate::spec::Limits,
+    ) -> Result<&crate::cgroup::Cgroup, crate::error::Error> {
+        let planned = crate::cgroup::Planned::new(&self.record.id, limits)?;
+        self.record.created.cgroup = Some(planned.path().to_owned());
+        store::write(&self.dir, &self.record, false)?;
+        Ok(self.cgroup.insert(planned.create(limits)?))
+    }
+
+    pub fn cgroup(&self) -> Option<&crate::cgroup::Cgroup> {
+        self.cgroup.as_ref()
+    }
+
     pub fn path(&self) -> PathBuf {
         store::entry_path(&self.dir, &self.record.id)
     }
@@ -135,10 +154,18 @@ impl Entry {
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        if let Some(rootfs) = self.rootfs.take() {
-            if !rootfs.close() {
-                return;
+        let mut clean = true;
+        if let Some(cgroup) = self.cgroup.take() {
+            if let Err(e) = cgroup.remove() {
+                eprintln!("psdock: {e}");
+                clean = false;
             }
+        }
+        if let Some(rootfs) = self.rootfs.take() {
+            clean &= rootfs.close();
+        }
+        if !clean {
+            return;
         }
         let path = self.path();
         if let Err(e) = std::fs::remove_file(&path) {

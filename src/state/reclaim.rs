@@ -25,6 +25,8 @@ pub enum ReclaimError {
     InUse(PathBuf),
     #[error("{} is a mount point psdock did not make", .0.display())]
     ForeignMount(PathBuf),
+    #[error(transparent)]
+    Cgroup(crate::cgroup::CgroupError),
     #[error("cannot {what} {}: {source}", .path.display())]
     Io {
         what: &'static str,
@@ -51,6 +53,11 @@ pub fn reclaim(dir: &Path, record: &Record) -> Result<(), ReclaimError> {
         // PDEATHSIG is on its way; make sure, through a pidfd that names
         // exactly this process, and wait for the whole container to end.
         end(init).map_err(|_| ReclaimError::InitAlive(init.pid))?;
+    }
+    if let Some(path) = &record.created.cgroup {
+        crate::cgroup::Cgroup::open(path)
+            .and_then(|c| c.remove())
+            .map_err(ReclaimError::Cgroup)?;
     }
     let created = &record.created;
     // Held until the end: a psdock starting on this ROOTFS meanwhile sees it in use.

@@ -63,6 +63,10 @@ pub struct Created {
     /// a choice have none: theirs was on disk.
     #[serde(default = "disk")]
     pub upper: Upper,
+    /// The container's cgroup below each hierarchy's root, recorded before it
+    /// is made; none when no limit was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<PathBuf>,
 }
 
 fn docker_caps() -> u64 {
@@ -190,6 +194,7 @@ mod tests {
                 rootfs_dir: true,
                 sibling: PathBuf::from(OsStr::from_bytes(b"/r/.\xffroot.psdock")),
                 upper: Upper::Tmpfs,
+                cgroup: None,
             },
             seccomp: crate::spec::Seccomp::Unconfined,
             net: None,

@@ -50,7 +50,9 @@ pub fn is_id(id: &str) -> bool {
         .is_some_and(|hex| hex.len() == 7 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// One entry of the state directory.
+/// One entry of the state directory. A record is large, a broken entry rare:
+/// boxing the record would cost an allocation for the common case.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listed {
     Record(Box<Record>),
@@ -249,6 +251,7 @@ mod tests {
                 rootfs_dir: true,
                 sibling: "/r/.root.psdock".into(),
                 upper: crate::rootfs::Upper::Tmpfs,
+                cgroup: None,
             },
             seccomp: Default::default(),
             net: None,

@@ -9,6 +9,8 @@ mod hook;
 mod bad_input;
 // Bind mounts: ro/rw, created targets, symlinks that try to escape the rootfs.
 mod binds;
+// Resource limits: a cgroup per container, applied, joined and removed.
+mod cgroups;
 // Command line forms: spellings, `-flag=value`, last wins, where the command starts.
 mod cli;
 // Namespaces, PID 1, system mounts and the exit codes of the command.
