@@ -50,9 +50,7 @@ pub fn is_id(id: &str) -> bool {
         .is_some_and(|hex| hex.len() == 7 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// One entry of the state directory. A record is large, a broken entry rare:
-/// boxing the record would cost an allocation for the common case.
-#[allow(clippy::large_enum_variant)]
+/// One entry of the state directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listed {
     Record(Box<Record>),
