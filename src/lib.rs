@@ -18,6 +18,7 @@ pub mod proctree;
 pub mod rootfs;
 pub mod run;
 pub mod seal;
+pub mod service;
 pub mod signals;
 pub mod spec;
 pub mod state;

@@ -9,6 +9,10 @@
 //! ended, after which the deliveries still outstanding get one timeout to
 //! finish: a dead or hanging hook delays psdock's exit by at most that and
 //! never changes its exit code.
+//!
+//! Under `-restart` every attempt sends its own three, `seq` counting on
+//! across them: the deliveries run beside each attempt and each wait between
+//! two, and get their timeout once, after the last.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -44,12 +48,17 @@ pub struct Lifecycle {
 pub struct Events {
     id: Rc<str>,
     seq: u32,
+    /// The restarts so far, with a restart policy; `None` without one, so
+    /// that the events read as they always did.
+    restarts: Option<u32>,
     tx: Option<mpsc::UnboundedSender<Event>>,
 }
 
-/// The delivering side: one event at a time, in order.
+/// The delivering side: one event at a time, in order, for as long as the
+/// run lasts, across attempts.
 pub struct Deliveries {
-    worker: Option<(Box<dyn Delivery>, mpsc::UnboundedReceiver<Event>)>,
+    worker: Option<std::pin::Pin<Box<dyn Future<Output = ()>>>>,
+    trying: Trying,
     timeout: Duration,
 }
 
@@ -60,10 +69,13 @@ impl Lifecycle {
         notifier: Option<(Box<dyn Delivery>, Duration)>,
         probe: Option<(Box<dyn PortProbe>, u16)>,
     ) -> Self {
+        let trying = Trying::default();
         let (tx, worker, timeout) = match notifier {
             Some((delivery, timeout)) => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                (Some(tx), Some((delivery, rx)), timeout)
+                let worker: std::pin::Pin<Box<dyn Future<Output = ()>>> =
+                    Box::pin(run_deliveries(delivery, rx, timeout, trying.clone()));
+                (Some(tx), Some(worker), timeout)
             }
             None => (None, None, DEFAULT_TIMEOUT),
         };
@@ -71,9 +83,14 @@ impl Lifecycle {
             events: Events {
                 id: "".into(),
                 seq: 0,
+                restarts: None,
                 tx,
             },
-            deliveries: Deliveries { worker, timeout },
+            deliveries: Deliveries {
+                worker,
+                trying,
+                timeout,
+            },
             probe,
         }
     }
@@ -111,33 +128,59 @@ impl Lifecycle {
     }
 
     /// Queues `starting` for the container `id`; it is sent once the
-    /// supervisor runs.
-    pub fn starting(&mut self, id: &str) {
-        self.events.id = id.into();
+    /// supervisor runs. `restarts`: how many attempts came before this one,
+    /// when a restart policy is set.
+    pub fn starting(&mut self, id: &str, restarts: Option<u32>) {
+        if *self.events.id != *id {
+            self.events.id = id.into();
+        }
+        self.events.restarts = restarts;
         self.events.send(State::Starting);
+    }
+
+    /// Queues `crashed`; `will_restart` says whether another attempt follows
+    /// (sent only with a restart policy).
+    pub fn crashed(&mut self, exit: Exit, will_restart: bool) {
+        self.events.crashed(exit, will_restart);
     }
 
     /// The container could not be started after `starting` was queued (the
     /// command was not found, a step of its setup failed): `crashed` with
     /// psdock's exit code, and both delivered within one timeout.
-    pub fn failed_start(self, rt: &tokio::runtime::Runtime, code: i32) {
-        let Lifecycle {
-            mut events,
-            deliveries,
-            ..
-        } = self;
-        if deliveries.worker.is_none() {
-            return;
+    pub fn failed_start(mut self, rt: &tokio::runtime::Runtime, code: i32) {
+        if self.deliveries.worker.is_some() {
+            self.events.crashed(Exit::Code(code), false);
         }
-        events.crashed(Exit::Code(code));
-        drop(events);
-        rt.block_on(alongside(deliveries, async {}));
+        self.finish(rt);
     }
 
     /// Splits for the supervisor: the events to send, the future that ends
     /// once the command is running, and the deliveries to run beside it all.
-    pub fn start(self, init: Pid) -> (Events, impl Future<Output = ()>, Deliveries) {
-        (self.events, ready(self.probe, init), self.deliveries)
+    pub fn start(
+        &mut self,
+        init: Pid,
+    ) -> (&mut Events, impl Future<Output = ()> + '_, &mut Deliveries) {
+        (
+            &mut self.events,
+            ready(self.probe.as_mut(), init),
+            &mut self.deliveries,
+        )
+    }
+
+    /// The deliveries, to run beside a wait between attempts.
+    pub fn deliveries(&mut self) -> &mut Deliveries {
+        &mut self.deliveries
+    }
+
+    /// No event follows: the deliveries still outstanding get one timeout.
+    pub fn finish(self, rt: &tokio::runtime::Runtime) {
+        let Lifecycle {
+            events, deliveries, ..
+        } = self;
+        drop(events);
+        if deliveries.worker.is_some() {
+            rt.block_on(alongside(deliveries, async {}));
+        }
     }
 }
 
@@ -146,11 +189,15 @@ impl Events {
         self.send(State::Running);
     }
 
-    pub fn crashed(&mut self, exit: Exit) {
-        self.send(State::Crashed(exit));
+    fn crashed(&mut self, exit: Exit, will_restart: bool) {
+        self.send_with(State::Crashed(exit), will_restart);
     }
 
     fn send(&mut self, state: State) {
+        self.send_with(state, false);
+    }
+
+    fn send_with(&mut self, state: State, will_restart: bool) {
         self.seq += 1;
         if let Some(tx) = &self.tx {
             // The receiver lives as long as the run: a failed send cannot happen
@@ -160,6 +207,8 @@ impl Events {
                 seq: self.seq,
                 time: SystemTime::now(),
                 state,
+                restarts: self.restarts,
+                will_restart: self.restarts.map(|_| will_restart),
             });
         }
     }
@@ -180,10 +229,11 @@ impl From<Ending> for Exit {
 /// command was executed when the supervisor starts), otherwise once the probe
 /// sees the port listened on. Never ends if it never is; the supervisor stops
 /// polling it when the command ends.
-async fn ready(probe: Option<(Box<dyn PortProbe>, u16)>, init: Pid) {
-    let Some((mut probe, port)) = probe else {
+async fn ready(probe: Option<&mut (Box<dyn PortProbe>, u16)>, init: Pid) {
+    let Some((probe, port)) = probe else {
         return;
     };
+    let port = *port;
     let interval = probe.interval();
     let mut warned = false;
     loop {
@@ -207,20 +257,14 @@ async fn ready(probe: Option<(Box<dyn PortProbe>, u16)>, init: Pid) {
 
 /// Runs `main` with the deliveries beside it. Once `main` is done (and has
 /// dropped its [`Events`]), the deliveries still outstanding get one timeout.
-pub async fn alongside<T>(deliveries: Deliveries, main: impl Future<Output = T>) -> T {
-    let grace = deliveries.timeout;
-    let trying = Rc::new(RefCell::new(None));
-    let mut delivering = pin!(deliveries.run(trying.clone()));
-    let mut main = pin!(main);
-    let mut delivered = false;
-    let out = loop {
-        tokio::select! {
-            out = &mut main => break out,
-            () = &mut delivering, if !delivered => delivered = true,
-        }
+pub async fn alongside<T>(mut deliveries: Deliveries, main: impl Future<Output = T>) -> T {
+    let out = deliveries.beside(main).await;
+    let Some(delivering) = deliveries.worker else {
+        return out;
     };
-    if !delivered && tokio::time::timeout(grace, delivering).await.is_err() {
-        let (status, why) = trying.take().unwrap_or_default();
+    let grace = deliveries.timeout;
+    if tokio::time::timeout(grace, delivering).await.is_err() {
+        let (status, why) = deliveries.trying.take().unwrap_or_default();
         eprintln!(
             "psdock: -web-hook: {status:?} and what follows not delivered within \
              -web-hook-timeout {}s of the end: {why}",
@@ -241,15 +285,31 @@ pub fn leave(rt: tokio::runtime::Runtime) {
 type Trying = Rc<RefCell<Option<(&'static str, String)>>>;
 
 impl Deliveries {
-    async fn run(self, trying: Trying) {
-        let Some((delivery, mut rx)) = self.worker else {
-            return;
-        };
-        while let Some(event) = rx.recv().await {
-            let status = event.state.as_str();
-            *trying.borrow_mut() = Some((status, "no answer yet".into()));
-            deliver(&*delivery, &event, self.timeout, &trying).await;
+    /// Runs `main` with the deliveries beside it, until `main` is done.
+    pub async fn beside<T>(&mut self, main: impl Future<Output = T>) -> T {
+        let mut main = pin!(main);
+        loop {
+            let Some(worker) = self.worker.as_mut() else {
+                return main.await;
+            };
+            tokio::select! {
+                out = &mut main => return out,
+                () = worker => self.worker = None,
+            }
         }
+    }
+}
+
+async fn run_deliveries(
+    delivery: Box<dyn Delivery>,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    timeout: Duration,
+    trying: Trying,
+) {
+    while let Some(event) = rx.recv().await {
+        let status = event.state.as_str();
+        *trying.borrow_mut() = Some((status, "no answer yet".into()));
+        deliver(&*delivery, &event, timeout, &trying).await;
     }
 }
 
@@ -315,13 +375,14 @@ mod tests {
             .build()
             .unwrap();
         let mut life = life;
-        life.starting("psdock_0000000");
-        let (mut events, ready, deliveries) = life.start(Pid::from_raw(1));
-        rt.block_on(alongside(deliveries, async move {
+        life.starting("psdock_0000000", None);
+        let (events, ready, deliveries) = life.start(Pid::from_raw(1));
+        rt.block_on(deliveries.beside(async move {
             ready.await;
             events.running();
-            events.crashed(Exit::Signal(9));
         }));
+        life.crashed(Exit::Signal(9), false);
+        life.finish(&rt);
         let out = seen.borrow().clone();
         out
     }

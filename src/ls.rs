@@ -68,7 +68,13 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let rows: Vec<Row> = listed
         .iter()
         .filter_map(|l| Row::of(&dir, l))
-        .filter(|r| args.all || r.status == Status::Running.as_str())
+        // Between two attempts of -restart, a container is still up.
+        .filter(|r| {
+            args.all
+                || [Status::Running, Status::Restarting]
+                    .iter()
+                    .any(|s| r.status == s.as_str())
+        })
         .collect();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &rows).map_err(|e| LsError::Output(e.into()))?;
@@ -109,6 +115,9 @@ struct Row {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Under `-restart`: the restarts so far and the last attempt's exit code.
+    restarts: Option<u32>,
+    last_exit: Option<i32>,
 }
 
 impl Row {
@@ -130,6 +139,8 @@ impl Row {
                 started_at: Some(r.started_at.clone()),
                 status: state::status(dir, r)?.as_str(),
                 error: None,
+                restarts: Some(r.restarts),
+                last_exit: r.last_exit,
             },
             Listed::Broken { id, why } => Row {
                 id: id.clone(),
@@ -141,6 +152,8 @@ impl Row {
                 started_at: None,
                 status: "broken",
                 error: Some(why.clone()),
+                restarts: None,
+                last_exit: None,
             },
         })
     }
@@ -152,7 +165,7 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
     let status = if all { "STATUS\t" } else { "" };
     writeln!(
         tw,
-        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}ROOTFS\tCOMMAND"
+        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}RESTARTS\tROOTFS\tCOMMAND"
     )?;
     let dash = || "-".to_owned();
     for (n, r) in rows.iter().enumerate() {
@@ -163,10 +176,11 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
         };
         writeln!(
             tw,
-            "{n}\t{}\t{}\t{}\t{status}{}\t{}",
+            "{n}\t{}\t{}\t{}\t{status}{}\t{}\t{}",
             r.id,
             r.pid.map_or_else(dash, |p| p.to_string()),
             r.init_pid.map_or_else(dash, |p| p.to_string()),
+            r.restarts.map_or_else(dash, |n| n.to_string()),
             r.rootfs.as_deref().map_or_else(dash, printable),
             r.command.as_ref().map_or_else(dash, |c| c
                 .iter()

@@ -10,8 +10,9 @@ use tokio::io::Interest;
 use tokio::time::Instant;
 
 use crate::container::Container;
-use crate::lifecycle::{self, Lifecycle};
-use crate::plugin::{Pump, PumpEnd, Transfer};
+use crate::lifecycle::Lifecycle;
+use crate::plugin::{Held, LocalFuture, Pump, PumpEnd, Transfer};
+use crate::service::Cause;
 use crate::signals::{self, Signals};
 
 /// How the command ended, as psdock reports it.
@@ -71,20 +72,43 @@ pub fn start_pump(
     pump.start(pty).map(Some)
 }
 
-/// Runs until the container's init has exited, its output is delivered and
-/// so are the notifications (or one timeout has passed); returns how it
-/// ended.
+/// How one attempt ended, and what the loop above it needs to know.
+pub struct Outcome {
+    pub ending: Ending,
+    pub cause: Cause,
+    /// psdock was told to stop (SIGINT, SIGTERM): no attempt follows.
+    pub stopped: bool,
+    /// The sink's destination, drained and still open, if its pump kept one.
+    pub held: Option<Box<dyn Held>>,
+}
+
+/// Runs until the container's init has exited and its output is delivered
+/// (the notifications go on beside it); returns how it ended. `unhealthy`,
+/// once it resolves, stops the container as a SIGTERM to psdock would, and
+/// the attempt counts as failed ([`Cause::Unhealthy`]).
 pub fn supervise(
     rt: &tokio::runtime::Runtime,
     container: &Container,
     signals: &Signals,
     kill_timeout: Option<Duration>,
     stdio: Option<Transfer>,
-    lifecycle: Lifecycle,
-) -> io::Result<Ending> {
-    let (mut events, ready, deliveries) = lifecycle.start(container.pid);
-    rt.block_on(lifecycle::alongside(deliveries, async {
+    lifecycle: &mut Lifecycle,
+    unhealthy: Option<LocalFuture<'_, ()>>,
+) -> io::Result<Outcome> {
+    let (events, ready, deliveries) = lifecycle.start(container.pid);
+    rt.block_on(deliveries.beside(async {
         let pidfd = container.pidfd.as_raw_fd();
+        // The signals psdock sent the container (bit N for signal N): one
+        // that ended it was not the command's own failure.
+        let sent = std::cell::Cell::new(0u128);
+        let send = |pidfd: RawFd, sig: i32| {
+            sent.set(sent.get() | 1 << sig);
+            send(pidfd, sig);
+        };
+        let stopped = std::cell::Cell::new(false);
+        let mut cause = Cause::Own;
+        let mut unhealthy = unhealthy;
+        let mut held = None;
         // SAFETY: both descriptors are owned by our callers and outlive these
         // registrations, which end with this block.
         let exited = unsafe { AsyncFd::register_with_interest(Fd(pidfd), Interest::READABLE)? };
@@ -104,6 +128,7 @@ pub fn supervise(
         };
         let deliver = |sig: i32, deadline: &mut Option<Instant>| {
             if sig == libc::SIGINT || sig == libc::SIGTERM {
+                stopped.set(true);
                 if let (None, Some(t)) = (*deadline, kill_timeout) {
                     // A timeout too far to represent is no timeout.
                     *deadline = Instant::now().checked_add(t);
@@ -141,6 +166,13 @@ pub fn supervise(
                     }
                     guard.clear_ready();
                 }
+                () = async { unhealthy.as_mut().expect("guarded").await }, if unhealthy.is_some() => {
+                    unhealthy = None;
+                    cause = Cause::Unhealthy;
+                    let told = stopped.get();
+                    deliver(libc::SIGTERM, &mut deadline);
+                    stopped.set(told);
+                }
                 sig = async { raised.as_mut().expect("guarded").recv().await }, if raised.is_some() => {
                     // The terminal has delivered it already; a shell that
                     // traps Ctrl-C carries on, with no kill timeout started.
@@ -153,11 +185,16 @@ pub fn supervise(
                 }
                 end = async { pump.as_mut().expect("guarded").await }, if pump.is_some() => {
                     pump = None;
-                    if let PumpEnd::PeerGone(e) = end {
-                        if !is_hangup(&e) {
-                            eprintln!("psdock: -stdio: {e}");
+                    match end {
+                        PumpEnd::Drained(h) => held = h,
+                        PumpEnd::PeerGone(e) => {
+                            if !is_hangup(&e) {
+                                eprintln!("psdock: -stdio: {e}");
+                            }
+                            let told = stopped.get();
+                            deliver(libc::SIGTERM, &mut deadline);
+                            stopped.set(told);
                         }
-                        deliver(libc::SIGTERM, &mut deadline);
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
@@ -173,7 +210,12 @@ pub fn supervise(
             loop {
                 tokio::select! {
                     biased;
-                    _ = &mut pump => break,
+                    end = &mut pump => {
+                        if let PumpEnd::Drained(h) = end {
+                            held = h;
+                        }
+                        break;
+                    }
                     guard = sigfd.readable() => {
                         let mut guard = guard?;
                         let mut stop = false;
@@ -182,6 +224,7 @@ pub fn supervise(
                         }
                         guard.clear_ready();
                         if stop {
+                            stopped.set(true);
                             break;
                         }
                     }
@@ -192,9 +235,52 @@ pub fn supervise(
             (Ending::Signaled(libc::SIGKILL), Some(sig)) => Ending::Translated(sig),
             (ending, _) => ending,
         };
-        events.crashed(ending.into());
-        drop(events);
-        Ok(ending)
+        if let (Cause::Own, Ending::Signaled(sig)) = (cause, ending) {
+            if sig < 128 && sent.get() & 1 << sig != 0 {
+                cause = Cause::Psdock;
+            }
+        }
+        Ok(Outcome {
+            ending,
+            cause,
+            stopped: stopped.get(),
+            held,
+        })
+    }))
+}
+
+/// Waits `delay` with the notifications going on beside it; `false` if
+/// psdock was told to stop (SIGINT, SIGTERM) meanwhile, which ends the wait
+/// at once. Other signals have no container to go to and are dropped.
+pub fn wait(
+    rt: &tokio::runtime::Runtime,
+    signals: &Signals,
+    delay: Duration,
+    lifecycle: &mut Lifecycle,
+) -> io::Result<bool> {
+    rt.block_on(lifecycle.deliveries().beside(async {
+        // SAFETY: the signalfd is owned by our caller and outlives this
+        // registration, which ends with this block.
+        let sigfd = unsafe {
+            AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)?
+        };
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                biased;
+                guard = sigfd.readable() => {
+                    let mut guard = guard?;
+                    while let Some(sig) = signals.next()? {
+                        if sig == libc::SIGINT || sig == libc::SIGTERM {
+                            return Ok(false);
+                        }
+                    }
+                    guard.clear_ready();
+                }
+                () = &mut sleep => return Ok(true),
+            }
+        }
     }))
 }
 

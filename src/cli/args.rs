@@ -131,6 +131,9 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub command: Vec<OsString>,
+
+    #[command(flatten)]
+    pub restart: super::RestartArgs,
 }
 
 #[cfg(test)]

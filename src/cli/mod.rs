@@ -7,6 +7,7 @@ mod exec;
 mod ls;
 mod notify_args;
 mod process;
+mod restart_args;
 mod stdio_args;
 mod values;
 
@@ -16,4 +17,6 @@ pub use exec::{ExecArgs, EXEC_USAGE};
 pub use ls::LsArgs;
 pub use notify_args::NotifyArgs;
 pub use process::ProcessArgs;
+pub use restart_args::RestartArgs;
 pub use stdio_args::StdioArgs;
+pub use values::duration;

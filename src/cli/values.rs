@@ -26,9 +26,37 @@ pub fn count(value: &str) -> Result<u32, &'static str> {
     }
 }
 
+/// A duration: a whole number of seconds (as `-kill-timeout` takes them), or
+/// a number with a unit (`100ms`, `1m30s`, `2h`), at least 1 ms.
+pub fn duration(value: &str) -> Result<std::time::Duration, String> {
+    const WHAT: &str = "must be a duration: seconds, or a number with a unit (100ms, 10s, 1m)";
+    let d = match value.parse::<u64>() {
+        Ok(s) => std::time::Duration::from_secs(s),
+        Err(_) if value.starts_with(|c: char| c.is_ascii_digit()) => {
+            humantime::parse_duration(value).map_err(|_| WHAT.to_owned())?
+        }
+        Err(_) => return Err(WHAT.into()),
+    };
+    if d < std::time::Duration::from_millis(1) {
+        return Err("must be at least 1ms".into());
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_in_seconds_or_with_a_unit() {
+        use std::time::Duration;
+        assert_eq!(duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(duration("1m30s"), Ok(Duration::from_secs(90)));
+        for bad in ["0", "0s", "-1", "", "x", "1x", " 1s", "1.5"] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn numbers_from_one_up() {

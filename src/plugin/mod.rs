@@ -14,7 +14,7 @@ pub use registry::{
     always_usable, not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection,
 };
 pub use traits::{
-    Attempt, Delivery, Event, Exit, LocalFuture, MountData, Notifier, NotifySpec, PluginError,
-    PortProbe, Pump, PumpEnd, RootfsDriver, RootfsLayout, State, Stdio, StdioSink, StdioSpec,
-    Transfer, Tty, Whiteouts,
+    Attempt, Delivery, Event, Exit, Held, LocalFuture, MountData, Notifier, NotifySpec,
+    PluginError, PortProbe, Pump, PumpEnd, RootfsDriver, RootfsLayout, State, Stdio, StdioSink,
+    StdioSpec, Transfer, Tty, Whiteouts,
 };

@@ -106,12 +106,20 @@ pub struct Transfer {
     pub raised: Option<crate::stdio::pty::Raised>,
 }
 
-#[derive(Debug)]
 pub enum PumpEnd {
-    /// The container closed its output and all of it was delivered.
-    Drained,
+    /// The container closed its output and all of it was delivered. With
+    /// the destination, when the pump keeps something of it that another
+    /// container should carry on with (a log and its rotation); `None`: the
+    /// sink is opened afresh for a restart.
+    Drained(Option<Box<dyn Held>>),
     /// The peer closed, reset or failed: the command is to be terminated.
     PeerGone(std::io::Error),
+}
+
+/// A drained pump's destination, still open (see [`PumpEnd::Drained`]).
+pub trait Held {
+    /// The destination again, for another container (a restart).
+    fn reopen(self: Box<Self>) -> std::io::Result<Stdio>;
 }
 
 pub trait StdioSink {
@@ -187,6 +195,10 @@ pub struct Event {
     pub seq: u32,
     pub time: SystemTime,
     pub state: State,
+    /// With a restart policy: the attempts before this one (0 on the first).
+    pub restarts: Option<u32>,
+    /// With a restart policy, on `crashed`: whether another attempt follows.
+    pub will_restart: Option<bool>,
 }
 
 /// The outcome of one attempt to deliver an event.

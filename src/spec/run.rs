@@ -45,6 +45,8 @@ pub struct RunSpec {
     pub bind_port: Option<(u16, Option<String>)>,
     /// `-seccomp`, compiled for the container's capabilities.
     pub seccomp: super::SeccompSpec,
+    /// `-restart`, `-restart-delay`, `-restart-reset`.
+    pub restart: crate::service::RestartSpec,
 }
 
 impl RunSpec {
@@ -65,6 +67,7 @@ impl RunSpec {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
+        let restart = args.restart.spec();
         let caps = super::caps::from_args(&args.cap_add, &args.cap_drop)?;
         let seccomp = super::SeccompSpec::from_arg(args.seccomp.as_deref(), caps)?;
         let image = check_image(&image)?;
@@ -117,6 +120,7 @@ impl RunSpec {
             notify,
             bind_port,
             seccomp,
+            restart,
         })
     }
 

@@ -213,7 +213,7 @@ pub async fn bridge(
     use crate::plugin::PumpEnd;
     let outgoing = async {
         match copy(master, prefixer, output).await {
-            Stop::End | Stop::Read(_) => PumpEnd::Drained,
+            Stop::End | Stop::Read(_) => PumpEnd::Drained(None),
             Stop::Write(e) => PumpEnd::PeerGone(e),
         }
     };

@@ -198,14 +198,23 @@ fn lists_a_running_container_as_table_json_and_ids() {
     let header: Vec<&str> = lines[0].split_whitespace().collect();
     assert_eq!(
         header,
-        ["#", "CONTAINER_ID", "PID", "INIT_PID", "ROOTFS", "COMMAND"]
+        [
+            "#",
+            "CONTAINER_ID",
+            "PID",
+            "INIT_PID",
+            "RESTARTS",
+            "ROOTFS",
+            "COMMAND"
+        ]
     );
     let (pid, init) = (c.child.id().to_string(), c.init_pid().to_string());
     let root = sb.rootfs().display().to_string();
     assert_eq!(
         lines[1],
         format!(
-            "{:<4}{id:<16}{pid:<w_pid$}{init:<w_init$}{root:<w_root$}sh -c sleep 1000 two words",
+            "{:<4}{id:<16}{pid:<w_pid$}{init:<w_init$}{:<10}{root:<w_root$}sh -c sleep 1000 two words",
+            0,
             0,
             w_pid = pid.len().max(3) + 2,
             w_init = init.len().max(8) + 2,
