@@ -190,14 +190,15 @@ impl Events {
     }
 
     fn crashed(&mut self, exit: Exit, will_restart: bool) {
+        let will_restart = self.restarts.map(|_| will_restart);
         self.send_with(State::Crashed(exit), will_restart);
     }
 
     fn send(&mut self, state: State) {
-        self.send_with(state, false);
+        self.send_with(state, None);
     }
 
-    fn send_with(&mut self, state: State, will_restart: bool) {
+    fn send_with(&mut self, state: State, will_restart: Option<bool>) {
         self.seq += 1;
         if let Some(tx) = &self.tx {
             // The receiver lives as long as the run: a failed send cannot happen
@@ -208,7 +209,7 @@ impl Events {
                 time: SystemTime::now(),
                 state,
                 restarts: self.restarts,
-                will_restart: self.restarts.map(|_| will_restart),
+                will_restart,
             });
         }
     }

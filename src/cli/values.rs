@@ -32,7 +32,8 @@ pub fn duration(value: &str) -> Result<std::time::Duration, String> {
     const WHAT: &str = "must be a duration: seconds, or a number with a unit (100ms, 10s, 1m)";
     let d = match value.parse::<u64>() {
         Ok(s) => std::time::Duration::from_secs(s),
-        Err(_) if value.starts_with(|c: char| c.is_ascii_digit()) => {
+        // humantime also takes `1m 30s`: one word here, as every other value.
+        Err(_) if value.starts_with(|c: char| c.is_ascii_digit()) && !value.contains(' ') => {
             humantime::parse_duration(value).map_err(|_| WHAT.to_owned())?
         }
         Err(_) => return Err(WHAT.into()),
@@ -53,7 +54,7 @@ mod tests {
         assert_eq!(duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(duration("100ms"), Ok(Duration::from_millis(100)));
         assert_eq!(duration("1m30s"), Ok(Duration::from_secs(90)));
-        for bad in ["0", "0s", "-1", "", "x", "1x", " 1s", "1.5"] {
+        for bad in ["0", "0s", "-1", "", "x", "1x", " 1s", "1.5", "10 s"] {
             assert!(duration(bad).is_err(), "{bad}");
         }
     }
