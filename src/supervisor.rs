@@ -250,22 +250,35 @@ pub fn supervise(
 }
 
 /// Waits `delay` with the notifications going on beside it; `false` if
-/// psdock was told to stop (SIGINT, SIGTERM) meanwhile, which ends the wait
-/// at once. Other signals have no container to go to and are dropped.
+/// psdock was told to stop meanwhile, which ends the wait at once.
 pub fn wait(
     rt: &tokio::runtime::Runtime,
     signals: &Signals,
     delay: Duration,
     lifecycle: &mut Lifecycle,
 ) -> io::Result<bool> {
+    let slept = until_stopped(rt, signals, lifecycle, async {
+        tokio::time::sleep(delay).await
+    })?;
+    Ok(slept.is_some())
+}
+
+/// Runs `work` with the notifications going on beside it, while no
+/// container runs; `None` if psdock was told to stop (SIGINT, SIGTERM)
+/// first. Other signals have no container to go to and are dropped.
+pub fn until_stopped<T>(
+    rt: &tokio::runtime::Runtime,
+    signals: &Signals,
+    lifecycle: &mut Lifecycle,
+    work: impl std::future::Future<Output = T>,
+) -> io::Result<Option<T>> {
     rt.block_on(lifecycle.deliveries().beside(async {
         // SAFETY: the signalfd is owned by our caller and outlives this
         // registration, which ends with this block.
         let sigfd = unsafe {
             AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)?
         };
-        let sleep = tokio::time::sleep(delay);
-        tokio::pin!(sleep);
+        tokio::pin!(work);
         loop {
             tokio::select! {
                 biased;
@@ -273,12 +286,12 @@ pub fn wait(
                     let mut guard = guard?;
                     while let Some(sig) = signals.next()? {
                         if sig == libc::SIGINT || sig == libc::SIGTERM {
-                            return Ok(false);
+                            return Ok(None);
                         }
                     }
                     guard.clear_ready();
                 }
-                () = &mut sleep => return Ok(true),
+                out = &mut work => return Ok(Some(out)),
             }
         }
     }))

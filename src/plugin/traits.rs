@@ -120,6 +120,12 @@ pub enum PumpEnd {
 pub trait Held {
     /// The destination again, for another container (a restart).
     fn reopen(self: Box<Self>) -> std::io::Result<Stdio>;
+
+    /// No container follows: tell the other side (a FIN, a TLS
+    /// close_notify). Nothing to say, by default.
+    fn close(self: Box<Self>) -> LocalFuture<'static, std::io::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 pub trait StdioSink {

@@ -46,6 +46,7 @@ pub fn serve(
                 .restarts(outcome.ending, outcome.cause, restarts);
         lifecycle.crashed(outcome.ending.into(), again);
         if !again {
+            close(run, outcome.held, &mut lifecycle)?;
             lifecycle.finish(run.rt);
             break code;
         }
@@ -55,6 +56,7 @@ pub fn serve(
         if !supervisor::wait(run.rt, run.signals, delay, &mut lifecycle)
             .map_err(Error::Supervise)?
         {
+            close(run, outcome.held, &mut lifecycle)?;
             lifecycle.finish(run.rt);
             break code;
         }
@@ -69,4 +71,19 @@ pub fn serve(
     };
     drop(entry);
     Ok(code)
+}
+
+/// Closes the sink's destination that the last attempt left open (a
+/// connection's FIN or close_notify), unless psdock is told to stop first.
+/// A peer that went away meanwhile has nothing left to be told.
+fn close(
+    run: &Run,
+    held: Option<Box<dyn crate::plugin::Held>>,
+    lifecycle: &mut Lifecycle,
+) -> Result<(), Error> {
+    if let Some(held) = held {
+        supervisor::until_stopped(run.rt, run.signals, lifecycle, held.close())
+            .map_err(Error::Supervise)?;
+    }
+    Ok(())
 }

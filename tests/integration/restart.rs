@@ -1,6 +1,7 @@
 //! -restart: how often an attempt follows, each in a fresh rootfs, the wait
 //! between them, how psdock is stopped, and what the hook and psdock-ls see.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,7 @@ use nix::sys::signal::Signal;
 
 use crate::hook::Hook;
 use crate::records::{ls, ls_json};
+use crate::stdio_net::{accept, listen, read_until};
 use crate::util::*;
 
 /// A host file the container appends to (`/count` inside): one line per event
@@ -325,4 +327,48 @@ fn bad_restart_values_are_exit_125_naming_flag_and_value_and_leave_nothing() {
         assert_psdock_error(&out, &[flag, value]);
         sb.assert_clean();
     }
+}
+
+#[test]
+fn a_tcp_peer_stays_connected_across_attempts() {
+    let sb = Sandbox::new();
+    let (l, port) = listen();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut run = sb.spawn(quickly(
+        "on-failure:2",
+        &["-stdio", &url],
+        &["sh", "-c", "echo hello; exit 1"],
+    ));
+    let mut peer = accept(&l);
+    let mut all = String::new();
+    peer.read_to_string(&mut all).unwrap();
+    assert_eq!(all, "hello\r\n".repeat(3));
+    l.set_nonblocking(true).unwrap();
+    let again = l.accept().map(|_| ()).unwrap_err();
+    assert_eq!(again.kind(), std::io::ErrorKind::WouldBlock, "dialed again");
+    drop(run.child.stdin.take());
+    assert_eq!(code(&run.finish()), 1);
+    sb.assert_clean();
+}
+
+#[test]
+fn a_tcp_peer_that_went_away_is_dialed_again() {
+    let sb = Sandbox::new();
+    let (l, port) = listen();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let run = sb.spawn(quickly(
+        "always",
+        &["-stdio", &url],
+        &["sh", "-c", "echo ready; exec sleep 1000"],
+    ));
+    let mut first = accept(&l);
+    read_until(&mut first, "ready");
+    drop(first);
+    let mut second = accept(&l);
+    read_until(&mut second, "ready");
+    run.signal(Signal::SIGTERM);
+    let mut rest = String::new();
+    second.read_to_string(&mut rest).unwrap();
+    assert_eq!(code(&run.finish()), 128 + libc::SIGTERM);
+    sb.assert_clean();
 }
