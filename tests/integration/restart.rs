@@ -93,12 +93,13 @@ fn without_restart_a_failure_ends_psdock_as_before() {
     sb.assert_clean();
 }
 
-/// `-restart always` on a command that fails quickly twice, then says
-/// `ready` and waits for SIGTERM, which it turns into exit 7.
+/// `-restart always` on a command that fails quickly twice, then notes its
+/// number in its rootfs (`/attempt`), says `ready` and waits for SIGTERM,
+/// which it turns into exit 7.
 fn third_attempt_waits(sb: &Sandbox, bind: &str) -> Running {
     let script = format!(
         "echo run >> /count; {RUNS}; [ $n -lt 3 ] && exit 1; \
-         trap 'exit 7' TERM; echo ready; sleep 1000 & wait"
+         echo $n > /attempt; trap 'exit 7' TERM; echo ready; sleep 1000 & wait"
     );
     sb.spawn(quickly("always", &["-v", bind], &["sh", "-c", &script]))
 }
@@ -139,6 +140,13 @@ fn psdock_ls_shows_the_restarts_and_the_last_exit_while_it_runs() {
         .collect();
     let at = table[0].iter().position(|&h| h == "RESTARTS").expect(&text);
     assert_eq!(table[1][at], "2", "{text}");
+    // psdock-exec reaches the attempt that runs now.
+    let exec = std::process::Command::new(env!("CARGO_BIN_EXE_psdock-exec"))
+        .env("PSDOCK_STATE_DIR", sb.state_dir())
+        .args([row["id"].as_str().unwrap(), "cat", "/attempt"])
+        .output()
+        .unwrap();
+    assert_eq!((code(&exec), stdout(&exec)), (0, "3\n".to_owned()));
     run.signal(Signal::SIGTERM);
     assert_eq!(code(&run.finish()), 7);
     sb.assert_clean();
