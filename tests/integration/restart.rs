@@ -380,3 +380,41 @@ fn a_tcp_peer_that_went_away_is_dialed_again() {
     assert_eq!(code(&run.finish()), 128 + libc::SIGTERM);
     sb.assert_clean();
 }
+
+#[test]
+fn with_bind_port_every_attempt_is_running_once_it_listens() {
+    let sb = Sandbox::new();
+    let hook = Hook::ok();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    // Each attempt listens until the test writes a line to psdock's stdin,
+    // which the container inherits, attempt after attempt.
+    let script = format!("nc -l -p {port} & read x; kill $!; exit 1");
+    let mut run = sb.spawn(quickly(
+        "on-failure:1",
+        &["-web-hook", &hook.url(), "-bind-port", &port],
+        &["sh", "-c", &script],
+    ));
+    for n in [2, 5] {
+        let got = hook.wait_for(n);
+        assert_eq!(got[n - 1].status(), "running", "{:?}", got.last());
+        run.send_line("next");
+    }
+    assert_eq!(code(&run.finish()), 1);
+    let got: Vec<_> = hook
+        .requests()
+        .iter()
+        .map(|r| (r.status(), r.ps()["restarts"].as_u64()))
+        .collect();
+    let seq = ["starting", "running", "crashed"];
+    let want: Vec<_> = [0, 1]
+        .into_iter()
+        .flat_map(|n| seq.map(|s| (s.to_owned(), Some(n))))
+        .collect();
+    assert_eq!(got, want);
+    sb.assert_clean();
+}
