@@ -405,6 +405,36 @@ mod tests {
     }
 
     #[test]
+    fn seq_counts_on_across_attempts_and_deliveries_go_on_between_them() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let script = Script {
+            answers: RefCell::new(vec![failed]),
+            seen: seen.clone(),
+        };
+        let mut life = Lifecycle::new(Some((Box::new(script), DEFAULT_TIMEOUT)), None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        for n in 0..2 {
+            life.starting("psdock_0000000", Some(n));
+            let (events, ready, deliveries) = life.start(Pid::from_raw(1));
+            rt.block_on(deliveries.beside(async move {
+                ready.await;
+                events.running();
+            }));
+            life.crashed(Exit::Code(1), n == 0);
+            // The wait between attempts: the retry of `starting` happens here.
+            let wait = async { tokio::time::sleep(Duration::from_secs(1)).await };
+            rt.block_on(life.deliveries().beside(wait));
+        }
+        life.finish(&rt);
+        let seqs: Vec<u32> = seen.borrow().iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, [1, 1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
     fn retries_are_bounded() {
         let seen = run_with(vec![failed; 7]);
         // Five tries for the first event, then the next events go on.
