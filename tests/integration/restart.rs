@@ -123,8 +123,11 @@ fn psdock_ls_shows_the_restarts_and_the_last_exit_while_it_runs() {
     let (_, bind) = counter(&sb);
     let mut run = third_attempt_waits(&sb, &bind);
     assert_eq!(run.line(), "ready");
-    let rows = ls_json(&sb, false);
-    assert_eq!(rows.len(), 1, "{rows:?}");
+    // The command may print before psdock has recorded its init.
+    let rows = wait_for("the entry to read running", || {
+        let rows = ls_json(&sb, false);
+        (rows.len() == 1 && rows[0]["status"] == "running").then_some(rows)
+    });
     let row = &rows[0];
     assert_eq!(
         (&row["status"], &row["restarts"], &row["last_exit"]),
