@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use crate::plugin::{
-    always_usable, Descriptor, LocalFuture, PluginError, Pump, PumpEnd, Stdio, StdioSink,
+    always_usable, Descriptor, Held, LocalFuture, PluginError, Pump, PumpEnd, Stdio, StdioSink,
     StdioSpec, Transfer,
 };
 use crate::stdio::prefix::{Prefix, Prefixer};
@@ -40,17 +40,34 @@ impl StdioSink for FileSink {
         Box::pin(async move {
             let log = Log::open(Path::new(&spec.target), spec.rotate)
                 .map_err(|e| format!("-stdio {}: {e}", spec.url))?;
-            let (r, w) = output_pipe()?;
-            let null = std::fs::File::open("/dev/null")?;
-            Ok(Stdio {
-                child: [Some(null.into()), Some(w.try_clone()?), Some(w)],
-                tty: None,
-                pump: Some(Box::new(FilePump {
-                    pipe: r,
-                    log,
-                    prefix: spec.prefix.clone(),
-                })),
+            Ok(Box::new(Opened {
+                log,
+                prefix: spec.prefix.clone(),
             })
+            .reopen()?)
+        })
+    }
+}
+
+/// The log, open: each container (a restart's too) gets a pipe of its own
+/// into it, so that the rotation carries on across them.
+struct Opened {
+    log: Log,
+    prefix: Option<Prefix>,
+}
+
+impl Held for Opened {
+    fn reopen(self: Box<Self>) -> io::Result<Stdio> {
+        let (r, w) = output_pipe()?;
+        let null = std::fs::File::open("/dev/null")?;
+        Ok(Stdio {
+            child: [Some(null.into()), Some(w.try_clone()?), Some(w)],
+            tty: None,
+            pump: Some(Box::new(FilePump {
+                pipe: r,
+                log: self.log,
+                prefix: self.prefix,
+            })),
         })
     }
 }
@@ -69,12 +86,14 @@ impl Pump for FilePump {
             prefix,
         } = *self;
         let pipe = Fd::new(pipe)?;
-        let mut prefixer = Prefixer::new(prefix);
+        let mut prefixer = Prefixer::new(prefix.clone());
         Ok(Transfer {
             done: Box::pin(async move {
                 match copy(&pipe, &mut prefixer, &mut log).await {
                     Stop::Write(e) => PumpEnd::PeerGone(e),
-                    Stop::End | Stop::Read(_) => PumpEnd::Drained,
+                    Stop::End | Stop::Read(_) => {
+                        PumpEnd::Drained(Some(Box::new(Opened { log, prefix })))
+                    }
                 }
             }),
             resize: None,

@@ -125,7 +125,7 @@ impl Pump for Prefixed {
                 let stdout = async { one(copy(&out, &mut out_prefixer, out_host).await) };
                 let stderr = async { one(copy(&err, &mut err_prefixer, err_host).await) };
                 match tokio::try_join!(stdout, stderr) {
-                    Ok(_) => PumpEnd::Drained,
+                    Ok(_) => PumpEnd::Drained(None),
                     Err(e) => PumpEnd::PeerGone(e),
                 }
             }),

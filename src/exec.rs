@@ -112,16 +112,15 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let child = container::enter(init, &pidfd, &spec, &plan, tty.as_ref())?;
     drop(fds);
     let transfer = supervisor::start_pump(&rt, pump, &child).map_err(Error::Supervise)?;
-    let ending = supervisor::supervise(
+    let outcome = supervisor::supervise(
         &rt,
         &child,
         &signals,
         None,
         transfer,
-        Lifecycle::new(None, None),
+        &mut Lifecycle::new(None, None),
         supervisor::Watches::default(),
     )
-    .map_err(Error::Supervise)?
-    .ending;
-    Ok(ending.exit_code())
+    .map_err(Error::Supervise)?;
+    Ok(outcome.ending.exit_code())
 }

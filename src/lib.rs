@@ -23,6 +23,7 @@ pub mod rootfs;
 pub mod run;
 pub mod sd_notify;
 pub mod seal;
+pub mod service;
 pub mod signals;
 pub mod spec;
 pub mod state;

@@ -19,6 +19,11 @@
 //! (or `starting`) and `crashed`, and every event from `running` on carries
 //! the state ([`crate::health`]).
 
+//!
+//! Under `-restart` every attempt sends its own three, `seq` counting on
+//! across them: the deliveries run beside each attempt and each wait between
+//! two, and get their timeout once, after the last.
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
@@ -54,6 +59,9 @@ pub struct Lifecycle {
 pub struct Events {
     id: Rc<str>,
     seq: u32,
+    /// The restarts so far, with a restart policy; `None` without one, so
+    /// that the events read as they always did.
+    restarts: Option<u32>,
     tx: Option<mpsc::UnboundedSender<Event>>,
     /// systemd, when psdock runs as a `Type=notify` service.
     systemd: Option<Rc<SdNotify>>,
@@ -61,9 +69,11 @@ pub struct Events {
     health: Option<crate::health::Health>,
 }
 
-/// The delivering side: one event at a time, in order.
+/// The delivering side: one event at a time, in order, for as long as the
+/// run lasts, across attempts.
 pub struct Deliveries {
-    worker: Option<(Box<dyn Delivery>, mpsc::UnboundedReceiver<Event>)>,
+    worker: Option<std::pin::Pin<Box<dyn Future<Output = ()>>>>,
+    trying: Trying,
     timeout: Duration,
 }
 
@@ -74,10 +84,13 @@ impl Lifecycle {
         notifier: Option<(Box<dyn Delivery>, Duration)>,
         probe: Option<(Box<dyn PortProbe>, u16)>,
     ) -> Self {
+        let trying = Trying::default();
         let (tx, worker, timeout) = match notifier {
             Some((delivery, timeout)) => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                (Some(tx), Some((delivery, rx)), timeout)
+                let worker: std::pin::Pin<Box<dyn Future<Output = ()>>> =
+                    Box::pin(run_deliveries(delivery, rx, timeout, trying.clone()));
+                (Some(tx), Some(worker), timeout)
             }
             None => (None, None, DEFAULT_TIMEOUT),
         };
@@ -85,11 +98,16 @@ impl Lifecycle {
             events: Events {
                 id: "".into(),
                 seq: 0,
+                restarts: None,
                 tx,
                 systemd: None,
                 health: None,
             },
-            deliveries: Deliveries { worker, timeout },
+            deliveries: Deliveries {
+                worker,
+                trying,
+                timeout,
+            },
             probe,
         }
     }
@@ -129,41 +147,80 @@ impl Lifecycle {
     }
 
     /// Queues `starting` for the container `id`; it is sent once the
-    /// supervisor runs.
-    pub fn starting(&mut self, id: &str) {
-        self.events.id = id.into();
+    /// supervisor runs. `restarts`: how many attempts came before this one,
+    /// when a restart policy is set.
+    pub fn starting(&mut self, id: &str, restarts: Option<u32>) {
+        if *self.events.id != *id {
+            self.events.id = id.into();
+        }
+        self.events.restarts = restarts;
         if let Some(systemd) = &self.events.systemd {
             systemd.starting();
         }
         self.events.send(State::Starting);
     }
 
+    /// Queues `crashed`; `will_restart` says whether another attempt follows
+    /// (sent only with a restart policy). When none does, systemd hears that
+    /// psdock is stopping.
+    pub fn crashed(&mut self, exit: Exit, will_restart: bool) {
+        self.events.crashed(exit, will_restart);
+    }
+
+    /// The wait before the next attempt has begun: systemd's status says so.
+    pub fn restarting(&self, delay: Duration) {
+        if let Some(systemd) = &self.events.systemd {
+            systemd.restarting(delay);
+        }
+    }
+
+    /// systemd's notifier, for the watchdog's pings beside the run.
+    pub fn systemd(&self) -> Option<Rc<SdNotify>> {
+        self.events.systemd.clone()
+    }
+
     /// The container could not be started after `starting` was queued (the
     /// command was not found, a step of its setup failed): `crashed` with
     /// psdock's exit code, and both delivered within one timeout.
-    pub fn failed_start(self, rt: &tokio::runtime::Runtime, code: i32) {
-        let Lifecycle {
-            mut events,
-            deliveries,
-            ..
-        } = self;
-        events.crashed(Exit::Code(code));
-        if deliveries.worker.is_none() {
-            return;
+    pub fn failed_start(mut self, rt: &tokio::runtime::Runtime, code: i32) {
+        if self.deliveries.worker.is_some() {
+            self.events.crashed(Exit::Code(code), false);
         }
-        drop(events);
-        rt.block_on(alongside(deliveries, async {}));
+        self.finish(rt);
     }
 
     /// Splits for the supervisor: the events to send, the future that ends
     /// once the command is running, and the deliveries to run beside it all.
-    pub fn start(self, init: Pid) -> (Events, impl Future<Output = ()>, Deliveries) {
-        (self.events, ready(self.probe, init), self.deliveries)
+    pub fn start(
+        &mut self,
+        init: Pid,
+    ) -> (&mut Events, impl Future<Output = ()> + '_, &mut Deliveries) {
+        (
+            &mut self.events,
+            ready(self.probe.as_mut(), init),
+            &mut self.deliveries,
+        )
+    }
+
+    /// The deliveries, to run beside a wait between attempts.
+    pub fn deliveries(&mut self) -> &mut Deliveries {
+        &mut self.deliveries
+    }
+
+    /// No event follows: the deliveries still outstanding get one timeout.
+    pub fn finish(self, rt: &tokio::runtime::Runtime) {
+        let Lifecycle {
+            events, deliveries, ..
+        } = self;
+        drop(events);
+        if deliveries.worker.is_some() {
+            rt.block_on(alongside(deliveries, async {}));
+        }
     }
 }
 
 impl Events {
-    /// The one place the run becomes `running`: the hook's event and
+    /// The one place an attempt becomes `running`: the hook's event and
     /// systemd's `READY=1` go together.
     pub fn running(&mut self) {
         if let Some(systemd) = &self.systemd {
@@ -172,23 +229,20 @@ impl Events {
         self.send(State::Running);
     }
 
-    /// The command has ended: psdock tears down and exits.
-    pub fn crashed(&mut self, exit: Exit) {
-        self.stopping();
-        self.send(State::Crashed(exit));
+    fn crashed(&mut self, exit: Exit, will_restart: bool) {
+        if !will_restart {
+            self.stopping();
+        }
+        let will_restart = self.restarts.map(|_| will_restart);
+        self.send_with(State::Crashed(exit), will_restart);
     }
 
-    /// psdock was told to stop (SIGINT, SIGTERM, its stdio peer gone), or
-    /// the command has ended: systemd hears it once.
+    /// psdock was told to stop (SIGINT, SIGTERM), or the command has ended
+    /// and no attempt follows: systemd hears it once.
     pub fn stopping(&self) {
         if let Some(systemd) = &self.systemd {
             systemd.stopping();
         }
-    }
-
-    /// systemd's notifier, for the watchdog's pings beside the run.
-    pub fn systemd(&self) -> Option<Rc<SdNotify>> {
-        self.systemd.clone()
     }
 
     /// Sets the health state the next events carry; `notify`: send a
@@ -206,6 +260,10 @@ impl Events {
     }
 
     fn send(&mut self, state: State) {
+        self.send_with(state, None);
+    }
+
+    fn send_with(&mut self, state: State, will_restart: Option<bool>) {
         self.seq += 1;
         if let Some(tx) = &self.tx {
             // The receiver lives as long as the run: a failed send cannot happen
@@ -216,6 +274,8 @@ impl Events {
                 time: SystemTime::now(),
                 state,
                 health: self.health,
+                restarts: self.restarts,
+                will_restart,
             });
         }
     }
@@ -236,10 +296,11 @@ impl From<Ending> for Exit {
 /// command was executed when the supervisor starts), otherwise once the probe
 /// sees the port listened on. Never ends if it never is; the supervisor stops
 /// polling it when the command ends.
-async fn ready(probe: Option<(Box<dyn PortProbe>, u16)>, init: Pid) {
-    let Some((mut probe, port)) = probe else {
+async fn ready(probe: Option<&mut (Box<dyn PortProbe>, u16)>, init: Pid) {
+    let Some((probe, port)) = probe else {
         return;
     };
+    let port = *port;
     let interval = probe.interval();
     let mut warned = false;
     loop {
@@ -263,20 +324,14 @@ async fn ready(probe: Option<(Box<dyn PortProbe>, u16)>, init: Pid) {
 
 /// Runs `main` with the deliveries beside it. Once `main` is done (and has
 /// dropped its [`Events`]), the deliveries still outstanding get one timeout.
-pub async fn alongside<T>(deliveries: Deliveries, main: impl Future<Output = T>) -> T {
-    let grace = deliveries.timeout;
-    let trying = Rc::new(RefCell::new(None));
-    let mut delivering = pin!(deliveries.run(trying.clone()));
-    let mut main = pin!(main);
-    let mut delivered = false;
-    let out = loop {
-        tokio::select! {
-            out = &mut main => break out,
-            () = &mut delivering, if !delivered => delivered = true,
-        }
+pub async fn alongside<T>(mut deliveries: Deliveries, main: impl Future<Output = T>) -> T {
+    let out = deliveries.beside(main).await;
+    let Some(delivering) = deliveries.worker else {
+        return out;
     };
-    if !delivered && tokio::time::timeout(grace, delivering).await.is_err() {
-        let (status, why) = trying.take().unwrap_or_default();
+    let grace = deliveries.timeout;
+    if tokio::time::timeout(grace, delivering).await.is_err() {
+        let (status, why) = deliveries.trying.take().unwrap_or_default();
         eprintln!(
             "psdock: -web-hook: {status:?} and what follows not delivered within \
              -web-hook-timeout {}s of the end: {why}",
@@ -297,15 +352,31 @@ pub fn leave(rt: tokio::runtime::Runtime) {
 type Trying = Rc<RefCell<Option<(&'static str, String)>>>;
 
 impl Deliveries {
-    async fn run(self, trying: Trying) {
-        let Some((delivery, mut rx)) = self.worker else {
-            return;
-        };
-        while let Some(event) = rx.recv().await {
-            let status = event.state.as_str();
-            *trying.borrow_mut() = Some((status, "no answer yet".into()));
-            deliver(&*delivery, &event, self.timeout, &trying).await;
+    /// Runs `main` with the deliveries beside it, until `main` is done.
+    pub async fn beside<T>(&mut self, main: impl Future<Output = T>) -> T {
+        let mut main = pin!(main);
+        loop {
+            let Some(worker) = self.worker.as_mut() else {
+                return main.await;
+            };
+            tokio::select! {
+                out = &mut main => return out,
+                () = worker => self.worker = None,
+            }
         }
+    }
+}
+
+async fn run_deliveries(
+    delivery: Box<dyn Delivery>,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    timeout: Duration,
+    trying: Trying,
+) {
+    while let Some(event) = rx.recv().await {
+        let status = event.state.as_str();
+        *trying.borrow_mut() = Some((status, "no answer yet".into()));
+        deliver(&*delivery, &event, timeout, &trying).await;
     }
 }
 
@@ -371,13 +442,14 @@ mod tests {
             .build()
             .unwrap();
         let mut life = life;
-        life.starting("psdock_0000000");
-        let (mut events, ready, deliveries) = life.start(Pid::from_raw(1));
-        rt.block_on(alongside(deliveries, async move {
+        life.starting("psdock_0000000", None);
+        let (events, ready, deliveries) = life.start(Pid::from_raw(1));
+        rt.block_on(deliveries.beside(async move {
             ready.await;
             events.running();
-            events.crashed(Exit::Signal(9));
         }));
+        life.crashed(Exit::Signal(9), false);
+        life.finish(&rt);
         let out = seen.borrow().clone();
         out
     }
@@ -396,6 +468,36 @@ mod tests {
                 (3, crashed),
             ]
         );
+    }
+
+    #[test]
+    fn seq_counts_on_across_attempts_and_deliveries_go_on_between_them() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let script = Script {
+            answers: RefCell::new(vec![failed]),
+            seen: seen.clone(),
+        };
+        let mut life = Lifecycle::new(Some((Box::new(script), DEFAULT_TIMEOUT)), None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        for n in 0..2 {
+            life.starting("psdock_0000000", Some(n));
+            let (events, ready, deliveries) = life.start(Pid::from_raw(1));
+            rt.block_on(deliveries.beside(async move {
+                ready.await;
+                events.running();
+            }));
+            life.crashed(Exit::Code(1), n == 0);
+            // The wait between attempts: the retry of `starting` happens here.
+            let wait = async { tokio::time::sleep(Duration::from_secs(1)).await };
+            rt.block_on(life.deliveries().beside(wait));
+        }
+        life.finish(&rt);
+        let seqs: Vec<u32> = seen.borrow().iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, [1, 1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

@@ -71,7 +71,13 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     let rows: Vec<Row> = listed
         .iter()
         .filter_map(|l| Row::of(&dir, l))
-        .filter(|r| args.all || r.status == Status::Running.as_str())
+        // Between two attempts of -restart, a container is still up.
+        .filter(|r| {
+            args.all
+                || [Status::Running, Status::Restarting]
+                    .iter()
+                    .any(|s| r.status == s.as_str())
+        })
         .collect();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &rows).map_err(|e| LsError::Output(e.into()))?;
@@ -163,6 +169,9 @@ struct Row {
     /// Running containers: the raw figures of `--stats`.
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<crate::usage::Usage>,
+    /// Under `-restart`: the restarts so far and the last attempt's exit code.
+    restarts: Option<u32>,
+    last_exit: Option<i32>,
 }
 
 impl Row {
@@ -188,6 +197,8 @@ impl Row {
                 health: r.health.clone(),
                 usage: crate::usage::of(r),
                 oom_kills: None,
+                restarts: Some(r.restarts),
+                last_exit: r.last_exit,
             },
             Listed::Broken { id, why } => Row {
                 id: id.clone(),
@@ -203,6 +214,8 @@ impl Row {
                 health: None,
                 usage: None,
                 oom_kills: None,
+                restarts: None,
+                last_exit: None,
             },
         })
         .map(|mut row| {
@@ -221,7 +234,7 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
     let health = if checked { "HEALTH\t" } else { "" };
     writeln!(
         tw,
-        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}{health}ROOTFS\tNET\tPORTS\tCOMMAND"
+        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}{health}RESTARTS\tROOTFS\tNET\tPORTS\tCOMMAND"
     )?;
     let dash = || "-".to_owned();
     for (n, r) in rows.iter().enumerate() {
@@ -237,10 +250,11 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
         };
         writeln!(
             tw,
-            "{n}\t{}\t{}\t{}\t{status}{health}{}\t{}\t{}\t{}",
+            "{n}\t{}\t{}\t{}\t{status}{health}{}\t{}\t{}\t{}\t{}",
             r.id,
             r.pid.map_or_else(dash, |p| p.to_string()),
             r.init_pid.map_or_else(dash, |p| p.to_string()),
+            r.restarts.map_or_else(dash, |n| n.to_string()),
             r.rootfs.as_deref().map_or_else(dash, printable),
             r.net.as_ref().map_or_else(|| "host".to_owned(), net_cell),
             r.net.as_ref().map_or_else(dash, ports_cell),

@@ -54,6 +54,13 @@ pub enum RootfsError {
         path: PathBuf,
         source: nix::Error,
     },
+    #[error("cannot unmount {}: {source}", .path.display())]
+    Unmount { path: PathBuf, source: nix::Error },
+    #[error("cannot remove {}: {source}", .path.display())]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Where the overlay's upper and work directories live.
@@ -124,15 +131,6 @@ pub fn prepare(
 ) -> Result<Rootfs, RootfsError> {
     let sibling = sibling_of(rootfs);
     let (upper, work) = upper_and_work(&sibling, upper_kind);
-    let create = |path: &Path| {
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(path)
-            .map_err(|source| RootfsError::Create {
-                path: path.to_owned(),
-                source,
-            })
-    };
     if let Err(e) = create(&sibling) {
         return Err(match e {
             RootfsError::Create { source, .. }
@@ -222,6 +220,18 @@ pub fn prepare(
             })
         }
     }
+    mount_layers(driver, lower, upper, work, rootfs)?;
+    guard.mounted = true;
+    Ok(guard)
+}
+
+fn mount_layers(
+    driver: &dyn RootfsDriver,
+    lower: Vec<PathBuf>,
+    upper: PathBuf,
+    work: PathBuf,
+    rootfs: &Path,
+) -> Result<(), RootfsError> {
     let layout = RootfsLayout {
         lower,
         upper,
@@ -244,9 +254,18 @@ pub fn prepare(
         fstype: m.fstype,
         path: rootfs.to_owned(),
         source,
-    })?;
-    guard.mounted = true;
-    Ok(guard)
+    })
+}
+
+/// A directory only root may enter.
+fn create(path: &Path) -> Result<(), RootfsError> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| RootfsError::Create {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 fn copy_owner_and_mode(from: &Path, to: &Path) -> Result<(), RootfsError> {
@@ -310,6 +329,63 @@ impl Rootfs {
     /// Whether ROOTFS itself was made by this run.
     pub fn created_target(&self) -> bool {
         self.created_target
+    }
+
+    /// A fresh copy of the layers at the same ROOTFS, for a restart: the
+    /// overlay is unmounted, what the last container wrote is removed, and
+    /// the layers are mounted again on empty upper and work directories. The
+    /// sibling and its lock stay, so that no other psdock can take the
+    /// ROOTFS in between, and the state entry stays true throughout.
+    pub fn renew(
+        &mut self,
+        driver: &dyn RootfsDriver,
+        lower: Vec<PathBuf>,
+    ) -> Result<(), RootfsError> {
+        if self.mounted {
+            detach(&self.target).map_err(|source| RootfsError::Unmount {
+                path: self.target.clone(),
+                source,
+            })?;
+            self.mounted = false;
+        }
+        let kind = if self.tmpfs {
+            Upper::Tmpfs
+        } else {
+            Upper::Disk
+        };
+        let (upper, work) = upper_and_work(&self.sibling, kind);
+        let remove = |path: &Path| match crate::fsutil::remove_tree(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RootfsError::Remove {
+                path: path.to_owned(),
+                source: e,
+            }),
+            _ => Ok(()),
+        };
+        // Fresh directories, not emptied ones: a lingering reference to the
+        // old overlay keeps its own, and the new one is not refused as in use.
+        remove(&upper)?;
+        if self.tmpfs {
+            remove(&work)?;
+        } else {
+            // The sibling is the work directory: overlay's own inside it go.
+            let entries = std::fs::read_dir(&work).map_err(|source| RootfsError::Remove {
+                path: work.clone(),
+                source,
+            })?;
+            for entry in entries.flatten() {
+                remove(&entry.path())?;
+            }
+        }
+        create(&upper)?;
+        if self.tmpfs {
+            create(&work)?;
+        }
+        if let Some(top) = lower.first() {
+            copy_owner_and_mode(top, &upper)?;
+        }
+        mount_layers(driver, lower, upper, work, &self.target)?;
+        self.mounted = true;
+        Ok(())
     }
 
     /// Unmounts and removes what this run created, as dropping does; false when

@@ -1,5 +1,7 @@
 //! One run, start to end, in the order of the architecture card: parse and
-//! validate, pick plug-ins, set up, spawn, supervise, tear down.
+//! validate, pick plug-ins, set up, spawn, supervise, tear down. The spawn
+//! and the supervision are one attempt ([`Run::once`]), which
+//! `crate::service` repeats under `-restart`.
 
 use std::ffi::OsString;
 
@@ -8,7 +10,9 @@ use crate::container::{self, Plan};
 use crate::error::Error;
 use crate::host::Host;
 use crate::lifecycle::{self, Lifecycle};
-use crate::plugin::{listing, Kind, NetworkDriver, Registry, RootfsDriver, Stdio, StdioSink};
+use crate::plugin::{
+    listing, Kind, Network, NetworkDriver, Registry, RootfsDriver, Stdio, StdioSink,
+};
 use crate::rootfs;
 use crate::signals::Signals;
 use crate::spec::RunSpec;
@@ -48,7 +52,10 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         Some(name) => rootfs_drivers.by_name(name, &host)?,
         None => rootfs_drivers.auto(&host)?.1,
     };
-    let spec = RunSpec::from_args(*args, &*driver)?;
+    let mut spec = RunSpec::from_args(*args, &*driver)?;
+    // An unhealthy container is reported, and stopped only to be started
+    // again: without a policy, nothing would follow the stop.
+    spec.stop_when_unhealthy = spec.restart.policy != crate::service::Policy::No;
     if spec.health.is_some() {
         // Its checks enter a container where other processes run, as
         // psdock-exec does: from a binary they cannot reach (crate::seal).
@@ -68,17 +75,19 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     spec.stdio
         .check_flags(&flags)
         .map_err(crate::spec::SpecError::from)?;
-    let mut lifecycle = Lifecycle::from_spec(&spec, &host)?;
+    let lifecycle = Lifecycle::from_spec(&spec, &host)?;
     // Single-threaded: the container is still cloned from a one-thread psdock.
     let rt = supervisor::runtime().map_err(Error::Supervise)?;
-    let Stdio { child, tty, pump } = rt.block_on(sink.open(&spec.stdio)).map_err(Error::Stdio)?;
+    let stdio = rt.block_on(sink.open(&spec.stdio)).map_err(Error::Stdio)?;
 
     // Owns the rootfs from here on: torn down before the entry goes.
     let mut entry = state::Entry::create(&spec)?;
     entry.prepare(|| {
         rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs, spec.upper)
     })?;
-    // Given back before the entry goes (declared after it).
+    // The network and the cgroup are the service's, not an attempt's: every
+    // attempt joins the same namespace (same address, same published ports)
+    // and the same cgroup. The network is given back before the entry goes.
     let network = {
         let _runtime = rt.enter();
         net.setup(&spec.net, entry.id(), &state::dir())
@@ -90,58 +99,116 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         let cgroup = entry.make_cgroup(&spec.limits)?;
         oom = Some(crate::cgroup::Oom::watch(cgroup, spec.limits.oom)?);
     }
-    let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
-    let mut plan = Plan::new(&spec, [raw(0), raw(1), raw(2)]);
-    plan.tty = tty;
-    plan.netns = network
-        .namespace()
-        .map(|ns| std::os::fd::AsRawFd::as_raw_fd(&ns));
-    if let Some(sig) = crate::signals::stop_pending() {
-        return Err(Error::Stopped(sig));
-    }
-    lifecycle.starting(entry.id());
-    let container = match container::spawn(&spec, &plan, entry.cgroup()) {
-        Ok(c) => c,
-        Err(e) => {
-            let e = Error::from(e);
-            lifecycle.failed_start(&rt, e.exit_code());
-            return Err(e);
-        }
+    let run = Run {
+        spec: &spec,
+        rt: &rt,
+        signals: &signals,
+        sink: &*sink,
+        driver: &*driver,
+        network: &*network,
+        oom: std::cell::RefCell::new(oom),
     };
-    drop(plan);
-    entry.started(container.pid)?;
-    // psdock's copies of the command's pipe ends: the pump sees end of file
-    // only once the command's own are closed too.
-    drop(child);
-    let transfer = supervisor::start_pump(&rt, pump, &container).map_err(Error::Supervise)?;
-    let mut monitor = match &spec.health {
-        Some(health) => Some(
-            crate::health::Monitor::new(health, &spec, &container, &mut entry)
-                .map_err(Error::Supervise)?,
-        ),
-        None => None,
-    };
-    let ending = supervisor::supervise(
-        &rt,
-        &container,
-        &signals,
-        spec.kill_timeout,
-        transfer,
-        lifecycle,
-        supervisor::Watches {
-            health: monitor.as_mut(),
-            oom: oom.as_mut(),
-        },
-    )
-    .map_err(Error::Supervise)?
-    .ending;
-    drop(monitor);
-    if let Some(oom) = oom {
-        oom.report(ending.exit_code());
-    }
-    drop(container);
+    let code = crate::service::serve(&run, entry, lifecycle, stdio)?;
+    drop(run);
     drop(network);
-    drop(entry);
     lifecycle::leave(rt);
-    Ok(ending.exit_code())
+    Ok(code)
+}
+
+/// What every attempt of a run shares: made once, before the first.
+pub struct Run<'a> {
+    pub spec: &'a RunSpec,
+    pub rt: &'a tokio::runtime::Runtime,
+    pub signals: &'a Signals,
+    pub sink: &'a dyn StdioSink,
+    pub driver: &'a dyn RootfsDriver,
+    pub network: &'a dyn Network,
+    /// The cgroup's OOM watch, with limits.
+    pub oom: std::cell::RefCell<Option<crate::cgroup::Oom>>,
+}
+
+impl Run<'_> {
+    /// One attempt on the rootfs `entry` holds: spawn the container with
+    /// `stdio`, supervise it to its end. `restarts`: the attempts before this
+    /// one, with a restart policy. A container that cannot be started is
+    /// psdock's error, after its `crashed` was queued.
+    pub fn once(
+        &self,
+        entry: &mut state::Entry,
+        lifecycle: &mut Lifecycle,
+        stdio: Stdio,
+        restarts: Option<u32>,
+    ) -> Result<supervisor::Outcome, Error> {
+        let Stdio { child, tty, pump } = stdio;
+        let raw = |i: usize| child[i].as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+        let mut plan = Plan::new(self.spec, [raw(0), raw(1), raw(2)]);
+        plan.tty = tty;
+        plan.netns = self
+            .network
+            .namespace()
+            .map(|ns| std::os::fd::AsRawFd::as_raw_fd(&ns));
+        if let Some(sig) = crate::signals::stop_pending() {
+            return Err(Error::Stopped(sig));
+        }
+        lifecycle.starting(entry.id(), restarts);
+        let container = match container::spawn(self.spec, &plan, entry.cgroup()) {
+            Ok(c) => c,
+            Err(e) => {
+                let e = Error::from(e);
+                lifecycle.crashed(crate::plugin::Exit::Code(e.exit_code()), false);
+                return Err(e);
+            }
+        };
+        drop(plan);
+        entry.started(container.pid)?;
+        // psdock's copies of the command's pipe ends: the pump sees end of file
+        // only once the command's own are closed too.
+        drop(child);
+        let transfer =
+            supervisor::start_pump(self.rt, pump, &container).map_err(Error::Supervise)?;
+        let mut monitor = match &self.spec.health {
+            Some(health) => Some(
+                crate::health::Monitor::new(health, self.spec, &container, entry)
+                    .map_err(Error::Supervise)?,
+            ),
+            None => None,
+        };
+        let mut oom = self.oom.borrow_mut();
+        let outcome = supervisor::supervise(
+            self.rt,
+            &container,
+            self.signals,
+            self.spec.kill_timeout,
+            transfer,
+            lifecycle,
+            supervisor::Watches {
+                health: monitor.as_mut(),
+                oom: oom.as_mut(),
+            },
+        )
+        .map_err(Error::Supervise)?;
+        drop(monitor);
+        if let Some(oom) = oom.as_ref() {
+            oom.report(outcome.ending.exit_code());
+        }
+        Ok(outcome)
+    }
+
+    /// Readies the next attempt: a fresh rootfs at the same ROOTFS, and the
+    /// sink again: what the last attempt's pump held (the log goes on), or
+    /// the sink opened afresh (a peer that went away is dialed again).
+    pub fn renew(
+        &self,
+        entry: &mut state::Entry,
+        held: Option<Box<dyn crate::plugin::Held>>,
+    ) -> Result<Stdio, Error> {
+        entry.restart(|rootfs| rootfs.renew(self.driver, self.spec.layers.dirs.clone()))?;
+        match held {
+            Some(held) => held.reopen().map_err(|e| Error::Stdio(e.into())),
+            None => self
+                .rt
+                .block_on(self.sink.open(&self.spec.stdio))
+                .map_err(Error::Stdio),
+        }
+    }
 }

@@ -12,8 +12,9 @@ use tokio::time::Instant;
 use crate::container::Container;
 use crate::health::Health;
 use crate::lifecycle::{self, Lifecycle};
-use crate::plugin::{Pump, PumpEnd, Transfer};
+use crate::plugin::{Held, Pump, PumpEnd, Transfer};
 use crate::sd_notify;
+use crate::service::Cause;
 use crate::signals::{self, Signals};
 use crate::spec::limits::OomStrategy;
 use crate::stdio::pty::{self, Foreground};
@@ -33,13 +34,17 @@ pub enum Ending {
     Translated(i32),
 }
 
-/// What the supervisor reports of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Supervised {
+/// How one attempt ended, and what the loop above it needs to know.
+pub struct Outcome {
     pub ending: Ending,
-    /// psdock stopped the command because its health check made it
-    /// `unhealthy` (`RunSpec::stop_when_unhealthy`).
-    pub unhealthy: bool,
+    /// Whose doing the end was; [`Cause::Unhealthy`]: psdock stopped the
+    /// command because its health check made it `unhealthy`
+    /// (`RunSpec::stop_when_unhealthy`).
+    pub cause: Cause,
+    /// psdock was told to stop (SIGINT, SIGTERM): no attempt follows.
+    pub stopped: bool,
+    /// The sink's destination, drained and still open, if its pump kept one.
+    pub held: Option<Box<dyn Held>>,
 }
 
 impl Ending {
@@ -103,29 +108,42 @@ pub struct Watches<'a, 'm> {
     pub oom: Option<&'a mut crate::cgroup::Oom>,
 }
 
-/// Runs until the container's init has exited, its output is delivered and
-/// so are the notifications (or one timeout has passed); returns how it
-/// ended.
+/// Runs until the container's init has exited and its output is delivered
+/// (the notifications go on beside it, across attempts); returns how it
+/// ended. `crashed` is the caller's to queue, once it knows whether another
+/// attempt follows.
 pub fn supervise(
     rt: &tokio::runtime::Runtime,
     container: &Container,
     signals: &Signals,
     kill_timeout: Option<Duration>,
     stdio: Option<Transfer>,
-    lifecycle: Lifecycle,
+    lifecycle: &mut Lifecycle,
     watches: Watches<'_, '_>,
-) -> io::Result<Supervised> {
+) -> io::Result<Outcome> {
     let Watches {
         health: mut monitor,
         mut oom,
     } = watches;
-    let (mut events, ready, deliveries) = lifecycle.start(container.pid);
-    let systemd = events.systemd();
+    let systemd = lifecycle.systemd();
+    let (events, ready, deliveries) = lifecycle.start(container.pid);
     if let Some(m) = &monitor {
         events.health(m.health(), false);
     }
-    let run = lifecycle::alongside(deliveries, async {
+    let run = deliveries.beside(async {
         let pidfd = container.pidfd.as_raw_fd();
+        // The signals psdock sent the container (bit N for signal N): one
+        // that ended it was not the command's own failure.
+        let sent = std::cell::Cell::new(0u128);
+        let send = |pidfd: RawFd, sig: i32| {
+            sent.set(sent.get() | 1 << sig);
+            send(pidfd, sig);
+        };
+        // Told to stop (SIGINT, SIGTERM): no attempt follows. A hang-up or
+        // an unhealthy container ends this attempt only.
+        let stopped = std::cell::Cell::new(false);
+        let mut cause = Cause::Own;
+        let mut held = None;
         // SAFETY: both descriptors are owned by our callers and outlive these
         // registrations, which end with this block.
         let exited = unsafe { AsyncFd::register_with_interest(Fd(pidfd), Interest::READABLE)? };
@@ -142,6 +160,9 @@ pub fn supervise(
         // v1 signals the OOM before the kill is counted: a wake-up that finds
         // no new kill looks again shortly, a few times.
         let mut oom_recheck: Option<(Instant, u32)> = None;
+        // Set when psdock ended the container for an OOM kill (`-oom kill`
+        // or `restart`).
+        let oom_ended = std::cell::Cell::new(None);
         let on_oom = |oom: &mut crate::cgroup::Oom, events: &mut lifecycle::Events| {
             let Some(kills) = oom.check() else {
                 return false;
@@ -149,6 +170,7 @@ pub fn supervise(
             events.oom(kills);
             if oom.strategy() != OomStrategy::Notify {
                 oom.kill_all();
+                oom_ended.set(Some(oom.strategy()));
             }
             true
         };
@@ -174,6 +196,7 @@ pub fn supervise(
         };
         let deliver = |sig: i32, deadline: &mut Option<Instant>| {
             if sig == libc::SIGINT || sig == libc::SIGTERM {
+                stopped.set(true);
                 stopping.set(true);
                 stop_in_time(deadline);
                 if pid_one(sig) {
@@ -239,7 +262,6 @@ pub fn supervise(
                     let mut guard = guard?;
                     while let Some(sig) = signals.next()? {
                         if sig == signals::HANG_UP {
-                            events.stopping();
                             hang_up(&mut deadline);
                             continue;
                         }
@@ -272,12 +294,14 @@ pub fn supervise(
                 }
                 end = async { pump.as_mut().expect("guarded").await }, if pump.is_some() => {
                     pump = None;
-                    if let PumpEnd::PeerGone(e) = end {
-                        if !is_hangup(&e) {
-                            eprintln!("psdock: -stdio: {e}");
+                    match end {
+                        PumpEnd::Drained(h) => held = h,
+                        PumpEnd::PeerGone(e) => {
+                            if !is_hangup(&e) {
+                                eprintln!("psdock: -stdio: {e}");
+                            }
+                            hang_up(&mut deadline);
                         }
-                        events.stopping();
-                        hang_up(&mut deadline);
                     }
                 }
                 health = async { monitor.as_mut().expect("guarded").next().await }, if monitor.is_some() && !unhealthy => {
@@ -287,21 +311,25 @@ pub fn supervise(
                     events.health(health, !readies);
                     if health == Health::Unhealthy && monitor.as_ref().is_some_and(|m| m.stop_when_unhealthy) {
                         unhealthy = true;
-                        events.stopping();
+                        cause = Cause::Unhealthy;
+                        // Stopped as a SIGTERM to psdock would, but the
+                        // restart policy goes on.
+                        let told = stopped.get();
                         deliver(libc::SIGTERM, &mut deadline);
+                        stopped.set(told);
                     }
                 }
                 guard = async { oomfd.as_ref().expect("guarded").readable().await }, if oomfd.is_some() => {
                     guard?.clear_ready();
                     let o = oom.as_deref_mut().expect("watched");
-                    if !on_oom(o, &mut events) {
+                    if !on_oom(o, events) {
                         oom_recheck = Some((Instant::now() + OOM_RECHECK, OOM_RECHECKS));
                     }
                 }
                 _ = tokio::time::sleep_until(oom_recheck.map_or_else(Instant::now, |r| r.0)), if oom_recheck.is_some() => {
                     let o = oom.as_deref_mut().expect("watched");
                     oom_recheck = match oom_recheck {
-                        _ if on_oom(o, &mut events) => None,
+                        _ if on_oom(o, events) => None,
                         Some((_, left)) if left > 1 => Some((Instant::now() + OOM_RECHECK, left - 1)),
                         _ => None,
                     };
@@ -312,8 +340,6 @@ pub fn supervise(
                 }
             }
         }
-        // The command has ended: what is left is psdock's own teardown.
-        events.stopping();
         // What the command wrote before it ended is delivered. Once psdock
         // is told to stop, a sink that cannot take it (a full disk, a peer
         // that does not read) gets DRAIN more, and a second stop signal ends
@@ -323,7 +349,12 @@ pub fn supervise(
             let delivered = loop {
                 tokio::select! {
                     biased;
-                    _ = &mut pump => break true,
+                    end = &mut pump => {
+                        if let PumpEnd::Drained(h) = end {
+                            held = h;
+                        }
+                        break true;
+                    }
                     guard = sigfd.readable() => {
                         let mut guard = guard?;
                         let mut stop = false;
@@ -332,6 +363,7 @@ pub fn supervise(
                         }
                         guard.clear_ready();
                         if stop {
+                            stopped.set(true);
                             if give_up.is_some() {
                                 break false;
                             }
@@ -360,11 +392,75 @@ pub fn supervise(
                 events.oom(kills);
             }
         }
-        events.crashed(ending.into());
-        drop(events);
-        Ok(Supervised { ending, unhealthy })
+        if let (Cause::Own, Ending::Signaled(sig)) = (cause, ending) {
+            if sig < 128 && sent.get() & 1 << sig != 0 {
+                cause = Cause::Psdock;
+            }
+        }
+        match oom_ended.get() {
+            // `-oom kill` ends the service; `restart` leaves it to the policy.
+            Some(OomStrategy::Kill) => stopped.set(true),
+            Some(_) => cause = Cause::Oom,
+            None => {}
+        }
+        Ok(Outcome {
+            ending,
+            cause,
+            stopped: stopped.get(),
+            held,
+        })
     });
     rt.block_on(sd_notify::watching(systemd.as_deref(), run))
+}
+/// Waits `delay` with the notifications going on beside it; `false` if
+/// psdock was told to stop meanwhile, which ends the wait at once.
+pub fn wait(
+    rt: &tokio::runtime::Runtime,
+    signals: &Signals,
+    delay: Duration,
+    lifecycle: &mut Lifecycle,
+) -> io::Result<bool> {
+    let slept = until_stopped(rt, signals, lifecycle, async {
+        tokio::time::sleep(delay).await
+    })?;
+    Ok(slept.is_some())
+}
+
+/// Runs `work` with the notifications going on beside it, while no
+/// container runs; `None` if psdock was told to stop (SIGINT, SIGTERM)
+/// first. Other signals have no container to go to and are dropped.
+pub fn until_stopped<T>(
+    rt: &tokio::runtime::Runtime,
+    signals: &Signals,
+    lifecycle: &mut Lifecycle,
+    work: impl std::future::Future<Output = T>,
+) -> io::Result<Option<T>> {
+    let systemd = lifecycle.systemd();
+    let waiting = lifecycle.deliveries().beside(async {
+        // SAFETY: the signalfd is owned by our caller and outlives this
+        // registration, which ends with this block.
+        let sigfd = unsafe {
+            AsyncFd::register_with_interest(Fd(signals.as_raw_fd()), Interest::READABLE)?
+        };
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                guard = sigfd.readable() => {
+                    let mut guard = guard?;
+                    while let Some(sig) = signals.next()? {
+                        if sig == libc::SIGINT || sig == libc::SIGTERM {
+                            return Ok(None);
+                        }
+                    }
+                    guard.clear_ready();
+                }
+                out = &mut work => return Ok(Some(out)),
+            }
+        }
+    });
+    // systemd's watchdog is fed between attempts too.
+    rt.block_on(sd_notify::watching(systemd.as_deref(), waiting))
 }
 
 /// How long output may still take to reach a stuck sink once psdock was

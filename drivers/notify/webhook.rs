@@ -219,6 +219,10 @@ struct Ps<'a> {
     health: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     oom_kills: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restarts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    will_restart: Option<bool>,
 }
 
 fn body(event: &Event) -> Vec<u8> {
@@ -240,6 +244,8 @@ fn body(event: &Event) -> Vec<u8> {
                 crate::plugin::State::Oom(n) => Some(n),
                 _ => None,
             },
+            restarts: event.restarts,
+            will_restart: event.will_restart,
         },
     };
     serde_json::to_vec(&body).expect("plain strings and numbers serialize")
@@ -328,7 +334,23 @@ mod tests {
             time: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
             state,
             health: None,
+            restarts: None,
+            will_restart: None,
         }
+    }
+
+    #[test]
+    fn with_a_restart_policy_bodies_count_the_restarts_and_crashed_says_what_follows() {
+        let mut e = event(4, State::Starting);
+        e.restarts = Some(1);
+        assert!(String::from_utf8(body(&e))
+            .unwrap()
+            .ends_with(r#""time":"2023-11-14T22:13:20.123Z","restarts":1}}"#));
+        e.state = State::Crashed(Exit::Code(3));
+        e.will_restart = Some(true);
+        assert!(String::from_utf8(body(&e))
+            .unwrap()
+            .ends_with(r#""exit_code":3,"restarts":1,"will_restart":true}}"#));
     }
 
     #[test]

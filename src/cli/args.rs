@@ -140,6 +140,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub limits: super::LimitArgs,
+
+    #[command(flatten)]
+    pub restart: super::RestartArgs,
 }
 
 #[cfg(test)]

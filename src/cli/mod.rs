@@ -10,6 +10,7 @@ mod ls;
 mod net_args;
 mod notify_args;
 mod process;
+mod restart_args;
 mod stdio_args;
 mod values;
 
@@ -22,4 +23,6 @@ pub use ls::LsArgs;
 pub use net_args::NetArgs;
 pub use notify_args::NotifyArgs;
 pub use process::ProcessArgs;
+pub use restart_args::RestartArgs;
 pub use stdio_args::StdioArgs;
+pub use values::{duration, positive_duration};

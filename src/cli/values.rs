@@ -27,21 +27,22 @@ pub fn count(value: &str) -> Result<u32, &'static str> {
 }
 
 /// A duration: whole seconds as `-kill-timeout` takes them, or a number with
-/// a unit as docker writes its health-check times (`500ms`, `30s`, `1m30s`).
+/// a unit as docker writes its times (`500ms`, `30s`, `1m30s`).
 pub fn duration(value: &str) -> Result<std::time::Duration, &'static str> {
     const WHY: &str = "must be whole seconds or a number with a unit (500ms, 30s, 1m30s)";
     if let Ok(n) = value.parse::<u64>() {
         return Ok(std::time::Duration::from_secs(n));
     }
-    // humantime also reads `1m 30s`; a sign or a fraction it refuses.
+    // humantime also reads `1m 30s`: one word here, as every other value; a
+    // sign or a fraction it refuses.
     match humantime::parse_duration(value) {
-        Ok(d) if value.starts_with(|c: char| c.is_ascii_digit()) => Ok(d),
+        Ok(d) if value.starts_with(|c: char| c.is_ascii_digit()) && !value.contains(' ') => Ok(d),
         _ => Err(WHY),
     }
 }
 
 /// A [`duration`] of 1 ms at least, as docker requires of its health-check
-/// times: checks any closer would be a busy loop.
+/// times and restart delays: any closer would be a busy loop.
 pub fn positive_duration(value: &str) -> Result<std::time::Duration, &'static str> {
     match duration(value) {
         Ok(d) if d < std::time::Duration::from_millis(1) => Err("must be at least 1ms"),
@@ -73,9 +74,11 @@ mod tests {
         assert_eq!(duration("0"), Ok(Duration::ZERO));
         assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(duration("1m30s"), Ok(Duration::from_secs(90)));
-        for bad in ["-1", "1.5", "x", "", "s", "10 parsecs"] {
+        assert_eq!(duration("100ms"), Ok(Duration::from_millis(100)));
+        for bad in ["-1", "1.5", "x", "", "s", "10 parsecs", "1x", " 1s", "10 s"] {
             assert!(duration(bad).is_err(), "{bad}");
         }
+        assert!(positive_duration("0").is_err());
         assert!(positive_duration("0s").is_err());
         assert!(positive_duration("999us").is_err());
         assert_eq!(positive_duration("2s"), Ok(Duration::from_secs(2)));

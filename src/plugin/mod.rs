@@ -14,7 +14,7 @@ pub use registry::{
     always_usable, not_compiled_in, Descriptor, Kind, PickError, Probe, Registry, Rejection,
 };
 pub use traits::{
-    Attempt, BareNetwork, Delivery, Event, Exit, LocalFuture, MountData, NetInfo, Network,
+    Attempt, BareNetwork, Delivery, Event, Exit, Held, LocalFuture, MountData, NetInfo, Network,
     NetworkDriver, Notifier, NotifySpec, PluginError, PortInfo, PortProbe, Pump, PumpEnd,
     RootfsDriver, RootfsLayout, State, Stdio, StdioSink, StdioSpec, Transfer, Tty, Whiteouts,
 };

@@ -107,12 +107,26 @@ pub struct Transfer {
     pub raised: Option<crate::stdio::pty::Raised>,
 }
 
-#[derive(Debug)]
 pub enum PumpEnd {
-    /// The container closed its output and all of it was delivered.
-    Drained,
+    /// The container closed its output and all of it was delivered. With
+    /// the destination, when the pump keeps something of it that another
+    /// container should carry on with (a log and its rotation); `None`: the
+    /// sink is opened afresh for a restart.
+    Drained(Option<Box<dyn Held>>),
     /// The peer closed, reset or failed: the command is to be hung up.
     PeerGone(std::io::Error),
+}
+
+/// A drained pump's destination, still open (see [`PumpEnd::Drained`]).
+pub trait Held {
+    /// The destination again, for another container (a restart).
+    fn reopen(self: Box<Self>) -> std::io::Result<Stdio>;
+
+    /// No container follows: tell the other side (a FIN, a TLS
+    /// close_notify). Nothing to say, by default.
+    fn close(self: Box<Self>) -> LocalFuture<'static, std::io::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 pub trait StdioSink {
@@ -198,6 +212,10 @@ pub struct Event {
     pub state: State,
     /// With a health check, where it stands (on every event after `starting`).
     pub health: Option<crate::health::Health>,
+    /// With a restart policy: the attempts before this one (0 on the first).
+    pub restarts: Option<u32>,
+    /// With a restart policy, on `crashed`: whether another attempt follows.
+    pub will_restart: Option<bool>,
 }
 
 /// The outcome of one attempt to deliver an event.

@@ -53,6 +53,8 @@ pub struct RunSpec {
     pub stop_when_unhealthy: bool,
     /// `-memory`, `-cpus` and the other limits; none: no cgroup is made.
     pub limits: super::Limits,
+    /// `-restart`, `-restart-delay`, `-restart-reset`.
+    pub restart: crate::service::RestartSpec,
 }
 
 impl RunSpec {
@@ -73,8 +75,14 @@ impl RunSpec {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let stdio = crate::stdio::StdioSpec::from_args(&args.stdio, no_color)?;
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
+        let mut restart = args.restart.spec();
         let caps = super::caps::from_args(&args.cap_add, &args.cap_drop)?;
         let limits = super::Limits::from_args(&args.limits)?;
+        // `-oom restart` restarts under the policy, `on-failure` when none
+        // is given.
+        if limits.oom == super::limits::OomStrategy::Restart && args.restart.restart.is_none() {
+            restart.policy = crate::service::Policy::OnFailure(None);
+        }
         let seccomp = super::SeccompSpec::from_arg(args.seccomp.as_deref(), caps)?;
         let net = super::NetSpec::from_args(&args.net)?;
         let image = check_image(&image)?;
@@ -133,6 +141,7 @@ impl RunSpec {
             health,
             stop_when_unhealthy: false,
             limits,
+            restart,
         })
     }
 

@@ -47,6 +47,8 @@ impl Entry {
             seccomp: spec.seccomp.choice.clone(),
             net: None,
             health: None,
+            restarts: 0,
+            last_exit: None,
         };
         // 28 random bits: a clash is rare, and the exclusive rename settles it.
         loop {
@@ -145,6 +147,32 @@ impl Entry {
 
     pub fn cgroup(&self) -> Option<&crate::cgroup::Cgroup> {
         self.cgroup.as_ref()
+    }
+
+    /// An attempt ended and another follows: its init is gone, its exit code
+    /// is recorded (the entry reads `restarting` until the next one runs).
+    pub fn ended(&mut self, exit_code: i32) -> Result<(), StateError> {
+        self.record.init = None;
+        self.record.last_exit = Some(exit_code);
+        store::write(&self.dir, &self.record, false)
+    }
+
+    /// Renews the rootfs for the next attempt with `renew`, and counts it: the
+    /// count is written with the next init (`started`).
+    pub fn restart(
+        &mut self,
+        renew: impl FnOnce(&mut Rootfs) -> Result<(), RootfsError>,
+    ) -> Result<(), RootfsError> {
+        self.record.restarts += 1;
+        match self.rootfs.as_mut() {
+            Some(rootfs) => renew(rootfs),
+            None => Ok(()),
+        }
+    }
+
+    /// The exit code of the last attempt that ended before this one.
+    pub fn last_exit(&self) -> Option<i32> {
+        self.record.last_exit
     }
 
     pub fn path(&self) -> PathBuf {

@@ -44,6 +44,12 @@ pub struct Record {
     /// With a health check: where it stands. Older records have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Box<crate::health::HealthRecord>>,
+    /// Under `-restart`: the restarts so far, and the exit code of the last
+    /// attempt that ended. Records from before restarts have neither.
+    #[serde(default)]
+    pub restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<i32>,
 }
 
 /// What psdock made on disk for the container: all that a reclaim may remove.
@@ -86,6 +92,8 @@ pub enum Status {
     Starting,
     /// Its psdock is alive, its init has ended: psdock is tearing down.
     Stopping,
+    /// Its psdock is alive, between two attempts of `-restart`.
+    Restarting,
     /// Its psdock is gone: what it left is to be reclaimed.
     Stale,
 }
@@ -96,6 +104,7 @@ impl Status {
             Status::Running => "running",
             Status::Starting => "starting",
             Status::Stopping => "stopping",
+            Status::Restarting => "restarting",
             Status::Stale => "stale",
         }
     }
@@ -107,6 +116,7 @@ impl Record {
             return Status::Stale;
         }
         match self.init {
+            None if self.last_exit.is_some() => Status::Restarting,
             None => Status::Starting,
             Some(init) if init.is_alive() => Status::Running,
             Some(_) => Status::Stopping,
@@ -199,7 +209,27 @@ mod tests {
             seccomp: crate::spec::Seccomp::Unconfined,
             net: None,
             health: None,
+            restarts: 0,
+            last_exit: None,
         }
+    }
+
+    #[test]
+    fn a_record_from_before_restarts_has_none() {
+        let mut r = record();
+        r.restarts = 2;
+        r.last_exit = Some(3);
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.ends_with(r#","restarts":2,"last_exit":3}"#), "{text}");
+        let old = text.replace(r#","restarts":2,"last_exit":3"#, "");
+        r.restarts = 0;
+        r.last_exit = None;
+        assert_eq!(serde_json::from_str::<Record>(&old).unwrap(), r);
+        r.init = None;
+        r.psdock = ProcId::current().unwrap();
+        assert_eq!(r.status(), Status::Starting);
+        r.last_exit = Some(3);
+        assert_eq!(r.status(), Status::Restarting);
     }
 
     #[test]
@@ -227,7 +257,10 @@ mod tests {
     fn a_record_from_before_the_filter_gets_the_default_one() {
         let mut r = record();
         let text = serde_json::to_string(&r).unwrap();
-        assert!(text.ends_with(r#","seccomp":"unconfined"}"#), "{text}");
+        assert!(
+            text.ends_with(r#","seccomp":"unconfined","restarts":0}"#),
+            "{text}"
+        );
         let old = text.replace(r#","seccomp":"unconfined""#, "");
         r.seccomp = crate::spec::Seccomp::Default;
         assert_eq!(serde_json::from_str::<Record>(&old).unwrap(), r);
@@ -255,7 +288,7 @@ mod tests {
         }));
         let text = serde_json::to_string(&r).unwrap();
         assert!(
-            text.ends_with(r#","health":{"status":"unhealthy","failing_streak":3}}"#),
+            text.contains(r#","health":{"status":"unhealthy","failing_streak":3},"#),
             "{text}"
         );
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);

@@ -135,6 +135,22 @@ impl<T: Output> Output for &mut T {
     }
 }
 
+impl<T: Input> Input for &mut T {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        T::read(self, buf).await
+    }
+}
+
+/// An output that stays open when its input ends: a connection that the
+/// next container of a restart carries on with (see `crate::plugin::Held`).
+pub struct Kept<O>(pub O);
+
+impl<O: Output> Output for Kept<O> {
+    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf).await
+    }
+}
+
 impl Input for &Fd {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         Fd::read(self, buf).await
@@ -283,7 +299,7 @@ pub async fn bridge(
     use crate::plugin::PumpEnd;
     let outgoing = async {
         match copy(master, prefixer, output).await {
-            Stop::End | Stop::Read(_) => PumpEnd::Drained,
+            Stop::End | Stop::Read(_) => PumpEnd::Drained(None),
             Stop::Write(e) => PumpEnd::PeerGone(e),
         }
     };

@@ -1,18 +1,21 @@
 //! What `tcp://` and `tls://` share: psdock dials the peer (it is the client,
 //! as in the seed), with a bounded connect time, and bridges the connection
 //! to the container's terminal, whose echo is off (the peer has its own).
+//! The connection outlives a container that ends while it is open: a
+//! restart's next one carries on with it, and it is closed (a FIN, a TLS
+//! close_notify) only once no container follows.
 
 use std::io;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::prefix::{Prefix, Prefixer};
 use super::pty::{Size, Tty};
-use super::pump::{bridge, Fd, Stream};
-use crate::plugin::{PluginError, Pump, Stdio, StdioSpec, Transfer};
+use super::pump::{bridge, Fd, Kept, Stream};
+use crate::plugin::{Held, LocalFuture, PluginError, Pump, PumpEnd, Stdio, StdioSpec, Transfer};
 
 /// Resolving and connecting together take at most this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,17 +111,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Pump for Remote<S> {
         let master =
             Fd::new(pty.ok_or_else(|| io::Error::other("the container has no terminal"))?)?;
         let (rd, wr) = tokio::io::split(self.stream);
-        let mut prefixer = Prefixer::new(self.prefix);
+        let prefix = self.prefix;
+        let mut prefixer = Prefixer::new(prefix.clone());
         let (raise, raised) = super::pty::raised();
         Ok(Transfer {
             done: Box::pin(async move {
-                bridge(&master, raise, Stream(rd), &mut prefixer, Stream(wr)).await
+                let (mut rd, mut wr) = (Stream(rd), Kept(Stream(wr)));
+                match bridge(&master, raise, &mut rd, &mut prefixer, &mut wr).await {
+                    PumpEnd::Drained(_) => PumpEnd::Drained(Some(Box::new(Remote {
+                        stream: rd.0.unsplit(wr.0 .0),
+                        prefix,
+                    }))),
+                    gone => gone,
+                }
             }),
             // The peer's size is unknown: psdock's own changes are no news to
             // the container.
             resize: Some(Box::new(|| {})),
             raised: Some(raised),
         })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Held for Remote<S> {
+    fn reopen(self: Box<Self>) -> io::Result<Stdio> {
+        Ok(stdio(self.stream, self.prefix))
+    }
+
+    fn close(self: Box<Self>) -> LocalFuture<'static, io::Result<()>> {
+        let mut stream = self.stream;
+        Box::pin(async move { stream.shutdown().await })
     }
 }
 

@@ -39,6 +39,8 @@ mod oci;
 mod ports;
 // State records, psdock-ls, and reclaiming what a killed psdock left.
 mod records;
+// -restart: attempts in fresh rootfs, the backoff, stopping, the hook and psdock-ls.
+mod restart;
 // ROOTFS: accepted forms, the lock, the untouched image, the view from the host.
 mod rootfs;
 // Forwarding, the PID-1 rule, the kill timeout, held signals, the end of the init.

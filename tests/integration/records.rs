@@ -203,6 +203,7 @@ fn lists_a_running_container_as_table_json_and_ids() {
             "CONTAINER_ID",
             "PID",
             "INIT_PID",
+            "RESTARTS",
             "ROOTFS",
             "NET",
             "PORTS",
@@ -214,7 +215,8 @@ fn lists_a_running_container_as_table_json_and_ids() {
     assert_eq!(
         lines[1],
         format!(
-            "{:<4}{id:<16}{pid:<w_pid$}{init:<w_init$}{root:<w_root$}host  -      sh -c sleep 1000 two words",
+            "{:<4}{id:<16}{pid:<w_pid$}{init:<w_init$}{:<10}{root:<w_root$}host  -      sh -c sleep 1000 two words",
+            0,
             0,
             w_pid = pid.len().max(3) + 2,
             w_init = init.len().max(8) + 2,
