@@ -53,6 +53,7 @@ pub fn serve(
         entry.ended(code)?;
         let delay = restart.backoff.next(wait, began.elapsed());
         wait = Some(delay);
+        lifecycle.restarting(delay);
         if !supervisor::wait(run.rt, run.signals, delay, &mut lifecycle)
             .map_err(Error::Supervise)?
         {
