@@ -131,6 +131,11 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub command: Vec<OsString>,
+
+    /// Run a minimal init as PID 1 with the command as its child: it reaps
+    /// orphans, forwards signals to the command and exits with its code
+    #[arg(long = "init")]
+    pub init: bool,
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub struct Plan {
     /// A terminal of the container's own, allocated in its devpts: it becomes
     /// the init's 0, 1 and 2 (`process.stdio` is then unused).
     pub tty: Option<crate::stdio::pty::Tty>,
+    /// `-init`: PID 1 is psdock's minimal init, the command its child.
+    pub init: Option<super::reaper::InitPlan>,
 }
 
 /// The process that ends up running in a container, the init or one entered
@@ -76,6 +78,7 @@ impl Plan {
             hostname: cstr(spec.hostname.as_bytes()),
             process,
             tty: None,
+            init: spec.init.then(super::reaper::InitPlan::new),
         }
     }
 }

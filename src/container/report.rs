@@ -28,10 +28,12 @@ pub enum Stage {
     Exec,
     Enter,
     Seccomp,
+    Init,
+    OwnBinary,
 }
 
 impl Stage {
-    const ALL: [Stage; 19] = [
+    const ALL: [Stage; 21] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -51,6 +53,8 @@ impl Stage {
         Stage::Exec,
         Stage::Enter,
         Stage::Seccomp,
+        Stage::Init,
+        Stage::OwnBinary,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -78,6 +82,8 @@ impl Stage {
             Stage::Exec => "execute the command",
             Stage::Enter => "enter the container",
             Stage::Seccomp => "install the system-call filter",
+            Stage::Init => "start the command under -init",
+            Stage::OwnBinary => "run psdock's own binary",
         }
     }
 }

@@ -60,4 +60,6 @@ pub enum SpecError {
     Seccomp { value: PathBuf, why: String },
     #[error("-{0} needs -{1}")]
     Needs(&'static str, &'static str),
+    #[error("-init: refused with CAP_SYS_PTRACE (-cap-add {0}): the container could read the init's memory, a copy of psdock's, and open psdock's binary through /proc/1/exe")]
+    InitWithPtrace(String),
 }

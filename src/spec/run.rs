@@ -45,6 +45,8 @@ pub struct RunSpec {
     pub bind_port: Option<(u16, Option<String>)>,
     /// `-seccomp`, compiled for the container's capabilities.
     pub seccomp: super::SeccompSpec,
+    /// `-init`: PID 1 is psdock's minimal init, the command its child.
+    pub init: bool,
 }
 
 impl RunSpec {
@@ -67,6 +69,9 @@ impl RunSpec {
         let (notify, bind_port) = notify_spec(args.notify, &args.stdio.tls_ca)?;
         let caps = super::caps::from_args(&args.cap_add, &args.cap_drop)?;
         let seccomp = super::SeccompSpec::from_arg(args.seccomp.as_deref(), caps)?;
+        if args.init {
+            refuse_ptrace_under_init(&args.cap_add, caps)?;
+        }
         let image = check_image(&image)?;
         let cache = Cache::from_env();
         let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
@@ -117,6 +122,7 @@ impl RunSpec {
             notify,
             bind_port,
             seccomp,
+            init: args.init,
         })
     }
 
@@ -124,6 +130,22 @@ impl RunSpec {
     pub fn env_var(&self, key: &str) -> Option<&OsStr> {
         env_var(&self.env, key)
     }
+}
+
+/// Under `-init`, PID 1 is a copy of psdock (`container::reaper`), out of
+/// the container's reach only as long as the container cannot ptrace.
+fn refuse_ptrace_under_init(cap_add: &[String], caps: u64) -> Result<(), SpecError> {
+    let ptrace = crate::container::caps::number("SYS_PTRACE").expect("a known name");
+    if caps & (1 << ptrace) == 0 {
+        return Ok(());
+    }
+    let named = cap_add
+        .iter()
+        .find(|c| crate::container::caps::number(c) == Some(ptrace))
+        .or_else(|| cap_add.iter().find(|c| c.eq_ignore_ascii_case("ALL")));
+    Err(SpecError::InitWithPtrace(
+        named.cloned().unwrap_or_else(|| "SYS_PTRACE".into()),
+    ))
 }
 
 /// `-web-hook`, its companions and `-bind-port`. The URL itself is the
