@@ -19,6 +19,8 @@ mod drivers;
 mod exec;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
 mod hardening;
+// -init: reaping, signal forwarding, exit codes, the terminal, the init's privileges.
+mod init;
 // A hostile image or command against the container boundary, one file per hole.
 mod hostile;
 // -web-hook: order, payloads, signature, failing and hanging hooks.
