@@ -45,20 +45,37 @@ fn with_init<'a>(args: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn orphans_are_reaped() {
     let sb = Sandbox::new();
-    // Three double forks: each `true` is orphaned to PID 1 and ends there.
-    let script = "for i in 1 2 3; do sh -c 'true &'; done; echo spawned; read x; echo bye";
+    // Three double forks: each `cat` is orphaned to PID 1, and ends once the
+    // test has written the FIFO, after the command became `sleep`, which
+    // never waits for anything (as PID 1, it would leave three zombies).
+    let script = "mkfifo /tmp/go; for i in 1 2 3; do sh -c 'cat /tmp/go >/dev/null &'; done; \
+                  echo spawned; exec sleep 1000";
     let mut run = sb.spawn(with_init(&sh(script)));
     assert_eq!(run.line(), "spawned");
     let init = init_of(run.pid());
-    // Left: the init and the shell reading, no zombie (without an init that
-    // reaps, the three stay zombies of a shell that never waits for them).
+    let named = |name: &str| {
+        namespace(init)
+            .into_iter()
+            .filter(|&(pid, _)| status(pid).is_some_and(|st| field(&st, "Name") == name))
+            .count()
+    };
+    wait_for("the orphans to read the FIFO and sleep to run", || {
+        (named("cat") == 3 && named("sleep") == 1).then_some(())
+    });
+    let parents: Vec<String> = namespace(init)
+        .into_iter()
+        .filter(|&(pid, _)| status(pid).is_some_and(|st| field(&st, "Name") == "cat"))
+        .map(|(pid, _)| field(&status(pid).unwrap(), "PPid").to_owned())
+        .collect();
+    assert_eq!(parents, vec![init.to_string(); 3]);
+    std::fs::write(sb.rootfs().join("tmp/go"), b"").unwrap();
+    // Left: the init and sleep, no zombie.
     wait_for("the orphans to be reaped", || {
         let ps = namespace(init);
         (ps.len() == 2 && ps.iter().all(|&(_, s)| s != 'Z')).then_some(())
     });
-    run.send_line("");
-    assert_eq!(run.line(), "bye");
-    sb.ends(run, 0);
+    run.signal(Signal::SIGTERM);
+    sb.ends(run, 143);
 }
 
 #[test]
