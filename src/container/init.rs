@@ -140,8 +140,8 @@ fn setup(
     drop(root);
     mounts::mask().at(Stage::Mask)?;
     nix::unistd::sethostname(plan.hostname.to_str().unwrap_or("psdock")).at(Stage::Hostname)?;
-    if let Some(init) = &plan.init {
-        return super::reaper::start(plan, init, lifeline, report);
+    if plan.init {
+        return super::reaper::start(plan, lifeline, report);
     }
     // Stop at the exec, before the command's first instruction, so that
     // psdock can look at what was executed (`spawn::refuse_own_binary`).

@@ -27,7 +27,7 @@ pub struct Plan {
     /// the init's 0, 1 and 2 (`process.stdio` is then unused).
     pub tty: Option<crate::stdio::pty::Tty>,
     /// `-init`: PID 1 is psdock's minimal init, the command its child.
-    pub init: Option<super::reaper::InitPlan>,
+    pub init: bool,
 }
 
 /// The process that ends up running in a container, the init or one entered
@@ -78,7 +78,7 @@ impl Plan {
             hostname: cstr(spec.hostname.as_bytes()),
             process,
             tty: None,
-            init: spec.init.then(super::reaper::InitPlan::new),
+            init: spec.init,
         }
     }
 }

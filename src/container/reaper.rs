@@ -17,9 +17,16 @@
 //!   give a container under `-init` (`SpecError::InitWithPtrace`);
 //! - once the command runs it holds no descriptor at all, 0 to 2 included;
 //! - before the command's first instruction (it is stopped at its exec) it has
-//!   given up every capability, bounding set included, taken the command's
-//!   user and no_new_privs, and installed a filter that leaves it only the
-//!   system calls of its loop.
+//!   given up every capability, bounding set included, and taken the
+//!   command's user and no_new_privs, so that it could not lend the container
+//!   anything even if it were reached; a process of the container can only
+//!   send it signals, which it forwards (signals it cannot catch, SIGKILL and
+//!   SIGSTOP, the kernel drops for a PID 1 from inside);
+//! - psdock's arguments and environment are blanked in its copy of them.
+//!
+//! It has no system-call filter of its own: without CAP_SYS_PTRACE nothing can
+//! make it run anything but its loop, and one more filter to compile and
+//! install would cost a fifth of its start-up.
 //!
 //! The command goes through the same steps as it does as PID 1 (capabilities,
 //! user, no_new_privs, directory, clean signals, filter), and its exec is
@@ -32,63 +39,8 @@ use nix::errno::Errno;
 
 use super::plan::{Plan, ProcessPlan};
 use super::report::{ContainerError, Failure, Stage};
-use super::seccomp::{self, Action, Cond, Filter, Op, Profile, Rule};
 use super::spawn::{self, Launch};
 use super::{caps, init};
-
-/// What the init needs beyond the container's plan, built before the clone.
-#[derive(Debug)]
-pub struct InitPlan {
-    /// The init's own filter; `None` on an architecture without a table.
-    filter: Option<Filter>,
-}
-
-impl InitPlan {
-    pub fn new() -> Self {
-        Self {
-            filter: Filter::compile(&profile()).ok(),
-        }
-    }
-}
-
-/// The calls of [`serve`] and of the two steps before it; any other fails.
-fn profile() -> Profile {
-    const CALLS: &[&str] = &[
-        "rt_sigtimedwait",
-        "wait4",
-        "kill",
-        "write",
-        "close_range",
-        "exit",
-        "exit_group",
-        "restart_syscall",
-        "rt_sigreturn",
-    ];
-    let mut rules: Vec<Rule> = CALLS
-        .iter()
-        .filter_map(|name| seccomp::number(name))
-        .map(|nr| Rule {
-            nr,
-            action: Action::Allow,
-            conds: Vec::new(),
-        })
-        .collect();
-    // Letting the command go, and nothing else ptrace can do.
-    rules.extend(seccomp::number("ptrace").map(|nr| Rule {
-        nr,
-        action: Action::Allow,
-        conds: vec![Cond {
-            index: 0,
-            op: Op::Eq,
-            value: libc::PTRACE_DETACH as u64,
-            wide: false,
-        }],
-    }));
-    Profile {
-        default: Action::Errno(libc::EPERM as u16),
-        rules,
-    }
-}
 
 fn check(r: libc::c_long) -> Result<(), Errno> {
     if r < 0 {
@@ -106,7 +58,6 @@ fn at(stage: Stage) -> impl Fn(Errno) -> Failure {
 /// Returns only with the failure to report, before the command has run.
 pub(super) fn start(
     plan: &Plan,
-    init: &InitPlan,
     lifeline: &OwnedFd,
     report: &OwnedFd,
 ) -> Result<Infallible, Failure> {
@@ -139,9 +90,6 @@ pub(super) fn start(
         Err(e) => return Err(Failure::new(Stage::Init, errno(&e))),
     }
     give_up(&plan.process, lifeline)?;
-    if let Some(filter) = &init.filter {
-        filter.install().map_err(at(Stage::Seccomp))?;
-    }
     spawn::release(command.pid).map_err(|e| Failure::new(Stage::Init, errno(&e)))?;
     let pid = command.pid.as_raw();
     // Its pidfd goes with every other descriptor below; the loop waits by pid.
@@ -160,30 +108,33 @@ pub(super) fn start(
 /// memory, where anyone can read `/proc/1/cmdline` (and with CAP_SYS_ADMIN or
 /// CAP_PERFMON, `/proc/1/environ`): they may carry the web hook's secret or a
 /// token of the host's. Nothing reads them any more: the command's are in the
-/// plan. Best effort: a /proc without the fields leaves them as they are.
+/// plan. The kernel put both in one block, the arguments first (glibc keeps
+/// where they start); strings set later live elsewhere and are left alone.
 fn forget_arguments() {
-    let Ok(stat) = std::fs::read("/proc/self/stat") else {
-        return;
-    };
-    // The fields after the command's name, which may hold anything but `)`.
-    let Some(end) = stat.iter().rposition(|&b| b == b')') else {
-        return;
-    };
-    let fields: Vec<usize> = String::from_utf8_lossy(&stat[end + 1..])
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // arg_start, arg_end, env_start, env_end: fields 48 to 51 of stat(5),
-    // counted here from field 3.
-    for pair in fields.get(45..49).unwrap_or_default().chunks(2) {
-        if let [start, end] = *pair {
-            if start > 0 && end > start {
-                // SAFETY: the kernel's own bounds of this process's argument
-                // and environment strings, on its stack, which nothing reads
-                // any more.
-                unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
-            }
+    unsafe extern "C" {
+        static program_invocation_name: *const libc::c_char;
+        static environ: *const *const libc::c_char;
+    }
+    // The block is at most what exec accepts (ARG_MAX, 2 MiB here).
+    const LIMIT: usize = 4 << 20;
+    // SAFETY: glibc's pointers to the strings exec left on the stack, read
+    // and overwritten within their bounds, in this process's own copy of the
+    // memory, which nothing else reads.
+    unsafe {
+        let start = program_invocation_name as usize;
+        if start == 0 {
+            return;
         }
+        let mut end = start + std::env::args_os().map(|a| a.len() + 1).sum::<usize>();
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            let at = *entry as usize;
+            if at > start && at - start < LIMIT {
+                end = end.max(at + libc::strlen(*entry) + 1);
+            }
+            entry = entry.add(1);
+        }
+        std::ptr::write_bytes(start as *mut u8, 0, end - start);
     }
 }
 
@@ -235,7 +186,7 @@ fn errno(e: &ContainerError) -> Errno {
     }
 }
 
-/// The init's loop, in raw system calls only (those of its filter): every
+/// The init's loop, in raw system calls: every
 /// signal but SIGCHLD goes to the command; on SIGCHLD, every ended child is
 /// reaped, and the command's end is the init's.
 fn serve(command: libc::pid_t) -> ! {

@@ -60,7 +60,7 @@ pub fn spawn(spec: &RunSpec, plan: &Plan) -> Result<Container, ContainerError> {
     let (tty_parent, tty_child) = tty_channel(plan.tty.is_some())?;
     // With -init, PID 1 outlives the command's exec: it cannot run on
     // psdock's memory (see `launch_with`).
-    let shared = plan.init.is_none();
+    let shared = !plan.init;
     let mut container = launch_with(flags, shared, |report, sync| {
         init::run(plan, report, sync, tty_child)
     })
