@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # psdock's speed and size against its peers, on this machine:
 #   - start-up: the whole `psdock -i IMG -r ROOTFS /bin/true` (overlay set-up and
-#     teardown included) against `crun run` and `runc run` given the same overlay,
+#     teardown included), also with `-init` (its cost set against tini's over
+#     a plain fork+exec on the host), against `crun run` and `runc run` given the same overlay,
 #     bwrap over it, our own bare C clone+overlay+chroot program (overlay-run.c)
 #     and a plain host fork+exec, taking turns in rounds of hyperfine runs; and
 #     psdock with `-upper disk`, its upper directory on ROOTFS's file system;
@@ -149,14 +150,16 @@ say "start-up: $warmup warm-up runs, then $runs runs each in $rounds rounds ($bu
 # change in load between blocks skew the ratios, so every command gets a turn
 # of runs/rounds runs in each round, in an order that rotates, and each median
 # is over the runs of all rounds.
-names=(c-floor psdock crun runc bwrap host psdock-memory crun-memory)
+names=(c-floor psdock psdock-init crun runc bwrap host tini psdock-memory crun-memory)
 cmds=(
     "$tmp/overlay-run $tmp/image $tmp/c /bin/true"
     "$PSDOCK -i $tmp/image -r $tmp/psdock-rootfs /bin/true"
+    "$PSDOCK -init -i $tmp/image -r $tmp/psdock-init-rootfs /bin/true"
     "${crun[*]} run --bundle $tmp/bundle-true bench-crun"
     "${runc[*]} run --bundle $tmp/bundle-true bench-runc"
     "bwrap --bind $tmp/peers/rootfs / --proc /proc --dev /dev --unshare-pid --unshare-ipc --unshare-uts /bin/true"
     "/bin/true"
+    "tini -s -- /bin/true"
     "$PSDOCK -i $tmp/image -r $tmp/psdock-memory-rootfs -memory 256m /bin/true"
     "${crun[*]} run --bundle $tmp/bundle-true-memory bench-crun-memory"
 )
@@ -305,6 +308,8 @@ $baseline_row| \`psdock -upper disk\` (upper directory on ROOTFS's file system; 
 | \`bwrap\` $(version bwrap), over the same overlay mounted beforehand | $(ms bwrap) | $(ratio bwrap) | |
 | bare C clone+tmpfs+overlay+chroot (\`bench/overlay-run.c\`) | $(ms c-floor) | $(ratio c-floor) | aim 1.5×: $(ratio_ok c-floor '<=' 1.5) |
 | host fork+exec of \`/bin/true\` (floor) | $(ms host) | $(ratio host) | |
+| **\`-init\`**: \`psdock -init\`, same rounds | $(ms psdock-init) | $(ratio psdock-init) | cost < 0.3 ms: $(verdict "$(calc '%.3f' "$(median_ms psdock-init) - $psdock_ms")" '<' 0.3) ($(calc '%+.3f ms' "$(median_ms psdock-init) - $psdock_ms")) |
+| \`tini -s -- /bin/true\` on the host, the peer's cost over a fork+exec | $(ms tini) | $(ratio tini) | $(calc '%+.3f ms' "$(median_ms tini) - $(median_ms host)") |
 | **Memory** supervising \`sleep\`: psdock VmRSS (VmHWM) | **$(mib "$psdock_rss") ($(mib "$psdock_hwm"))** | | ≤ 3 MiB: $(verdict "$(mib_of "$psdock_hwm")" '<=' 3) |
 | crun's parent process | $(mib "$crun_rss") ($(mib "$crun_hwm")) | $(calc '%.2f×' "$psdock_rss / $crun_rss") | |
 | runc's parent process | $(mib "$runc_rss") ($(mib "$runc_hwm")) | $(calc '%.2f×' "$psdock_rss / $runc_rss") | |

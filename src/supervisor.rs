@@ -181,7 +181,7 @@ pub fn supervise(
         // dropped by an init that neither catches nor ignores it, so psdock
         // ends the command in its place.
         let pid_one = |sig: i32| {
-            if signals::handles(container.pid.as_raw(), sig) {
+            if container.init || signals::handles(container.pid.as_raw(), sig) {
                 return false;
             }
             send(pidfd, libc::SIGKILL);

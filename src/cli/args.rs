@@ -143,6 +143,11 @@ pub struct Args {
 
     #[command(flatten)]
     pub restart: super::RestartArgs,
+
+    /// Run a minimal init as PID 1 with the command as its child: it reaps
+    /// orphans, forwards signals to the command and exits with its code
+    #[arg(long = "init")]
+    pub init: bool,
 }
 
 #[cfg(test)]

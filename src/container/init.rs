@@ -35,7 +35,8 @@ fn check(r: libc::c_long) -> Result<(), Errno> {
 
 /// Never returns: execs the command, or reports and exits.
 pub fn run(plan: &Plan, report: OwnedFd, lifeline: OwnedFd, tty: Option<OwnedFd>) -> ! {
-    finish(report, setup(plan, &lifeline, tty))
+    let result = setup(plan, &lifeline, tty, &report);
+    finish(report, result)
 }
 
 /// Reports the failure of a child's setup on the report pipe and exits with
@@ -83,6 +84,7 @@ fn setup(
     plan: &Plan,
     lifeline: &OwnedFd,
     tty_channel: Option<OwnedFd>,
+    report: &OwnedFd,
 ) -> Result<std::convert::Infallible, Failure> {
     begin(&plan.process, lifeline)?;
     if let Some(ns) = plan.netns {
@@ -142,6 +144,9 @@ fn setup(
     drop(root);
     mounts::mask().at(Stage::Mask)?;
     nix::unistd::sethostname(plan.hostname.to_str().unwrap_or("psdock")).at(Stage::Hostname)?;
+    if plan.init {
+        return super::reaper::start(plan, lifeline, report);
+    }
     // Stop at the exec, before the command's first instruction, so that
     // psdock can look at what was executed (`spawn::refuse_own_binary`).
     // Refused when psdock is itself traced (a debugger): psdock then looks
@@ -195,7 +200,7 @@ pub(super) fn become_process(
 /// Fails when the parent died before PDEATHSIG was armed, which would never
 /// fire then. Only the parent holds the write end of `lifeline` and never writes
 /// to it: the pipe becomes readable (end-of-file) only when the parent is gone.
-fn parent_alive(lifeline: &OwnedFd) -> Result<(), Failure> {
+pub(super) fn parent_alive(lifeline: &OwnedFd) -> Result<(), Failure> {
     use std::os::fd::AsFd;
     let mut pfd = [nix::poll::PollFd::new(
         lifeline.as_fd(),
@@ -238,7 +243,7 @@ fn pivot(rootfs: &CString) -> Result<(), Errno> {
 
 /// Raw system calls: glibc's wrappers broadcast to threads it believes exist,
 /// which in a cloned child can wait forever.
-fn switch_user(plan: &ProcessPlan) -> Result<(), Errno> {
+pub(super) fn switch_user(plan: &ProcessPlan) -> Result<(), Errno> {
     // SAFETY: plain system calls; `groups` outlives the call.
     unsafe {
         check(libc::syscall(

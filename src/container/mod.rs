@@ -14,6 +14,7 @@ mod enter;
 mod init;
 mod mounts;
 mod plan;
+mod reaper;
 mod report;
 pub mod seccomp;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]

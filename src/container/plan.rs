@@ -40,6 +40,8 @@ pub struct Plan {
     pub netns: Option<RawFd>,
     /// `-device` nodes.
     pub devices: Vec<PlannedDevice>,
+    /// `-init`: PID 1 is psdock's minimal init, the command its child.
+    pub init: bool,
 }
 
 /// The process that ends up running in a container, the init or one entered
@@ -95,6 +97,7 @@ impl Plan {
             tty: None,
             netns: None,
             devices: spec.limits.devices.iter().map(plan_device).collect(),
+            init: spec.init,
         }
     }
 }

@@ -29,10 +29,12 @@ pub enum Stage {
     Enter,
     Seccomp,
     Network,
+    Init,
+    OwnBinary,
 }
 
 impl Stage {
-    const ALL: [Stage; 20] = [
+    const ALL: [Stage; 22] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -53,6 +55,8 @@ impl Stage {
         Stage::Enter,
         Stage::Seccomp,
         Stage::Network,
+        Stage::Init,
+        Stage::OwnBinary,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -81,6 +85,8 @@ impl Stage {
             Stage::Enter => "enter the container",
             Stage::Seccomp => "install the system-call filter",
             Stage::Network => "join the container's network namespace",
+            Stage::Init => "start the command under -init",
+            Stage::OwnBinary => "run psdock's own binary",
         }
     }
 }

@@ -26,6 +26,9 @@ pub struct Container {
     /// The master of the container's terminal, when the plan asked for one;
     /// held for as long as the container runs.
     pub pty: Option<OwnedFd>,
+    /// PID 1 is psdock's `-init`, which forwards every signal to the command:
+    /// the PID-1 rule is not psdock's to apply.
+    pub init: bool,
 }
 
 impl Drop for Container {
@@ -61,7 +64,10 @@ pub fn spawn(
 ) -> Result<Container, ContainerError> {
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     let (tty_parent, tty_child) = tty_channel(plan.tty.is_some())?;
-    let mut container = launch(flags, |report, sync| {
+    // With -init, PID 1 outlives the command's exec: it cannot run on
+    // psdock's memory (see `launch_with`).
+    let shared = !plan.init;
+    let mut container = launch_with(flags, shared, |report, sync| {
         init::run(plan, report, sync, tty_child)
     })
     .map_err(|e| {
@@ -74,12 +80,18 @@ pub fn spawn(
     // While the init is stopped at its exec: nothing of the command has run
     // yet, so nothing escapes the limits. (On v2, clone3's CLONE_INTO_CGROUP
     // would spare the move; psdock clones with clone(2) and the stop is
-    // there anyway.)
+    // there anyway.) `-init` with limits is refused (`RunSpec`): its PID 1
+    // never stops at an exec.
     let join = || match cgroup {
         Some(c) => c.join(container.pid.as_raw()).map_err(ContainerError::from),
         None => Ok(()),
     };
-    refuse_own_binary(&container, &spec.command[0], join)?;
+    if shared {
+        refuse_own_binary(&container, &spec.command[0], join)?;
+    }
+    // Otherwise PID 1 is a copy of psdock that never executes anything, and
+    // it has made the same check on the command (`reaper::start`).
+    container.init = !shared;
     container.pty = receive_tty(tty_parent)?;
     Ok(container)
 }
@@ -99,16 +111,31 @@ pub fn spawn(
 /// of its binary instead (`crate::seal`); psdock does not need to, and its
 /// start-up is spared that second exec.
 ///
-/// `release` runs once the exe is known to be another, right before the init
+/// `join` runs once the exe is known to be another, right before the init
 /// is let go.
 fn refuse_own_binary(
     container: &Container,
     command: &OsStr,
-    release: impl FnOnce() -> Result<(), ContainerError>,
+    join: impl FnOnce() -> Result<(), ContainerError>,
 ) -> Result<(), ContainerError> {
+    match runs_own_binary(container.pid)? {
+        // Dropping the container kills and reaps the init.
+        Some(true) => Err(ContainerError::OwnBinary(command.to_owned())),
+        Some(false) => {
+            join()?;
+            release(container.pid)
+        }
+        // Without the stop (psdock traced itself), an init already gone.
+        None => Ok(()),
+    }
+}
+
+/// Whether the child `pid` of [`launch`] has executed psdock's own binary:
+/// once it has stopped at its exec, if it asked to (then it stays stopped
+/// until [`release`]); `None` if it is already gone.
+pub(super) fn runs_own_binary(pid: Pid) -> Result<Option<bool>, ContainerError> {
     use nix::sys::ptrace;
     use nix::sys::wait::{WaitPidFlag, WaitStatus};
-    let pid = container.pid;
     if STOPS_AT_EXEC.load(Ordering::Relaxed) {
         loop {
             match waitpid(pid, Some(WaitPidFlag::__WALL)).map_err(ContainerError::Trace)? {
@@ -127,18 +154,18 @@ fn refuse_own_binary(
     };
     let ours = inode("/proc/self/exe").map_err(ContainerError::Inspect)?;
     match inode(&format!("/proc/{pid}/exe")) {
-        // Dropping the container kills and reaps the init.
-        Ok(theirs) if theirs == ours => Err(ContainerError::OwnBinary(command.to_owned())),
-        // Without the stop (psdock traced itself), an init already gone.
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Ok(theirs) => Ok(Some(theirs == ours)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(ContainerError::Inspect(e)),
-        Ok(_) if STOPS_AT_EXEC.load(Ordering::Relaxed) => {
-            release()?;
-            ptrace::detach(pid, None).map_err(ContainerError::Trace)
-        }
-        // psdock traced itself: the command runs already, moved in as soon as can be.
-        Ok(_) => release(),
     }
+}
+
+/// Lets the child checked by [`runs_own_binary`] run its command.
+pub(super) fn release(pid: Pid) -> Result<(), ContainerError> {
+    if STOPS_AT_EXEC.load(Ordering::Relaxed) {
+        nix::sys::ptrace::detach(pid, None).map_err(ContainerError::Trace)?;
+    }
+    Ok(())
 }
 
 /// Set by the init (whose memory is psdock's until exec) once it is traced
@@ -229,6 +256,22 @@ pub(super) fn launch<F>(flags: libc::c_int, child: F) -> Result<Container, Launc
 where
     F: FnOnce(OwnedFd, OwnedFd) -> std::convert::Infallible,
 {
+    launch_with(flags, true, child)
+}
+
+/// [`launch`], or with `shared` false, a child with a copy of this process's
+/// memory (a fork into the new namespaces), for a child that must go on
+/// running psdock's code after its command has started: `-init`'s PID 1.
+/// Such a child says that its command was executed with [`READY`] on the
+/// report pipe, since this process cannot see its memory.
+pub(super) fn launch_with<F>(
+    flags: libc::c_int,
+    shared: bool,
+    child: F,
+) -> Result<Container, Launch>
+where
+    F: FnOnce(OwnedFd, OwnedFd) -> std::convert::Infallible,
+{
     let parent = |e| Launch::Parent(ContainerError::Clone(e));
     let child = std::mem::ManuallyDrop::new(child);
     match threads() {
@@ -252,15 +295,20 @@ where
     // SAFETY: PR_GET_DUMPABLE takes no pointer.
     let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
     let mut pidfd: libc::c_int = -1;
+    let memory = if shared {
+        libc::CLONE_VM | libc::CLONE_VFORK
+    } else {
+        0
+    };
     // SAFETY: the child runs `start_child` on its own stack and only reads
     // `start`, which outlives it: this process sleeps until it has exec'd or
-    // exited. No other thread exists (checked above). The kernel writes the
-    // pidfd into `pidfd`.
+    // exited (or the child has a copy of it). No other thread exists (checked
+    // above). The kernel writes the pidfd into `pidfd`.
     let ret = unsafe {
         libc::clone(
             start_child::<F>,
             stack.top(),
-            flags | libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            flags | memory | libc::CLONE_PIDFD | libc::SIGCHLD,
             std::ptr::from_ref(&start).cast_mut().cast(),
             &mut pidfd as *mut libc::c_int,
         )
@@ -285,22 +333,28 @@ where
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     let report = read_report(&report_r);
     drop(lifeline_w);
+    let ran = match report {
+        Ok(Report::Ready) => true,
+        Ok(Report::End) => EXEC_REACHED.load(Ordering::Relaxed),
+        _ => false,
+    };
+    if ran {
+        return Ok(Container {
+            pid,
+            pidfd,
+            pty: None,
+            init: false,
+        });
+    }
     let failed = match report {
-        Ok(None) if EXEC_REACHED.load(Ordering::Relaxed) => {
-            return Ok(Container {
-                pid,
-                pidfd,
-                pty: None,
-            })
-        }
+        Ok(Report::Failed(failure)) => Launch::Child(failure),
+        Err(e) => Launch::Parent(e),
         // End of file with nothing said, and exec never reached: the child
         // died on the way.
-        Ok(None) => match waitpid(pid, None) {
+        Ok(_) => match waitpid(pid, None) {
             Ok(status) => return Err(Launch::Parent(ContainerError::Died(status))),
             Err(e) => return Err(parent(e)),
         },
-        Ok(Some(failure)) => Launch::Child(failure),
-        Err(e) => Launch::Parent(e),
     };
     // It has exited, or will on its own: reap it.
     let _ = waitpid(pid, None);
@@ -400,8 +454,20 @@ impl Drop for Stack {
     }
 }
 
-/// `None`: end-of-file with nothing written, the command was executed.
-fn read_report(fd: &OwnedFd) -> Result<Option<Failure>, ContainerError> {
+/// What a child of [`launch_with`] that does not share this process's memory
+/// writes once its command runs, then closes the pipe.
+pub(super) const READY: u8 = b'r';
+
+/// What the report pipe said before its end.
+enum Report {
+    /// Nothing: the child executed its command, or died on the way.
+    End,
+    /// [`READY`].
+    Ready,
+    Failed(Failure),
+}
+
+fn read_report(fd: &OwnedFd) -> Result<Report, ContainerError> {
     let mut buf = [0u8; Failure::LEN];
     let mut got = 0;
     while got < buf.len() {
@@ -413,9 +479,10 @@ fn read_report(fd: &OwnedFd) -> Result<Option<Failure>, ContainerError> {
         }
     }
     match got {
-        0 => Ok(None),
+        0 => Ok(Report::End),
+        1 if buf[0] == READY => Ok(Report::Ready),
         Failure::LEN => Failure::decode(&buf)
-            .map(Some)
+            .map(Report::Failed)
             .ok_or(ContainerError::Report),
         _ => Err(ContainerError::Report),
     }
@@ -427,6 +494,7 @@ fn explain(spec: &Context, f: Failure) -> ContainerError {
         Stage::Exec if matches!(f.errno, Errno::ENOENT | Errno::ENOTDIR) => {
             ContainerError::NotFound(command())
         }
+        Stage::OwnBinary => ContainerError::OwnBinary(command()),
         Stage::Exec => ContainerError::NotExecutable {
             command: command(),
             errno: f.errno,

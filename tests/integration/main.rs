@@ -25,6 +25,8 @@ mod exec;
 mod health;
 // Capabilities, no_new_privs, masked /proc, clean fds and signals, PDEATHSIG.
 mod hardening;
+// -init: reaping, signal forwarding, exit codes, the terminal, the init's privileges.
+mod init;
 // A hostile image or command against the container boundary, one file per hole.
 mod hostile;
 // -net host|none|bridge, -publish: namespaces, veth pairs, a real bridge, NAT.

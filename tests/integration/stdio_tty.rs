@@ -11,7 +11,7 @@ use crate::util::*;
 pub struct Terminal {
     master: File,
     slave: Option<OwnedFd>,
-    screen: Collected,
+    pub screen: Collected,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -84,7 +84,7 @@ impl Terminal {
         );
     }
 
-    fn type_bytes(&self, bytes: &[u8]) {
+    pub fn type_bytes(&self, bytes: &[u8]) {
         use std::io::Write;
         (&self.master).write_all(bytes).unwrap();
     }

@@ -221,15 +221,51 @@ fn psdock_exec_run_by_a_hijacked_sh_cannot_be_overwritten() {
 /// exe a process of the container could open and, through a socket of the
 /// host's network namespace, hand to a process that outlives every psdock.
 /// psdock refuses to run it at all: exit 125, the binary untouched, nothing
-/// left behind.
+/// left behind. Under `-init` too, where the init, PID 1, makes the check at
+/// the command's exec: the command is never let run.
 #[test]
 fn psdock_refuses_to_run_its_own_binary_as_the_init() {
     let a = Attack::new();
-    for command in [&["/bin/sh", "-c", "echo ran"][..], &["/proc/self/exe"]] {
-        let out = output(&mut a.psdock(command));
+    let commands = [&["/bin/sh", "-c", "echo ran"][..], &["/proc/self/exe"]];
+    for (init, command) in [&[][..], &["-init"]]
+        .iter()
+        .flat_map(|i| commands.map(|c| (i, c)))
+    {
+        let out = output(&mut a.psdock(&[init, command].concat()));
         let line = assert_psdock_error(&out, &["runs psdock's own binary in the container"]);
         assert!(line.contains(command[0]), "{line}");
         assert!(out.stdout.is_empty(), "{out:?}");
+        assert!(a.contents() == a.before, "a host binary was changed");
+        a.sb.assert_clean();
+    }
+}
+
+/// Under `-init`, PID 1 is a copy of psdock: its exe is the host's binary,
+/// its memory psdock's at the start. Every way to them from the container is
+/// closed (not dumpable, no descriptor, psdock's arguments and environment
+/// blanked), with the default capabilities and with every capability but
+/// CAP_SYS_PTRACE (with which psdock refuses `-init`).
+#[test]
+fn under_init_the_container_cannot_open_the_inits_binary_memory_or_descriptors() {
+    const PROBE: &str = "for f in exe mem; do \
+           if (exec 3</proc/1/$f) 2>/dev/null; then echo \"opened $f\"; else echo \"refused $f\"; fi; \
+         done; \
+         readlink /proc/1/exe >/dev/null 2>&1 && echo 'read exe link' || echo 'refused exe link'; \
+         echo \"fds $(ls /proc/1/fd | wc -l)\"; \
+         for m in /proc/1/map_files/*; do \
+           if (exec 3<$m) 2>/dev/null || readlink $m >/dev/null 2>&1; then echo \"opened $m\"; fi; \
+         done; \
+         echo \"psdock's words: [$(cat /proc/1/cmdline /proc/1/environ 2>/dev/null | tr -d '\\0')]\"";
+    let a = Attack::new();
+    for caps in [&[][..], &["-cap-add", "ALL", "-cap-drop", "SYS_PTRACE"]] {
+        let args = [&["-init"][..], caps, &[BB, "sh", "-c", PROBE]].concat();
+        let out = output(a.psdock(&args).env("PSDOCK_TEST_SECRET", "s3cret"));
+        assert_eq!(code(&out), 0, "{caps:?}: {out:?}");
+        assert_eq!(
+            stdout(&out),
+            "refused exe\nrefused mem\nrefused exe link\nfds 0\npsdock's words: []\n",
+            "{caps:?}"
+        );
         assert!(a.contents() == a.before, "a host binary was changed");
         a.sb.assert_clean();
     }
