@@ -4,6 +4,7 @@
 crate::disabled!(StdioSink, "file", "stdio-file");
 crate::disabled!(StdioSink, "tcp", "stdio-tcp");
 crate::disabled!(StdioSink, "tls", "stdio-tls");
+crate::disabled!(StdioSink, "journald", "stdio-journald");
 
 #[cfg(test)]
 mod tests {
@@ -14,10 +15,11 @@ mod tests {
         let registry = Registry::<dyn StdioSink>::new(Kind::Stdio);
         let mut all: Vec<&str> = registry.entries().iter().map(|d| d.name).collect();
         all.sort();
-        assert_eq!(all, ["file", "inherit", "tcp", "tls"]);
+        assert_eq!(all, ["file", "inherit", "journald", "tcp", "tls"]);
         let expected: Vec<&str> = [
             ("file", cfg!(feature = "stdio-file")),
             ("inherit", true),
+            ("journald", cfg!(feature = "stdio-journald")),
             ("tcp", cfg!(feature = "stdio-tcp")),
             ("tls", cfg!(feature = "stdio-tls")),
         ]

@@ -6,6 +6,8 @@ mod disabled;
 #[cfg(feature = "stdio-file")]
 mod file;
 mod inherit;
+#[cfg(feature = "stdio-journald")]
+mod journald;
 #[cfg(feature = "stdio-tcp")]
 mod tcp;
 #[cfg(feature = "stdio-tls")]
