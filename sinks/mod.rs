@@ -8,6 +8,10 @@ mod file;
 mod inherit;
 #[cfg(feature = "stdio-journald")]
 mod journald;
+#[cfg(feature = "stdio-syslog")]
+mod syslog;
+#[cfg(feature = "stdio-syslog-tls")]
+mod syslog_tls;
 #[cfg(feature = "stdio-tcp")]
 mod tcp;
 #[cfg(feature = "stdio-tls")]

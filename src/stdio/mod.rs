@@ -27,6 +27,8 @@ pub mod pump;
 pub mod remote;
 #[cfg(feature = "stdio-file")]
 pub mod rotate;
+#[cfg(any(feature = "stdio-syslog", feature = "stdio-syslog-tls"))]
+pub mod syslog;
 pub mod terminal;
 #[cfg(any(feature = "stdio-tls", feature = "stdio-syslog-tls"))]
 pub mod tls_dial;

@@ -1,0 +1,251 @@
+//! What the syslog sinks share (`syslog://`, `syslog+udp://`, `syslog+tcp://`
+//! in `sinks/syslog.rs`, `syslog+tls://` in `sinks/syslog_tls.rs`): the
+//! message formats, the connection to the receiver and its re-dialing.
+//!
+//! The local socket gets RFC 3164 as the libc `syslog` writes it:
+//! `<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG`, in local time. The network forms get
+//! RFC 5424: `<PRI>1 TIMESTAMP HOSTNAME TAG PID - - MSG`, in UTC to the
+//! microsecond; a datagram each over UDP, octet-counted (RFC 6587: the
+//! length, a space, the message) over TCP and TLS (RFC 5425).
+//!
+//! The priority is the facility (`daemon` unless `?facility=`) with severity
+//! info for stdout, err for stderr. A message that cannot be sent is retried,
+//! re-dialing the receiver, holding the command meanwhile
+//! (`super::lines`).
+
+use std::io::{self, Write};
+use std::pin::Pin;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::{UdpSocket, UnixDatagram};
+
+use super::lines::{self, Deliver, Hold};
+use super::StdioSpec;
+use crate::plugin::{LocalFuture, PluginError, Stdio};
+
+/// The longest message text over a datagram (rsyslog's default maximum);
+/// a longer line goes out in several messages.
+pub const MAX_DATAGRAM_LINE: usize = 8 * 1024;
+/// The longest message text over a stream.
+pub const MAX_STREAM_LINE: usize = 64 * 1024;
+
+const INFO: u8 = 6;
+const ERR: u8 = 3;
+
+/// A connection to the receiver.
+pub enum Conn {
+    Unix(UnixDatagram),
+    Udp(UdpSocket),
+    /// TCP or TLS: messages are octet-counted.
+    Stream(Pin<Box<dyn AsyncWrite>>),
+}
+
+impl Conn {
+    async fn send(&mut self, message: &[u8]) -> io::Result<()> {
+        match self {
+            Conn::Unix(s) => s.send(message).await.map(drop),
+            Conn::Udp(s) => s.send(message).await.map(drop),
+            Conn::Stream(s) => {
+                s.write_all(message).await?;
+                // TLS holds records until flushed.
+                s.flush().await
+            }
+        }
+    }
+}
+
+/// Opens a connection for a spec whose target is the receiver's place (the
+/// query taken off); called again after a failure.
+pub type Dial = for<'a> fn(&'a StdioSpec) -> LocalFuture<'a, Result<Conn, PluginError>>;
+
+/// The message forms.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// RFC 3164, as the libc writes to the local socket.
+    Local,
+    /// RFC 5424 in a datagram.
+    Datagram,
+    /// RFC 5424, octet-counted.
+    Stream,
+}
+
+/// Opens `spec` with `dial`: the query is checked, the receiver dialed
+/// before the container exists.
+pub async fn open(spec: &StdioSpec, dial: Dial, form: Form) -> Result<Stdio, PluginError> {
+    let fail = |why: String| format!("-stdio {}: {why}", spec.url);
+    let (place, query) = lines::query(&spec.target, &["tag", "facility"]).map_err(fail)?;
+    if form == Form::Local && !place.is_empty() {
+        return Err(fail("expected syslog:// or syslog://?tag=NAME&facility=NAME".into()).into());
+    }
+    let prefix = spec.prefix.clone();
+    let mut spec = spec.clone();
+    spec.target = place.to_owned();
+    let conn = dial(&spec).await?;
+    let facility = query.facility.unwrap_or(lines::DAEMON);
+    let sink = Syslog {
+        hold: Hold::new(spec.url.clone()),
+        conn: Some(conn),
+        dial,
+        stamp: Stamp::default(),
+        head: [
+            header(form, facility * 8 + INFO, &query, &spec),
+            header(form, facility * 8 + ERR, &query, &spec),
+        ],
+        form,
+        out: Vec::new(),
+        spec,
+    };
+    let max = match form {
+        Form::Stream => MAX_STREAM_LINE,
+        _ => MAX_DATAGRAM_LINE,
+    };
+    Ok(lines::stdio(sink, prefix, max)?)
+}
+
+/// The parts of a message that do not change: for RFC 3164 what follows the
+/// timestamp (` TAG[PID]: `), for RFC 5424 the priority and version before
+/// it (`<PRI>1 `) and what follows it (` HOST TAG PID - - `), split by a NUL.
+fn header(form: Form, pri: u8, query: &lines::Query, spec: &StdioSpec) -> (Vec<u8>, Vec<u8>) {
+    let tag = lines::tag(query, &spec.origin.command);
+    let pid = std::process::id();
+    match form {
+        Form::Local => (format!("<{pri}>").into(), format!(" {tag}[{pid}]: ").into()),
+        _ => {
+            let host = nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+                .unwrap_or_else(|| "-".into());
+            (
+                format!("<{pri}>1 ").into(),
+                format!(" {host} {tag} {pid} - - ").into(),
+            )
+        }
+    }
+}
+
+/// The timestamp of the current second, formatted once per second.
+#[derive(Default)]
+struct Stamp {
+    second: i64,
+    text: Vec<u8>,
+}
+
+impl Stamp {
+    /// Writes the current time in `form`'s format to `out`.
+    fn write(&mut self, form: Form, out: &mut Vec<u8>) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let second = now.as_secs() as i64;
+        if second != self.second || self.text.is_empty() {
+            self.second = second;
+            self.text.clear();
+            // SAFETY: a zeroed tm is valid; the *_r calls fill it.
+            let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+            let t = second as libc::time_t;
+            if form == Form::Local {
+                // SAFETY: both pointers are valid for the call.
+                unsafe { libc::localtime_r(&t, &mut tm) };
+                const MONTHS: [&str; 12] = [
+                    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                    "Dec",
+                ];
+                let _ = write!(
+                    self.text,
+                    "{} {:2} {:02}:{:02}:{:02}",
+                    MONTHS[tm.tm_mon.clamp(0, 11) as usize],
+                    tm.tm_mday,
+                    tm.tm_hour,
+                    tm.tm_min,
+                    tm.tm_sec
+                );
+            } else {
+                // SAFETY: both pointers are valid for the call.
+                unsafe { libc::gmtime_r(&t, &mut tm) };
+                let _ = write!(
+                    self.text,
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                    tm.tm_year + 1900,
+                    tm.tm_mon + 1,
+                    tm.tm_mday,
+                    tm.tm_hour,
+                    tm.tm_min,
+                    tm.tm_sec
+                );
+            }
+        }
+        out.extend_from_slice(&self.text);
+        if form != Form::Local {
+            let _ = write!(out, ".{:06}Z", now.subsec_micros());
+        }
+    }
+}
+
+struct Syslog {
+    spec: StdioSpec,
+    dial: Dial,
+    /// None after a failure, until re-dialed.
+    conn: Option<Conn>,
+    form: Form,
+    stamp: Stamp,
+    /// What goes before and after the timestamp, for stdout and stderr.
+    head: [(Vec<u8>, Vec<u8>); 2],
+    /// The message being sent, reused from one to the next.
+    out: Vec<u8>,
+    hold: Hold,
+}
+
+impl Syslog {
+    /// Builds the message in `out`; returns where it starts.
+    fn build(&mut self, stderr: bool, prefix: &[u8], text: &[u8]) -> usize {
+        let (before, after) = &self.head[usize::from(stderr)];
+        self.out.clear();
+        // Room for the octet count, which is known once the message is built.
+        self.out.extend_from_slice(&[b' '; COUNT]);
+        self.out.extend_from_slice(before);
+        self.stamp.write(self.form, &mut self.out);
+        self.out.extend_from_slice(after);
+        self.out.extend_from_slice(prefix);
+        self.out.extend_from_slice(text);
+        if self.form != Form::Stream {
+            return COUNT;
+        }
+        let mut count = [0u8; COUNT];
+        let mut digits = &mut count[..];
+        let _ = write!(digits, "{} ", self.out.len() - COUNT);
+        let used = COUNT - digits.len();
+        let start = COUNT - used;
+        self.out[start..COUNT].copy_from_slice(&count[..used]);
+        start
+    }
+}
+
+/// The room kept for an octet count and its space.
+const COUNT: usize = 21;
+
+impl Deliver for Syslog {
+    async fn deliver(&mut self, stderr: bool, prefix: &[u8], text: &[u8]) {
+        let start = self.build(stderr, prefix, text);
+        loop {
+            let conn = match &mut self.conn {
+                Some(conn) => conn,
+                None => match (self.dial)(&self.spec).await {
+                    Ok(conn) => self.conn.insert(conn),
+                    Err(e) => {
+                        self.hold.failed(&io::Error::other(e.to_string())).await;
+                        continue;
+                    }
+                },
+            };
+            match conn.send(&self.out[start..]).await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.conn = None;
+                    self.hold.failed(&e).await;
+                }
+            }
+        }
+        self.hold.delivered();
+    }
+}
