@@ -32,6 +32,9 @@ pub trait Deliver {
     /// `stderr`: which stream the line came from. The message is `prefix`
     /// then `text`, without the newline.
     async fn deliver(&mut self, stderr: bool, prefix: &[u8], text: &[u8]);
+
+    /// The command's output has all been delivered.
+    async fn finish(&mut self) {}
 }
 
 /// The container's descriptors for a log sink: stdin `/dev/null`, stdout and
@@ -102,6 +105,7 @@ impl<D: Deliver + 'static> crate::plugin::Pump for LinePump<D> {
                         }
                     }
                 }
+                sink.finish().await;
                 PumpEnd::Drained
             }),
             resize: None,

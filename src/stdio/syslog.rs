@@ -16,7 +16,7 @@
 use std::io::{self, Write};
 use std::pin::Pin;
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UdpSocket, UnixDatagram};
 
 use super::lines::{self, Deliver, Hold};
@@ -37,8 +37,16 @@ pub enum Conn {
     Unix(UnixDatagram),
     Udp(UdpSocket),
     /// TCP or TLS: messages are octet-counted.
-    Stream(Pin<Box<dyn AsyncWrite>>),
+    Stream(Pin<Box<dyn Duplex>>),
 }
+
+/// A TCP or TLS stream.
+pub trait Duplex: AsyncRead + AsyncWrite {}
+
+impl<S: AsyncRead + AsyncWrite> Duplex for S {}
+
+/// How long the receiver has to close its side once psdock closed its own.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Conn {
     async fn send(&mut self, message: &[u8]) -> io::Result<()> {
@@ -247,5 +255,21 @@ impl Deliver for Syslog {
             }
         }
         self.hold.delivered();
+    }
+
+    /// Closes a stream cleanly (a TLS close_notify, a FIN), then reads what
+    /// the receiver sent (TLS session tickets) until it closes: closing with
+    /// unread data would reset the connection, and the receiver could lose
+    /// the last messages.
+    async fn finish(&mut self) {
+        if let Some(Conn::Stream(s)) = &mut self.conn {
+            let drain = async {
+                s.shutdown().await?;
+                let mut buf = [0u8; 4096];
+                while s.read(&mut buf).await? > 0 {}
+                io::Result::Ok(())
+            };
+            let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
+        }
     }
 }

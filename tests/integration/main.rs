@@ -50,3 +50,5 @@ mod stdio_net;
 mod stdio_tls;
 // -stdio journald:// against a real systemd-journald in a private mount namespace.
 mod stdio_journald;
+// -stdio syslog://, syslog+udp://, +tcp://, +tls:// against real receivers.
+mod stdio_syslog;
