@@ -8,6 +8,7 @@
 //! receiver that refuses, is psdock's error before the container exists.
 
 use std::io;
+use std::os::fd::AsRawFd;
 
 use tokio::net::{UdpSocket, UnixDatagram};
 
@@ -105,7 +106,8 @@ fn udp(spec: &StdioSpec) -> LocalFuture<'_, Result<Conn, PluginError>> {
 fn tcp(spec: &StdioSpec) -> LocalFuture<'_, Result<Conn, PluginError>> {
     Box::pin(async move {
         let (_, stream) = remote::connect(spec).await?;
-        Ok(Conn::Stream(Box::pin(stream)))
+        let fd = stream.as_raw_fd();
+        Ok(Conn::Stream(Box::pin(stream), fd))
     })
 }
 

@@ -6,6 +6,8 @@
 //! the container exists; the messages are those of `syslog+tcp://`
 //! (`crate::stdio::syslog`).
 
+use std::os::fd::AsRawFd;
+
 use crate::plugin::{
     always_usable, Descriptor, LocalFuture, PluginError, Stdio, StdioSink, StdioSpec,
 };
@@ -38,6 +40,7 @@ impl StdioSink for SyslogTls {
 fn dial(spec: &StdioSpec) -> LocalFuture<'_, Result<Conn, PluginError>> {
     Box::pin(async move {
         let stream = tls_dial::dial(spec, "read and alter the log").await?;
-        Ok(Conn::Stream(Box::pin(stream)))
+        let fd = stream.get_ref().0.as_raw_fd();
+        Ok(Conn::Stream(Box::pin(stream), fd))
     })
 }

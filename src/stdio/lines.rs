@@ -25,15 +25,20 @@ use crate::plugin::{PumpEnd, Stdio, Transfer};
 /// How long a failed delivery waits before it tries again.
 const RETRY: Duration = Duration::from_millis(250);
 
-/// Takes one message at a time; returns once it is delivered (retrying, and
-/// holding the command, as long as it takes).
+/// Takes one message at a time; returns once it is delivered, or gathered
+/// for [`Deliver::flush`] (retrying, and holding the command, as long as it
+/// takes).
 #[allow(async_fn_in_trait)]
 pub trait Deliver {
     /// `stderr`: which stream the line came from. The message is `prefix`
     /// then `text`, without the newline.
     async fn deliver(&mut self, stderr: bool, prefix: &[u8], text: &[u8]);
 
-    /// The command's output has all been delivered.
+    /// The end of what one read brought: a sink that gathers messages sends
+    /// them now.
+    async fn flush(&mut self) {}
+
+    /// The command's output has all been handed over (and flushed).
     async fn finish(&mut self) {}
 }
 
@@ -104,6 +109,7 @@ impl<D: Deliver + 'static> crate::plugin::Pump for LinePump<D> {
                             side.flush(prefix, &mut sink).await;
                         }
                     }
+                    sink.flush().await;
                 }
                 sink.finish().await;
                 PumpEnd::Drained
@@ -194,7 +200,7 @@ impl Hold {
     }
 
     /// A delivery failed with `e`: waits before the next attempt.
-    pub async fn failed(&mut self, e: &io::Error) {
+    pub async fn failed(&mut self, e: &dyn std::fmt::Display) {
         if !self.stalled {
             self.stalled = true;
             eprintln!(

@@ -6,7 +6,8 @@
 //! `<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG`, in local time. The network forms get
 //! RFC 5424: `<PRI>1 TIMESTAMP HOSTNAME TAG PID - - MSG`, in UTC to the
 //! microsecond; a datagram each over UDP, octet-counted (RFC 6587: the
-//! length, a space, the message) over TCP and TLS (RFC 5425).
+//! length, a space, the message) over TCP and TLS (RFC 5425), where the
+//! messages of one read from the command go out in one write.
 //!
 //! The priority is the facility (`daemon` unless `?facility=`) with severity
 //! info for stdout, err for stderr. A message that cannot be sent is retried,
@@ -14,6 +15,7 @@
 //! (`super::lines`).
 
 use std::io::{self, Write};
+use std::os::fd::RawFd;
 use std::pin::Pin;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -36,8 +38,8 @@ const ERR: u8 = 3;
 pub enum Conn {
     Unix(UnixDatagram),
     Udp(UdpSocket),
-    /// TCP or TLS: messages are octet-counted.
-    Stream(Pin<Box<dyn Duplex>>),
+    /// TCP or TLS (messages are octet-counted), with the TCP socket.
+    Stream(Pin<Box<dyn Duplex>>, RawFd),
 }
 
 /// A TCP or TLS stream.
@@ -53,12 +55,40 @@ impl Conn {
         match self {
             Conn::Unix(s) => s.send(message).await.map(drop),
             Conn::Udp(s) => s.send(message).await.map(drop),
-            Conn::Stream(s) => {
+            Conn::Stream(s, fd) => {
+                closed(*fd)?;
                 s.write_all(message).await?;
                 // TLS holds records until flushed.
                 s.flush().await
             }
         }
+    }
+}
+
+/// Fails if the receiver has closed its side (its FIN is the next byte to
+/// read): a write would still be taken by the kernel, and lost. Receivers
+/// send nothing else but TLS records, which are left in place.
+fn closed(fd: RawFd) -> io::Result<()> {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte buffer, valid for the call.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the receiver closed the connection",
+        )),
+        n if n < 0 => match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            e => Err(e),
+        },
+        _ => Ok(()),
     }
 }
 
@@ -91,7 +121,7 @@ pub async fn open(spec: &StdioSpec, dial: Dial, form: Form) -> Result<Stdio, Plu
     let conn = dial(&spec).await?;
     let facility = query.facility.unwrap_or(lines::DAEMON);
     let sink = Syslog {
-        hold: Hold::new(spec.url.clone()),
+        hold: Hold::new(format!("-stdio {}", spec.url)),
         conn: Some(conn),
         dial,
         stamp: Stamp::default(),
@@ -199,54 +229,50 @@ struct Syslog {
     stamp: Stamp,
     /// What goes before and after the timestamp, for stdout and stderr.
     head: [(Vec<u8>, Vec<u8>); 2],
-    /// The message being sent, reused from one to the next.
+    /// The messages being sent, reused from one batch to the next.
     out: Vec<u8>,
     hold: Hold,
 }
 
 impl Syslog {
-    /// Builds the message in `out`; returns where it starts.
-    fn build(&mut self, stderr: bool, prefix: &[u8], text: &[u8]) -> usize {
+    /// Appends the message to `out`, octet-counted on a stream.
+    fn build(&mut self, stderr: bool, prefix: &[u8], text: &[u8]) {
         let (before, after) = &self.head[usize::from(stderr)];
-        self.out.clear();
-        // Room for the octet count, which is known once the message is built.
-        self.out.extend_from_slice(&[b' '; COUNT]);
+        if self.form == Form::Stream {
+            let len = before.len() + STAMP_5424 + after.len() + prefix.len() + text.len();
+            let _ = write!(self.out, "{len} ");
+        }
+        let start = self.out.len();
         self.out.extend_from_slice(before);
         self.stamp.write(self.form, &mut self.out);
+        debug_assert!(
+            self.form == Form::Local || self.out.len() - start - before.len() == STAMP_5424
+        );
         self.out.extend_from_slice(after);
         self.out.extend_from_slice(prefix);
         self.out.extend_from_slice(text);
-        if self.form != Form::Stream {
-            return COUNT;
-        }
-        let mut count = [0u8; COUNT];
-        let mut digits = &mut count[..];
-        let _ = write!(digits, "{} ", self.out.len() - COUNT);
-        let used = COUNT - digits.len();
-        let start = COUNT - used;
-        self.out[start..COUNT].copy_from_slice(&count[..used]);
-        start
     }
-}
 
-/// The room kept for an octet count and its space.
-const COUNT: usize = 21;
-
-impl Deliver for Syslog {
-    async fn deliver(&mut self, stderr: bool, prefix: &[u8], text: &[u8]) {
-        let start = self.build(stderr, prefix, text);
+    /// Sends `out` whole, re-dialing and holding as long as it takes.
+    async fn send(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
         loop {
             let conn = match &mut self.conn {
                 Some(conn) => conn,
                 None => match (self.dial)(&self.spec).await {
                     Ok(conn) => self.conn.insert(conn),
                     Err(e) => {
-                        self.hold.failed(&io::Error::other(e.to_string())).await;
+                        // The dialer's message names `-stdio` already.
+                        let e = e.to_string();
+                        let why = e.split_once(": ").map_or(e.as_str(), |(_, why)| why);
+                        self.hold.failed(&why).await;
                         continue;
                     }
                 },
             };
-            match conn.send(&self.out[start..]).await {
+            match conn.send(&self.out).await {
                 Ok(()) => break,
                 Err(e) => {
                     self.conn = None;
@@ -254,7 +280,28 @@ impl Deliver for Syslog {
                 }
             }
         }
+        self.out.clear();
         self.hold.delivered();
+    }
+}
+
+/// The length of an RFC 5424 timestamp: `2026-12-05T01:52:03.123456Z`.
+const STAMP_5424: usize = 27;
+
+/// On a stream, messages are gathered up to this size, or to the end of what
+/// one read from the command brought, and written together.
+const BATCH: usize = 64 * 1024;
+
+impl Deliver for Syslog {
+    async fn deliver(&mut self, stderr: bool, prefix: &[u8], text: &[u8]) {
+        self.build(stderr, prefix, text);
+        if self.form != Form::Stream || self.out.len() >= BATCH {
+            self.send().await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.send().await;
     }
 
     /// Closes a stream cleanly (a TLS close_notify, a FIN), then reads what
@@ -262,7 +309,8 @@ impl Deliver for Syslog {
     /// unread data would reset the connection, and the receiver could lose
     /// the last messages.
     async fn finish(&mut self) {
-        if let Some(Conn::Stream(s)) = &mut self.conn {
+        self.send().await;
+        if let Some(Conn::Stream(s, _)) = &mut self.conn {
             let drain = async {
                 s.shutdown().await?;
                 let mut buf = [0u8; 4096];

@@ -345,3 +345,62 @@ fn tls_flags_are_refused_by_the_other_syslog_sinks() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_tcp_receiver_that_goes_away_holds_the_command_until_it_is_back() {
+    let sb = Sandbox::new();
+    let sync = sb.path("sync");
+    std::fs::create_dir(&sync).unwrap();
+    let go = sync.join("go");
+    nix::unistd::mkfifo(&go, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (l, port) = listen();
+    let url = format!("syslog+tcp://127.0.0.1:{port}");
+    let err_path = sb.path("stderr");
+    let mut child = sb
+        .psdock()
+        .args(["-v", &format!("{}:/sync", sync.display()), "-stdio", &url])
+        .args(["sh", "-c", "echo first; read x < /sync/go; echo second"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut first = accept(&l);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).ends_with(" - - first") {
+        let n = first.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    // The receiver goes away, then the command writes again.
+    drop(first);
+    drop(l);
+    std::fs::write(&go, "\n").unwrap();
+    let stderr_text = || std::fs::read_to_string(&err_path).unwrap();
+    wait_for("psdock to say the command is held", || {
+        stderr_text().contains("the command is held").then_some(())
+    });
+    // Seen before the write, which the kernel would have taken and lost.
+    assert!(
+        stderr_text().starts_with(&format!(
+            "psdock: -stdio {url}: the receiver closed the connection; "
+        )),
+        "{}",
+        stderr_text()
+    );
+    // Back on the same port: the line written meanwhile arrives.
+    let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let mut second = accept(&l);
+    let mut got = Vec::new();
+    second.read_to_end(&mut got).unwrap();
+    let messages = frames(&got);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(rfc5424(&messages[0]).3, "second");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(
+        stderr_text().contains("delivering again"),
+        "{}",
+        stderr_text()
+    );
+    sb.assert_clean();
+}
