@@ -140,9 +140,9 @@ pub async fn open(spec: &StdioSpec, dial: Dial, form: Form) -> Result<Stdio, Plu
     Ok(lines::stdio(sink, prefix, max)?)
 }
 
-/// The parts of a message that do not change: for RFC 3164 what follows the
-/// timestamp (` TAG[PID]: `), for RFC 5424 the priority and version before
-/// it (`<PRI>1 `) and what follows it (` HOST TAG PID - - `), split by a NUL.
+/// The parts of a message that do not change, before and after the
+/// timestamp: for RFC 3164 `<PRI>` and ` TAG[PID]: `, for RFC 5424 `<PRI>1 `
+/// and ` HOST TAG PID - - `.
 fn header(form: Form, pri: u8, query: &lines::Query, spec: &StdioSpec) -> (Vec<u8>, Vec<u8>) {
     let tag = lines::tag(query, &spec.origin.command);
     let pid = std::process::id();

@@ -404,3 +404,48 @@ fn a_tcp_receiver_that_goes_away_holds_the_command_until_it_is_back() {
     );
     sb.assert_clean();
 }
+
+#[test]
+fn bad_log_sink_urls_are_125_naming_them_and_leave_nothing() {
+    let sb = Sandbox::new();
+    for (url, why) in [
+        (
+            "journald://x",
+            "expected journald:// or journald://?tag=NAME",
+        ),
+        (
+            "journald://?facility=daemon",
+            "unknown option `facility` (known: tag)",
+        ),
+        (
+            "syslog:///dev/log",
+            "expected syslog:// or syslog://?tag=NAME&facility=NAME",
+        ),
+        (
+            "syslog://?facility=nope",
+            "facility `nope`: expected daemon, user, local0 to local7, ...",
+        ),
+        (
+            "syslog+udp://127.0.0.1:514?tag=a b",
+            "tag `a b`: expected 1 to 48 printable ASCII characters, no spaces",
+        ),
+        (
+            "syslog+udp://127.0.0.1:514?tag=",
+            "tag ``: expected 1 to 48 printable ASCII characters, no spaces",
+        ),
+        ("syslog+tcp://127.0.0.1?tag=x", "expected HOST:PORT"),
+        (
+            "syslog+tcp://127.0.0.1:1?level=debug",
+            "unknown option `level` (known: tag, facility)",
+        ),
+    ] {
+        let out = sb.run(["-stdio", url, "true"]);
+        assert_eq!(code(&out), 125, "{url}");
+        assert_eq!(
+            stderr(&out),
+            format!("psdock: -stdio {url}: {why}\n"),
+            "{url}"
+        );
+        sb.assert_clean();
+    }
+}
