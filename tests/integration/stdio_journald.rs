@@ -25,15 +25,20 @@ pub fn in_namespace(setup: &str, cmd: &Command) -> Command {
     wrapped
         .args(["-m", "--propagation", "private", "sh", "-ec"])
         .arg(format!("{setup}\nexec \"$@\""))
-        .arg("sh")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
+        .arg("sh");
+    then(wrapped, cmd)
+}
+
+/// `outer` with `cmd`'s program, arguments and environment appended: `cmd`
+/// run by a wrapper that execs it.
+fn then(mut outer: Command, cmd: &Command) -> Command {
+    outer.arg(cmd.get_program()).args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         if let Some(v) = v {
-            wrapped.env(k, v);
+            outer.env(k, v);
         }
     }
-    wrapped
+    outer
 }
 
 impl Journald {
@@ -71,17 +76,9 @@ impl Journald {
 
     /// `cmd` run in journald's mount namespace.
     fn enter(&self, cmd: &Command) -> Command {
-        let mut entered = Command::new("nsenter");
-        entered
-            .args(["-m", "-t", &self.child.id().to_string(), "--"])
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        for (k, v) in cmd.get_envs() {
-            if let Some(v) = v {
-                entered.env(k, v);
-            }
-        }
-        entered
+        let mut nsenter = Command::new("nsenter");
+        nsenter.args(["-m", "-t", &self.child.id().to_string(), "--"]);
+        then(nsenter, cmd)
     }
 
     /// The entries psdock sent (by the native protocol), after journald

@@ -280,26 +280,32 @@ fn tcp_refused_is_refused_before_the_container_starts() {
     sb.assert_clean();
 }
 
-#[test]
-fn tls_is_verified_like_tls_and_octet_counted() {
-    let sb = Sandbox::new();
-    let pki = Pki::new(sb.dir.path());
+/// A TLS receiver for one connection, in a thread: what it read to the end.
+fn tls_receiver(pki: &Pki) -> (u16, std::thread::JoinHandle<std::io::Result<Vec<u8>>>) {
     let (l, port) = listen();
     let config = pki.server.clone();
-    let got = std::thread::spawn(move || {
+    let t = std::thread::spawn(move || {
         let sock = accept(&l);
         let conn = rustls::ServerConnection::new(config).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, sock);
         let mut got = Vec::new();
-        // psdock closes cleanly (close_notify) once the command has ended.
-        tls.read_to_end(&mut got).unwrap();
-        got
+        tls.read_to_end(&mut got)?;
+        Ok(got)
     });
+    (port, t)
+}
+
+#[test]
+fn tls_is_verified_like_tls_and_octet_counted() {
+    let sb = Sandbox::new();
+    let pki = Pki::new(sb.dir.path());
+    let (port, got) = tls_receiver(&pki);
     let url = format!("syslog+tls://localhost:{port}?tag=secure");
     let ca = pki.ca.to_str().unwrap();
     let out = sb.run(["-stdio", &url, "-tls-ca", ca, "sh", "-c", "echo over tls"]);
     assert_eq!(code(&out), 0, "{out:?}");
-    let got = got.join().unwrap();
+    // psdock closes cleanly (close_notify) once the command has ended.
+    let got = got.join().unwrap().unwrap();
     let messages = frames(&got);
     assert_eq!(messages.len(), 1, "{messages:?}");
     let (pri, app, _, msg) = rfc5424(&messages[0]);
@@ -311,21 +317,14 @@ fn tls_is_verified_like_tls_and_octet_counted() {
 fn tls_without_trust_is_refused_before_the_container_starts() {
     let sb = Sandbox::new();
     let pki = Pki::new(sb.dir.path());
-    let (l, port) = listen();
-    let config = pki.server.clone();
-    let server = std::thread::spawn(move || {
-        let sock = accept(&l);
-        let conn = rustls::ServerConnection::new(config).unwrap();
-        let mut tls = rustls::StreamOwned::new(conn, sock);
-        let _ = tls.read_to_end(&mut Vec::new());
-    });
+    let (port, server) = tls_receiver(&pki);
     let url = format!("syslog+tls://localhost:{port}");
     let out = sb.run(["-stdio", &url, "true"]);
     assert_eq!(code(&out), 125, "{out:?}");
     let err = stderr(&out);
     assert!(err.starts_with(&format!("psdock: -stdio {url}: ")), "{err}");
     assert!(err.contains("-tls-ca"), "the fix is named: {err}");
-    server.join().unwrap();
+    assert!(server.join().unwrap().is_err());
     sb.assert_clean();
 }
 
