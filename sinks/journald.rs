@@ -218,7 +218,7 @@ impl Deliver for Journal {
             match self.send(&entry).await {
                 Ok(()) => break,
                 Err(e) => {
-                    self.hold.failed(&e).await;
+                    self.hold.failed(&lines::why(&e)).await;
                     self.redial();
                 }
             }

@@ -7,7 +7,6 @@
 //! and the re-dialing are in `crate::stdio::syslog`. No `/dev/log`, or a TCP
 //! receiver that refuses, is psdock's error before the container exists.
 
-use std::io;
 use std::os::fd::AsRawFd;
 
 use tokio::net::{UdpSocket, UnixDatagram};
@@ -15,6 +14,7 @@ use tokio::net::{UdpSocket, UnixDatagram};
 use crate::plugin::{
     always_usable, Descriptor, LocalFuture, PluginError, Stdio, StdioSink, StdioSpec,
 };
+use crate::stdio::lines::why;
 use crate::stdio::remote;
 use crate::stdio::syslog::{self, Conn, Form};
 
@@ -109,12 +109,4 @@ fn tcp(spec: &StdioSpec) -> LocalFuture<'_, Result<Conn, PluginError>> {
         let fd = stream.as_raw_fd();
         Ok(Conn::Stream(Box::pin(stream), fd))
     })
-}
-
-/// An error without io::Error's "(os error N)".
-fn why(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_owned(),
-        None => e.to_string(),
-    }
 }

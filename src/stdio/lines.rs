@@ -199,7 +199,7 @@ impl Hold {
         }
     }
 
-    /// A delivery failed with `e`: waits before the next attempt.
+    /// A delivery failed (`e`: why): waits before the next attempt.
     pub async fn failed(&mut self, e: &dyn std::fmt::Display) {
         if !self.stalled {
             self.stalled = true;
@@ -216,6 +216,14 @@ impl Hold {
             self.stalled = false;
             eprintln!("psdock: {}: delivering again", self.what);
         }
+    }
+}
+
+/// An error without io::Error's "(os error N)".
+pub fn why(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_owned(),
+        None => e.to_string(),
     }
 }
 

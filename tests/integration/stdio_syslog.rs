@@ -345,6 +345,20 @@ fn tls_flags_are_refused_by_the_other_syslog_sinks() {
     );
 }
 
+/// Whether the IPv4 TCP socket bound to local `port` is in CLOSE_WAIT: it
+/// has its peer's FIN.
+fn close_wait(port: u16) -> bool {
+    const CLOSE_WAIT: &str = "08";
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f[1].ends_with(&format!(":{port:04X}")) && f[3] == CLOSE_WAIT
+        })
+}
+
 #[test]
 fn a_tcp_receiver_that_goes_away_holds_the_command_until_it_is_back() {
     let sb = Sandbox::new();
@@ -371,9 +385,14 @@ fn a_tcp_receiver_that_goes_away_holds_the_command_until_it_is_back() {
         assert!(n > 0, "closed early: {got:?}");
         got.extend_from_slice(&buf[..n]);
     }
-    // The receiver goes away, then the command writes again.
+    // The receiver goes away, then the command writes again, once psdock's
+    // side has the FIN (loopback delivers it asynchronously).
+    let psdock_port = first.peer_addr().unwrap().port();
     drop(first);
     drop(l);
+    wait_for("psdock's connection to be in CLOSE_WAIT", || {
+        close_wait(psdock_port).then_some(())
+    });
     std::fs::write(&go, "\n").unwrap();
     let stderr_text = || std::fs::read_to_string(&err_path).unwrap();
     wait_for("psdock to say the command is held", || {
