@@ -4,6 +4,11 @@
 crate::disabled!(StdioSink, "file", "stdio-file");
 crate::disabled!(StdioSink, "tcp", "stdio-tcp");
 crate::disabled!(StdioSink, "tls", "stdio-tls");
+crate::disabled!(StdioSink, "journald", "stdio-journald");
+crate::disabled!(StdioSink, "syslog", "stdio-syslog");
+crate::disabled!(StdioSink, "syslog+udp", "stdio-syslog");
+crate::disabled!(StdioSink, "syslog+tcp", "stdio-syslog");
+crate::disabled!(StdioSink, "syslog+tls", "stdio-syslog-tls");
 
 #[cfg(test)]
 mod tests {
@@ -14,10 +19,28 @@ mod tests {
         let registry = Registry::<dyn StdioSink>::new(Kind::Stdio);
         let mut all: Vec<&str> = registry.entries().iter().map(|d| d.name).collect();
         all.sort();
-        assert_eq!(all, ["file", "inherit", "tcp", "tls"]);
+        assert_eq!(
+            all,
+            [
+                "file",
+                "inherit",
+                "journald",
+                "syslog",
+                "syslog+tcp",
+                "syslog+tls",
+                "syslog+udp",
+                "tcp",
+                "tls"
+            ]
+        );
         let expected: Vec<&str> = [
             ("file", cfg!(feature = "stdio-file")),
             ("inherit", true),
+            ("journald", cfg!(feature = "stdio-journald")),
+            ("syslog", cfg!(feature = "stdio-syslog")),
+            ("syslog+tcp", cfg!(feature = "stdio-syslog")),
+            ("syslog+tls", cfg!(feature = "stdio-syslog-tls")),
+            ("syslog+udp", cfg!(feature = "stdio-syslog")),
             ("tcp", cfg!(feature = "stdio-tcp")),
             ("tls", cfg!(feature = "stdio-tls")),
         ]

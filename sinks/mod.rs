@@ -6,6 +6,12 @@ mod disabled;
 #[cfg(feature = "stdio-file")]
 mod file;
 mod inherit;
+#[cfg(feature = "stdio-journald")]
+mod journald;
+#[cfg(feature = "stdio-syslog")]
+mod syslog;
+#[cfg(feature = "stdio-syslog-tls")]
+mod syslog_tls;
 #[cfg(feature = "stdio-tcp")]
 mod tcp;
 #[cfg(feature = "stdio-tls")]

@@ -29,7 +29,11 @@ pub mod spec;
 pub mod state;
 pub mod stdio;
 pub mod supervisor;
-#[cfg(any(feature = "stdio-tls", feature = "notify-webhook"))]
+#[cfg(any(
+    feature = "stdio-tls",
+    feature = "stdio-syslog-tls",
+    feature = "notify-webhook"
+))]
 pub mod tls_trust;
 pub mod usage;
 pub mod user;

@@ -82,6 +82,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
 
     // Owns the rootfs from here on: torn down before the entry goes.
     let mut entry = state::Entry::create(&spec)?;
+    let _ = spec.stdio.origin.id.set(entry.id().to_owned());
     entry.prepare(|| {
         rootfs::prepare(&*driver, spec.layers.dirs.clone(), &spec.rootfs, spec.upper)
     })?;

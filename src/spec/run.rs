@@ -126,6 +126,7 @@ impl RunSpec {
             .into_iter()
             .map(parse_bind)
             .collect::<Result<_, _>>()?;
+        let stdio = stdio.with_origin(&process.command, &hostname, &image);
         Ok(RunSpec {
             image,
             layers,

@@ -1,7 +1,7 @@
 //! `-stdio` and the flags that go with it, validated into a [`StdioSpec`]
 //! before anything is created.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::prefix::Prefix;
@@ -59,6 +59,21 @@ pub struct StdioSpec {
     pub prefix: Option<Prefix>,
     pub rotate: Option<Rotation>,
     pub tls: TlsFiles,
+    /// Who the output is from, for the sinks that label it (journald, syslog).
+    pub origin: Origin,
+}
+
+/// What a log sink says about the run: filled in by `RunSpec` (tag, name,
+/// image) and, once the state entry exists, by the run (the id), which
+/// is after the sink was opened but before its pump starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The command's name: the default tag.
+    pub command: String,
+    /// `-hostname`: what psdock has for a container name.
+    pub name: String,
+    pub image: String,
+    pub id: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Default for StdioSpec {
@@ -70,6 +85,7 @@ impl Default for StdioSpec {
             prefix: None,
             rotate: None,
             tls: TlsFiles::default(),
+            origin: Origin::default(),
         }
     }
 }
@@ -82,9 +98,11 @@ impl StdioSpec {
             let (scheme, target) = url
                 .split_once("://")
                 .filter(|(s, t)| {
+                    // The local log sinks need no target: `journald://`.
                     !s.is_empty()
-                        && !t.is_empty()
-                        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && (!t.is_empty() || *s == "journald" || *s == "syslog")
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'+')
                 })
                 .ok_or_else(|| StdioError::Url(url.clone()))?;
             spec.url = url.clone();
@@ -121,6 +139,21 @@ impl StdioSpec {
             insecure: args.tls_insecure,
         };
         Ok(spec)
+    }
+
+    /// Says who the output is from (see [`Origin`]).
+    pub fn with_origin(mut self, command: &[std::ffi::OsString], name: &str, image: &Path) -> Self {
+        let program = command.first().map(Path::new);
+        self.origin = Origin {
+            command: program
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            name: name.to_owned(),
+            image: image.display().to_string(),
+            id: Default::default(),
+        };
+        self
     }
 
     /// The sink-specific flags that were given, by name.

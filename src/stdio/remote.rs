@@ -24,7 +24,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REMOTE_SIZE: Size = Size { rows: 24, cols: 80 };
 
 /// `host:port` or `[v6]:port`, with an optional trailing `/`.
-fn host_port(target: &str) -> Result<(String, u16), String> {
+pub fn host_port(target: &str) -> Result<(String, u16), String> {
     let target = target.strip_suffix('/').unwrap_or(target);
     let bad = || "expected HOST:PORT".to_owned();
     let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;

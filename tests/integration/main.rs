@@ -62,3 +62,7 @@ mod stdio_file;
 mod stdio_net;
 // -stdio tls://: trust, pinning, mutual TLS, certificate refusals.
 mod stdio_tls;
+// -stdio journald:// against a real systemd-journald in a private mount namespace.
+mod stdio_journald;
+// -stdio syslog://, syslog+udp://, +tcp://, +tls:// against real receivers.
+mod stdio_syslog;

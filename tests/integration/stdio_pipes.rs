@@ -134,7 +134,7 @@ fn a_prefix_colour_is_bold_and_reset_and_no_color_turns_it_off() {
 fn bad_stdio_flags_are_125_naming_them_and_leave_nothing() {
     let sb = Sandbox::new();
     for (args, message) in [
-        (&["-stdio", "ftp://x"][..], "psdock: -stdio ftp://x: unknown stdio implementation `ftp` (this build has: file, inherit, tcp, tls)\n"),
+        (&["-stdio", "ftp://x"][..], "psdock: -stdio ftp://x: unknown stdio implementation `ftp` (this build has: file, inherit, journald, syslog, syslog+tcp, syslog+tls, syslog+udp, tcp, tls)\n"),
         (&["-stdio", "/var/log/x"], "psdock: -stdio /var/log/x: expected SCHEME://TARGET (file:///path, tcp://host:port, tls://host:port)\n"),
         (&["-stdout-prefix", "web:purple"], "psdock: -stdout-prefix web:purple: unknown colour `purple` (known: white, green, blue, magenta, yellow, cyan, red)\n"),
         (&["-log-rotate", "1"], "psdock: -log-rotate is not supported by -stdio inherit\n"),

@@ -12,12 +12,12 @@ use crate::util::*;
 
 /// Test certificates: two CAs, a `localhost` server certificate and a client
 /// certificate, both from the first CA, written as PEM files.
-struct Pki {
-    ca: PathBuf,
+pub struct Pki {
+    pub ca: PathBuf,
     other_ca: PathBuf,
     client_cert: PathBuf,
     client_key: PathBuf,
-    server: Arc<rustls::ServerConfig>,
+    pub server: Arc<rustls::ServerConfig>,
     server_mtls: Arc<rustls::ServerConfig>,
     server_strict: Arc<rustls::ServerConfig>,
 }
@@ -55,7 +55,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 impl Pki {
-    fn new(dir: &Path) -> Self {
+    pub fn new(dir: &Path) -> Self {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
         let (ca_cert, issuer) = ca("psdock test CA");
         let (other_cert, _) = ca("some other CA");
