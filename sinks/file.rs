@@ -15,7 +15,7 @@ use crate::plugin::{
     StdioSpec, Transfer,
 };
 use crate::stdio::prefix::{Prefix, Prefixer};
-use crate::stdio::pump::{copy, output_pipe, Fd, Stop};
+use crate::stdio::pump::{copy, named, output_pipe, Fd, Stop};
 use crate::stdio::rotate::Log;
 
 struct FileSink;
@@ -49,6 +49,7 @@ impl StdioSink for FileSink {
                     pipe: r,
                     log,
                     prefix: spec.prefix.clone(),
+                    name: format!("-stdio {}", spec.url),
                 })),
             })
         })
@@ -59,6 +60,8 @@ struct FilePump {
     pipe: OwnedFd,
     log: Log,
     prefix: Option<Prefix>,
+    /// `-stdio URL`, for a message on a failure.
+    name: String,
 }
 
 impl Pump for FilePump {
@@ -67,13 +70,14 @@ impl Pump for FilePump {
             pipe,
             mut log,
             prefix,
+            name,
         } = *self;
         let pipe = Fd::new(pipe)?;
         let mut prefixer = Prefixer::new(prefix);
         Ok(Transfer {
             done: Box::pin(async move {
                 match copy(&pipe, &mut prefixer, &mut log).await {
-                    Stop::Write(e) => PumpEnd::PeerGone(e),
+                    Stop::Write(e) => PumpEnd::PeerGone(named(&name, e)),
                     Stop::End | Stop::Read(_) => PumpEnd::Drained,
                 }
             }),

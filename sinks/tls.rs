@@ -77,7 +77,7 @@ impl StdioSink for Tls {
             if spec.tls.cert.is_some() {
                 client_cert_accepted(&mut stream).await.map_err(explain)?;
             }
-            Ok(remote::stdio(stream, spec.prefix.clone()))
+            Ok(remote::stdio(stream, spec))
         })
     }
 }

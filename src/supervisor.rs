@@ -210,7 +210,7 @@ pub fn supervise(
                     pump = None;
                     if let PumpEnd::PeerGone(e) = end {
                         if !is_hangup(&e) {
-                            eprintln!("psdock: -stdio: {e}");
+                            eprintln!("psdock: {}", crate::stdio::pump::failure(&e));
                         }
                         events.stopping();
                         hang_up(&mut deadline);
@@ -254,7 +254,7 @@ pub fn supervise(
             if !delivered {
                 drop(pump);
                 eprintln!(
-                    "psdock: -stdio: the sink took no more output within {}s of the stop: {} bytes not delivered",
+                    "psdock: the output's destination took no more within {}s of the stop: {} bytes not delivered",
                     DRAIN.as_secs(),
                     crate::stdio::pump::take_undelivered()
                 );

@@ -84,7 +84,7 @@ pub async fn connect(spec: &StdioSpec) -> Result<(String, TcpStream), PluginErro
 }
 
 /// The [`Stdio`] of a connected peer.
-pub fn stdio<S>(stream: S, prefix: Option<Prefix>) -> Stdio
+pub fn stdio<S>(stream: S, spec: &StdioSpec) -> Stdio
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
@@ -94,13 +94,19 @@ where
             size: Some(REMOTE_SIZE),
             echo: false,
         }),
-        pump: Some(Box::new(Remote { stream, prefix })),
+        pump: Some(Box::new(Remote {
+            stream,
+            prefix: spec.prefix.clone(),
+            name: format!("-stdio {}", spec.url),
+        })),
     }
 }
 
 struct Remote<S> {
     stream: S,
     prefix: Option<Prefix>,
+    /// `-stdio URL`, for a message on a failure.
+    name: String,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Pump for Remote<S> {
@@ -110,9 +116,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Pump for Remote<S> {
         let (rd, wr) = tokio::io::split(self.stream);
         let mut prefixer = Prefixer::new(self.prefix);
         let (raise, raised) = super::pty::raised();
+        let name = self.name;
         Ok(Transfer {
             done: Box::pin(async move {
-                bridge(&master, raise, Stream(rd), &mut prefixer, Stream(wr)).await
+                let sides = [name.as_str(); 2];
+                bridge(&master, raise, Stream(rd), &mut prefixer, Stream(wr), sides).await
             }),
             // The peer's size is unknown: psdock's own changes are no news to
             // the container.
