@@ -133,6 +133,7 @@ fn exec_stop(pidfd: &OwnedFd) -> Result<Option<i32>, Errno> {
         // SAFETY: zeroed siginfo is a valid buffer for waitid to fill.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let flags = libc::WEXITED | libc::WSTOPPED | libc::WNOWAIT | libc::__WALL;
+        // SAFETY: `info` outlives the call; the pidfd is the caller's.
         let r = unsafe { libc::waitid(P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, flags) };
         if r < 0 {
             match Errno::last() {
@@ -545,6 +546,7 @@ mod tests {
                 return 4;
             }
             // Still there to be reaped, once, by the supervisor's waitid.
+            // SAFETY: zeroed siginfo is a valid buffer for waitid to fill.
             let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
             let r = unsafe {
                 libc::waitid(
