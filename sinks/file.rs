@@ -15,7 +15,7 @@ use crate::plugin::{
     StdioSpec, Transfer,
 };
 use crate::stdio::prefix::{Prefix, Prefixer};
-use crate::stdio::pump::{copy, output_pipe, Fd, Stop};
+use crate::stdio::pump::{copy, named, output_pipe, Fd, Stop};
 use crate::stdio::rotate::Log;
 
 struct FileSink;
@@ -43,6 +43,7 @@ impl StdioSink for FileSink {
             Ok(Box::new(Opened {
                 log,
                 prefix: spec.prefix.clone(),
+                name: format!("-stdio {}", spec.url),
             })
             .reopen()?)
         })
@@ -54,6 +55,8 @@ impl StdioSink for FileSink {
 struct Opened {
     log: Log,
     prefix: Option<Prefix>,
+    /// `-stdio URL`, for a message on a failure.
+    name: String,
 }
 
 impl Held for Opened {
@@ -67,6 +70,7 @@ impl Held for Opened {
                 pipe: r,
                 log: self.log,
                 prefix: self.prefix,
+                name: self.name,
             })),
         })
     }
@@ -76,6 +80,7 @@ struct FilePump {
     pipe: OwnedFd,
     log: Log,
     prefix: Option<Prefix>,
+    name: String,
 }
 
 impl Pump for FilePump {
@@ -84,15 +89,16 @@ impl Pump for FilePump {
             pipe,
             mut log,
             prefix,
+            name,
         } = *self;
         let pipe = Fd::new(pipe)?;
         let mut prefixer = Prefixer::new(prefix.clone());
         Ok(Transfer {
             done: Box::pin(async move {
                 match copy(&pipe, &mut prefixer, &mut log).await {
-                    Stop::Write(e) => PumpEnd::PeerGone(e),
+                    Stop::Write(e) => PumpEnd::PeerGone(named(&name, e)),
                     Stop::End | Stop::Read(_) => {
-                        PumpEnd::Drained(Some(Box::new(Opened { log, prefix })))
+                        PumpEnd::Drained(Some(Box::new(Opened { log, prefix, name })))
                     }
                 }
             }),

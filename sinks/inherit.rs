@@ -20,7 +20,7 @@ use crate::plugin::{
 };
 use crate::stdio::prefix::{Prefix, Prefixer};
 use crate::stdio::pty;
-use crate::stdio::pump::{bridge, copy, output_pipe, Fd, Output, Stop};
+use crate::stdio::pump::{bridge, copy, named, output_pipe, Fd, Output, Stop};
 use crate::stdio::terminal::{reopen_nonblocking, Host};
 
 struct Inherit;
@@ -86,9 +86,10 @@ impl Pump for Terminal {
         let mut prefixer = Prefixer::new(self.prefix);
         let (raise, raised) = pty::raised();
         Ok(Transfer {
-            done: Box::pin(
-                async move { bridge(&master, raise, input, &mut prefixer, &output).await },
-            ),
+            done: Box::pin(async move {
+                let sides = ["psdock's terminal", "psdock's stdout"];
+                bridge(&master, raise, input, &mut prefixer, &output, sides).await
+            }),
             // Also called on SIGCONT: psdock may be back in the foreground.
             resize: Some(Box::new(move || {
                 if let Some(size) = pty::size(io::stdout().as_fd()) {
@@ -118,12 +119,22 @@ impl Pump for Prefixed {
         let mut err_prefixer = Prefixer::new(Some(self.prefix));
         Ok(Transfer {
             done: Box::pin(async move {
-                let one = |stop| match stop {
-                    Stop::Write(e) => Err(e),
+                let one = |stop, side| match stop {
+                    Stop::Write(e) => Err(named(side, e)),
                     Stop::End | Stop::Read(_) => Ok(()),
                 };
-                let stdout = async { one(copy(&out, &mut out_prefixer, out_host).await) };
-                let stderr = async { one(copy(&err, &mut err_prefixer, err_host).await) };
+                let stdout = async {
+                    one(
+                        copy(&out, &mut out_prefixer, out_host).await,
+                        "psdock's stdout",
+                    )
+                };
+                let stderr = async {
+                    one(
+                        copy(&err, &mut err_prefixer, err_host).await,
+                        "psdock's stderr",
+                    )
+                };
                 match tokio::try_join!(stdout, stderr) {
                     Ok(_) => PumpEnd::Drained(None),
                     Err(e) => PumpEnd::PeerGone(e),

@@ -27,7 +27,7 @@ impl StdioSink for Tcp {
     fn open<'a>(&'a self, spec: &'a StdioSpec) -> LocalFuture<'a, Result<Stdio, PluginError>> {
         Box::pin(async move {
             let (_, stream) = remote::connect(spec).await?;
-            Ok(remote::stdio(stream, spec.prefix.clone()))
+            Ok(remote::stdio(stream, spec))
         })
     }
 }

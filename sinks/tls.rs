@@ -33,7 +33,7 @@ impl StdioSink for Tls {
     fn open<'a>(&'a self, spec: &'a StdioSpec) -> LocalFuture<'a, Result<Stdio, PluginError>> {
         Box::pin(async move {
             let stream = tls_dial::dial(spec, "read and drive the session").await?;
-            Ok(remote::stdio(stream, spec.prefix.clone()))
+            Ok(remote::stdio(stream, spec))
         })
     }
 }

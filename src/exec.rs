@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-use crate::cli::{self, ExecArgs, Parsed};
+use crate::cli::{self, ExecArgs, KillTimeout, Parsed};
 use crate::container::{self, ProcessPlan};
 use crate::error::Error;
 use crate::host::Host;
@@ -45,6 +45,13 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         }
     };
     let id = args.id;
+    // As psdock's: a command that ignores SIGTERM and SIGHUP must not keep
+    // psdock-exec forever.
+    let kill_timeout = match args.kill_timeout {
+        None => Some(crate::spec::DEFAULT_KILL_TIMEOUT),
+        Some(KillTimeout::Seconds(s)) => Some(std::time::Duration::from_secs(s)),
+        Some(KillTimeout::Never) => None,
+    };
     if !state::is_id(&id) {
         return Err(ExecError::BadId(id).into());
     }
@@ -116,7 +123,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         &rt,
         &child,
         &signals,
-        None,
+        kill_timeout,
         transfer,
         &mut Lifecycle::new(None, None),
         supervisor::Watches::default(),

@@ -298,7 +298,7 @@ pub fn supervise(
                         PumpEnd::Drained(h) => held = h,
                         PumpEnd::PeerGone(e) => {
                             if !is_hangup(&e) {
-                                eprintln!("psdock: -stdio: {e}");
+                                eprintln!("psdock: {}", crate::stdio::pump::failure(&e));
                             }
                             hang_up(&mut deadline);
                         }
@@ -376,7 +376,7 @@ pub fn supervise(
             if !delivered {
                 drop(pump);
                 eprintln!(
-                    "psdock: -stdio: the sink took no more output within {}s of the stop: {} bytes not delivered",
+                    "psdock: the output's destination took no more within {}s of the stop: {} bytes not delivered",
                     DRAIN.as_secs(),
                     crate::stdio::pump::take_undelivered()
                 );

@@ -16,24 +16,47 @@ use rustls::{
     SignatureScheme,
 };
 
-/// The PEM certificates of `path`, or a message naming `flag` and the file.
-pub fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let fail = |e: pem::Error| {
-        let why = match e {
-            pem::Error::Io(e) => e.to_string(),
-            e => e.to_string(),
-        };
-        format!("{flag} {}: {why}", path.display())
+/// Why the certificates to trust or present could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("{flag} {}: {}", .path.display(), pem_why(.error))]
+    Read {
+        flag: String,
+        path: PathBuf,
+        error: pem::Error,
+    },
+    #[error("{flag} {}: no PEM certificate in it", .path.display())]
+    Empty { flag: String, path: PathBuf },
+    #[error("-tls-ca {}: {error}", .path.display())]
+    Root { path: PathBuf, error: Error },
+    #[error("cannot set up certificate verification: {0}")]
+    Verifier(rustls::client::VerifierBuilderError),
+}
+
+/// A file's own error is what it says: its io error without pem's wrapping.
+fn pem_why(e: &pem::Error) -> String {
+    match e {
+        pem::Error::Io(e) => e.to_string(),
+        e => e.to_string(),
+    }
+}
+
+/// The PEM certificates of `path`, or an error naming `flag` and the file.
+pub fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+    let fail = |error: pem::Error| TrustError::Read {
+        flag: flag.to_owned(),
+        path: path.to_owned(),
+        error,
     };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(fail)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(fail)?;
     if certs.is_empty() {
-        return Err(format!(
-            "{flag} {}: no PEM certificate in it",
-            path.display()
-        ));
+        return Err(TrustError::Empty {
+            flag: flag.to_owned(),
+            path: path.to_owned(),
+        });
     }
     Ok(certs)
 }
@@ -43,7 +66,7 @@ pub fn read_certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>
 pub fn verifier(
     ca: Option<&Path>,
     provider: Arc<CryptoProvider>,
-) -> Result<Arc<dyn ServerCertVerifier>, String> {
+) -> Result<Arc<dyn ServerCertVerifier>, TrustError> {
     let mut roots = RootCertStore::empty();
     // Unreadable system certificates are skipped: -tls-ca may be all we need.
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
@@ -51,14 +74,15 @@ pub fn verifier(
     if let Some(ca) = ca {
         pinned = read_certs("-tls-ca", ca)?;
         for cert in &pinned {
-            roots
-                .add(cert.clone())
-                .map_err(|e| format!("-tls-ca {}: {e}", ca.display()))?;
+            roots.add(cert.clone()).map_err(|error| TrustError::Root {
+                path: ca.to_owned(),
+                error,
+            })?;
         }
     }
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
-        .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
+        .map_err(TrustError::Verifier)?;
     Ok(Arc::new(Pinning { webpki, pinned }))
 }
 
@@ -253,4 +277,28 @@ fn refused_alert(alert: AlertDescription, asked: &Asked) -> Option<String> {
             asked.host
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_or_empty_certificate_files_name_the_flag_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no.pem");
+        assert_eq!(
+            read_certs("-tls-ca", &missing).unwrap_err().to_string(),
+            format!(
+                "-tls-ca {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        assert_eq!(
+            read_certs("-tls-cert", &empty).unwrap_err().to_string(),
+            format!("-tls-cert {}: no PEM certificate in it", empty.display())
+        );
+    }
 }

@@ -64,6 +64,8 @@ enum WebhookError {
     // The secret itself is never echoed: the message may land in a log.
     #[error("-web-hook-secret {WHSEC}...: {0}")]
     Secret(String),
+    #[error(transparent)]
+    Trust(#[from] crate::tls_trust::TrustError),
 }
 
 /// The two keys one `-web-hook-secret` gives.
@@ -141,7 +143,7 @@ fn check_url(text: &str) -> Result<reqwest::Url, WebhookError> {
 /// `-tls-ca` certificate, and its refusals are explained the same way.
 fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, WebhookError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = tls_trust::verifier(ca, provider.clone()).map_err(WebhookError::Tls)?;
+    let verifier = tls_trust::verifier(ca, provider.clone())?;
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| WebhookError::Tls(format!("-web-hook: {e}")))?

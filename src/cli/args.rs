@@ -29,7 +29,7 @@ pub enum KillTimeout {
     Never,
 }
 
-fn kill_timeout(value: &str) -> Result<KillTimeout, &'static str> {
+pub(crate) fn kill_timeout(value: &str) -> Result<KillTimeout, &'static str> {
     match value.parse::<i64>() {
         Ok(-1) => Ok(KillTimeout::Never),
         Ok(n) if n >= 1 => Ok(KillTimeout::Seconds(n as u64)),
@@ -106,7 +106,7 @@ pub struct Args {
     pub cap_drop: Vec<String>,
 
     /// SIGKILL the command this many seconds after the first SIGINT or SIGTERM
-    /// to psdock; -1 for never [default: 10]
+    /// to psdock, or a hang-up; -1 for never [default: 10]
     #[arg(long = "kill-timeout", value_name = "SECONDS", value_parser = kill_timeout, allow_negative_numbers = true)]
     pub kill_timeout: Option<KillTimeout>,
 

@@ -40,4 +40,9 @@ pub struct ExecArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<OsString>,
+
+    /// SIGKILL the command this many seconds after the first SIGINT or SIGTERM
+    /// to psdock-exec, or a hang-up; -1 for never [default: 10]
+    #[arg(long = "kill-timeout", value_name = "SECONDS", value_parser = super::args::kill_timeout, allow_negative_numbers = true)]
+    pub kill_timeout: Option<super::KillTimeout>,
 }

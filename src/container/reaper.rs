@@ -84,7 +84,7 @@ pub(super) fn start(
         Launch::Parent(e) => Failure::new(Stage::Init, errno(&e)),
     })?;
     // Dropping `command` on the way out kills and reaps it.
-    match spawn::runs_own_binary(command.pid) {
+    match spawn::runs_own_binary(command.pid, &command.pidfd) {
         Ok(Some(true)) => return Err(Failure::new(Stage::OwnBinary, Errno::EPERM)),
         Ok(_) => {}
         Err(e) => return Err(Failure::new(Stage::Init, errno(&e))),

@@ -111,6 +111,10 @@ pub fn spawn(
 /// of its binary instead (`crate::seal`); psdock does not need to, and its
 /// start-up is spared that second exec.
 ///
+/// The exec has succeeded by then (`launch` saw it), so an init that dies
+/// before psdock lets it go (a SIGKILL at the stop) died running the command:
+/// it is left unreaped, for the supervisor to report as the command's end.
+///
 /// `join` runs once the exe is known to be another, right before the init
 /// is let go.
 fn refuse_own_binary(
@@ -118,33 +122,33 @@ fn refuse_own_binary(
     command: &OsStr,
     join: impl FnOnce() -> Result<(), ContainerError>,
 ) -> Result<(), ContainerError> {
-    match runs_own_binary(container.pid)? {
+    match runs_own_binary(container.pid, &container.pidfd)? {
         // Dropping the container kills and reaps the init.
         Some(true) => Err(ContainerError::OwnBinary(command.to_owned())),
         Some(false) => {
             join()?;
             release(container.pid)
         }
-        // Without the stop (psdock traced itself), an init already gone.
+        // An init already gone: killed at the stop, or (without the stop,
+        // psdock traced itself) the command already over.
         None => Ok(()),
     }
 }
 
 /// Whether the child `pid` of [`launch`] has executed psdock's own binary:
 /// once it has stopped at its exec, if it asked to (then it stays stopped
-/// until [`release`]); `None` if it is already gone.
-pub(super) fn runs_own_binary(pid: Pid) -> Result<Option<bool>, ContainerError> {
+/// until [`release`]); `None` if it is already gone, left unreaped.
+pub(super) fn runs_own_binary(pid: Pid, pidfd: &OwnedFd) -> Result<Option<bool>, ContainerError> {
     use nix::sys::ptrace;
-    use nix::sys::wait::{WaitPidFlag, WaitStatus};
     if STOPS_AT_EXEC.load(Ordering::Relaxed) {
         loop {
-            match waitpid(pid, Some(WaitPidFlag::__WALL)).map_err(ContainerError::Trace)? {
-                WaitStatus::Stopped(_, Signal::SIGTRAP) => break,
+            match exec_stop(pidfd).map_err(ContainerError::Trace)? {
+                Some(libc::SIGTRAP) => break,
                 // Another signal reached it first: let it through, and wait on.
-                WaitStatus::Stopped(_, sig) => {
-                    ptrace::cont(pid, sig).map_err(ContainerError::Trace)?
+                Some(sig) => {
+                    ptrace::cont(pid, Signal::try_from(sig).ok()).map_err(ContainerError::Trace)?
                 }
-                status => return Err(ContainerError::Died(status)),
+                None => return Ok(None),
             }
         }
     }
@@ -160,12 +164,39 @@ pub(super) fn runs_own_binary(pid: Pid) -> Result<Option<bool>, ContainerError> 
     }
 }
 
-/// Lets the child checked by [`runs_own_binary`] run its command.
+/// Lets the child checked by [`runs_own_binary`] run its command. One killed
+/// at the stop since is the command's end, as above.
 pub(super) fn release(pid: Pid) -> Result<(), ContainerError> {
     if STOPS_AT_EXEC.load(Ordering::Relaxed) {
-        nix::sys::ptrace::detach(pid, None).map_err(ContainerError::Trace)?;
+        match nix::sys::ptrace::detach(pid, None) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => return Err(ContainerError::Trace(e)),
+        }
     }
     Ok(())
+}
+
+/// The signal that stopped the traced init, or `None` once it has ended. An
+/// end is only looked at (WNOWAIT), so that the supervisor reaps it and
+/// reports it as the command's; a stop is consumed by resuming or detaching.
+fn exec_stop(pidfd: &OwnedFd) -> Result<Option<i32>, Errno> {
+    const P_PIDFD: libc::idtype_t = 3;
+    loop {
+        // SAFETY: zeroed siginfo is a valid buffer for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WSTOPPED | libc::WNOWAIT | libc::__WALL;
+        // SAFETY: `info` outlives the call; the pidfd is the caller's.
+        let r = unsafe { libc::waitid(P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, flags) };
+        if r < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        // SAFETY: waitid filled in a child status.
+        let status = unsafe { info.si_status() };
+        return Ok((info.si_code == libc::CLD_TRAPPED).then_some(status));
+    }
 }
 
 /// Set by the init (whose memory is psdock's until exec) once it is traced
@@ -566,6 +597,61 @@ mod tests {
                     Err(Launch::Parent(ContainerError::Died(WaitStatus::Exited(_, 3)))),
                 ) => 0,
                 _ => 1,
+            }
+        };
+        // SAFETY: the forked child only runs `check` and leaves with _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe { libc::_exit(check()) },
+            nix::unistd::ForkResult::Parent { child } => {
+                assert_eq!(waitpid(child, None).unwrap(), WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+
+    #[test]
+    fn an_init_killed_at_its_exec_stop_is_left_for_the_supervisor() {
+        // Deterministic form of the race seen under load: the exec has
+        // succeeded, the init waits at its exec stop, and a SIGKILL lands
+        // before psdock has looked at it. That is the command's end (the
+        // supervisor reaps it and reports 137), not a failed start.
+        let check = || -> i32 {
+            let path = c"/bin/true";
+            let argv = [path.as_ptr(), std::ptr::null()];
+            let envp = [std::ptr::null::<libc::c_char>()];
+            let launched = launch(0, |_, _| unsafe {
+                if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == 0 {
+                    stops_at_exec();
+                }
+                exec_reached();
+                libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(99)
+            });
+            let Ok(container) = launched else { return 1 };
+            if exec_stop(&container.pidfd) != Ok(Some(libc::SIGTRAP)) {
+                return 2;
+            }
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", container.pid));
+            if !stat.is_ok_and(|s| s.contains(") t ")) {
+                return 3;
+            }
+            crate::proc::pidfd_send(&container.pidfd, libc::SIGKILL);
+            if refuse_own_binary(&container, OsStr::new("true"), || Ok(())).is_err() {
+                return 4;
+            }
+            // Still there to be reaped, once, by the supervisor's waitid.
+            // SAFETY: zeroed siginfo is a valid buffer for waitid to fill.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let r = unsafe {
+                libc::waitid(
+                    3, // P_PIDFD
+                    container.pidfd.as_raw_fd() as libc::id_t,
+                    &mut info,
+                    libc::WEXITED,
+                )
+            };
+            match (r, info.si_code, unsafe { info.si_status() }) {
+                (0, libc::CLD_KILLED, libc::SIGKILL) => 0,
+                _ => 5,
             }
         };
         // SAFETY: the forked child only runs `check` and leaves with _exit.

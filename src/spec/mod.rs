@@ -16,5 +16,5 @@ pub use error::SpecError;
 pub use limits::Limits;
 pub use net::{NetSpec, NetSpecError, Proto, Publish, Subnet};
 pub use process::{container_user_file, env_var, ProcessSpec};
-pub use run::RunSpec;
+pub use run::{RunSpec, DEFAULT_KILL_TIMEOUT};
 pub use seccomp::{compile as seccomp_filter, ProfileText, Seccomp, SeccompSpec};

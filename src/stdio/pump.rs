@@ -287,27 +287,30 @@ async fn copy_until_stop(
 /// or TLS connection): the terminal's output goes through `prefixer` to
 /// `output`, and `input` goes to the terminal. Ends `Drained` once the
 /// container's side is closed and all of its output was delivered, or
-/// `PeerGone` as soon as the peer stops (end of input, a read or write error).
-/// The signal keys typed are reported to `raise`.
+/// `PeerGone` as soon as the peer stops (end of input, a read or write error),
+/// with the error [`named`] after the side that failed: `sides` names the
+/// input, then the output. The signal keys typed are reported to `raise`.
 pub async fn bridge(
     master: &Fd,
     raise: super::pty::Raise,
     input: impl Input,
     prefixer: &mut Prefixer,
     output: impl Output,
+    sides: [&str; 2],
 ) -> crate::plugin::PumpEnd {
     use crate::plugin::PumpEnd;
+    let [from, to] = sides;
     let outgoing = async {
         match copy(master, prefixer, output).await {
             Stop::End | Stop::Read(_) => PumpEnd::Drained(None),
-            Stop::Write(e) => PumpEnd::PeerGone(e),
+            Stop::Write(e) => PumpEnd::PeerGone(named(to, e)),
         }
     };
     let keys = super::pty::Keys::new(master, raise);
     let incoming = async {
         match copy(input, &mut Prefixer::new(None), keys).await {
-            Stop::End => PumpEnd::PeerGone(io::ErrorKind::UnexpectedEof.into()),
-            Stop::Read(e) => PumpEnd::PeerGone(e),
+            Stop::End => PumpEnd::PeerGone(named(from, io::ErrorKind::UnexpectedEof.into())),
+            Stop::Read(e) => PumpEnd::PeerGone(named(from, e)),
             // The terminal is closing: its output decides the end.
             Stop::Write(_) => std::future::pending().await,
         }
@@ -315,5 +318,81 @@ pub async fn bridge(
     tokio::select! {
         end = outgoing => end,
         end = incoming => end,
+    }
+}
+
+/// An error of one side of a transfer, with what that side is (`psdock's
+/// stdout`, `-stdio tcp://host:port`), for the supervisor's message. Its kind
+/// is the error's own, so that a peer that simply went away stays quiet.
+pub fn named(side: &str, error: io::Error) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        Side {
+            side: side.to_owned(),
+            error,
+        },
+    )
+}
+
+/// What the supervisor prints after `psdock: ` when a transfer fails: the
+/// side [`named`], or `-stdio` for a sink that did not name it.
+pub fn failure(e: &io::Error) -> String {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<Side>()) {
+        Some(side) => side.to_string(),
+        None => format!("-stdio: {e}"),
+    }
+}
+
+#[derive(Debug)]
+struct Side {
+    side: String,
+    error: io::Error,
+}
+
+impl std::fmt::Display for Side {
+    /// psdock's messages give a system error's text alone, without io's
+    /// "(os error N)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.error.to_string();
+        let text = match self.error.raw_os_error() {
+            Some(n) => text
+                .strip_suffix(&format!(" (os error {n})"))
+                .unwrap_or(&text),
+            None => &text,
+        };
+        write!(f, "{}: {text}", self.side)
+    }
+}
+
+impl std::error::Error for Side {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_names_the_side_that_failed_or_else_stdio() {
+        let full = || io::Error::from_raw_os_error(libc::ENOSPC);
+        let e = named("-stdio tcp://127.0.0.1:9", full());
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(
+            failure(&e),
+            "-stdio tcp://127.0.0.1:9: No space left on device"
+        );
+        assert_eq!(
+            failure(&named(
+                "psdock's terminal",
+                io::ErrorKind::UnexpectedEof.into()
+            )),
+            "psdock's terminal: unexpected end of file"
+        );
+        assert_eq!(
+            failure(&full()),
+            "-stdio: No space left on device (os error 28)"
+        );
     }
 }

@@ -87,7 +87,20 @@ pub async fn connect(spec: &StdioSpec) -> Result<(String, TcpStream), PluginErro
 }
 
 /// The [`Stdio`] of a connected peer.
-pub fn stdio<S>(stream: S, prefix: Option<Prefix>) -> Stdio
+pub fn stdio<S>(stream: S, spec: &StdioSpec) -> Stdio
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    again(Remote {
+        stream,
+        prefix: spec.prefix.clone(),
+        name: format!("-stdio {}", spec.url),
+    })
+}
+
+/// The [`Stdio`] of a connected peer: a new one, or one still connected
+/// for the next attempt.
+fn again<S>(remote: Remote<S>) -> Stdio
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
@@ -97,13 +110,15 @@ where
             size: Some(REMOTE_SIZE),
             echo: false,
         }),
-        pump: Some(Box::new(Remote { stream, prefix })),
+        pump: Some(Box::new(remote)),
     }
 }
 
 struct Remote<S> {
     stream: S,
     prefix: Option<Prefix>,
+    /// `-stdio URL`, for a message on a failure.
+    name: String,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Pump for Remote<S> {
@@ -114,13 +129,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Pump for Remote<S> {
         let prefix = self.prefix;
         let mut prefixer = Prefixer::new(prefix.clone());
         let (raise, raised) = super::pty::raised();
+        let name = self.name;
         Ok(Transfer {
             done: Box::pin(async move {
                 let (mut rd, mut wr) = (Stream(rd), Kept(Stream(wr)));
-                match bridge(&master, raise, &mut rd, &mut prefixer, &mut wr).await {
+                let sides = [name.as_str(); 2];
+                match bridge(&master, raise, &mut rd, &mut prefixer, &mut wr, sides).await {
                     PumpEnd::Drained(_) => PumpEnd::Drained(Some(Box::new(Remote {
                         stream: rd.0.unsplit(wr.0 .0),
                         prefix,
+                        name,
                     }))),
                     gone => gone,
                 }
@@ -135,7 +153,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Pump for Remote<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Held for Remote<S> {
     fn reopen(self: Box<Self>) -> io::Result<Stdio> {
-        Ok(stdio(self.stream, self.prefix))
+        Ok(again(*self))
     }
 
     fn close(self: Box<Self>) -> LocalFuture<'static, io::Result<()>> {

@@ -225,3 +225,55 @@ fn an_inherited_sigchld_ignore_does_not_lose_the_exit_code() {
         .unwrap();
     assert_eq!(code(&out), 5, "{out:?}");
 }
+
+/// Sets traps, says `ready`, and waits on a child forever: a shell that
+/// carries on through SIGTERM and answers SIGUSR2 by exiting with 6. The
+/// child, which outlives a killed shell, holds none of psdock-exec's pipes.
+const CARRIES_ON: &str = "trap 'echo ignoring' TERM; trap 'exit 6' USR2; echo ready; \
+                          sleep 1000 >/dev/null 2>&1 & while :; do wait; done";
+
+// As psdock's: a command entered with psdock-exec that carries on through
+// SIGTERM is killed (137) -kill-timeout seconds after psdock-exec got it, 10
+// by default; -1 is never. The three run side by side, so the default's 10 s
+// are paid once.
+#[test]
+fn the_kill_timeout_bounds_a_stop_of_psdock_exec_10_s_by_default_and_minus_1_is_never() {
+    use nix::sys::signal::Signal;
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    let c = container(&sb);
+    let entered = |flags: &[&str]| {
+        let mut cmd = exec_cmd(&sb, c.id());
+        cmd.args(flags).args(["sh", "-c", CARRIES_ON]);
+        let mut run = crate::util::Running::start(&mut cmd);
+        assert_eq!(run.line(), "ready", "{flags:?}");
+        run
+    };
+    let (mut one, mut default, mut never) = (
+        entered(&["-kill-timeout", "1"]),
+        entered(&[]),
+        entered(&["-kill-timeout", "-1"]),
+    );
+    let sent = Instant::now();
+    for run in [&mut never, &mut default, &mut one] {
+        run.signal(Signal::SIGTERM);
+        assert_eq!(run.line(), "ignoring");
+    }
+    let ends = |run: crate::util::Running, at_least: u64| {
+        let out = run.finish();
+        let took = sent.elapsed();
+        assert_eq!(code(&out), 137, "{out:?}");
+        assert!(
+            took >= Duration::from_secs(at_least),
+            "killed after {took:?}"
+        );
+        took
+    };
+    let took = ends(one, 1);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    ends(default, 10);
+    // Past the default, `never` still runs and answers signals.
+    never.signal(Signal::SIGUSR2);
+    let out = never.finish();
+    assert_eq!(code(&out), 6, "{out:?}");
+}

@@ -234,3 +234,25 @@ fn output_into_regular_files_gets_every_line_prefixed_and_the_exit_code() {
         sb.assert_clean();
     }
 }
+
+// With a prefix psdock writes the output itself: an output it cannot write
+// to (a full disk, here /dev/full) is named as what failed, psdock's stdout,
+// not a -stdio that was never given; and the command is hung up (129).
+#[test]
+fn an_output_psdock_cannot_write_is_named_as_psdocks_stdout() {
+    let sb = Sandbox::new();
+    let out = sb
+        .psdock()
+        .args(["-stdout-prefix", "p ", "sh", "-c"])
+        .arg("echo out; while :; do sleep 1; done")
+        .stdin(Stdio::null())
+        .stdout(device("/dev/full"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 129, "{out:?}");
+    assert_eq!(
+        stderr(&out),
+        "psdock: psdock's stdout: No space left on device\n"
+    );
+    sb.assert_clean();
+}

@@ -541,3 +541,31 @@ fn a_psdock_sent_to_the_background_carries_on_when_brought_back() {
     tell(&leader, nix::sys::signal::SIGUSR1);
     reads_and_ends(leader, term, &before, &sb, "typed-meanwhile");
 }
+
+// With a prefix, psdock writes the command's output to its terminal itself;
+// when that terminal hangs up, the write fails (EIO): the message, on an
+// stderr that is not the terminal, names psdock's stdout, not a -stdio that
+// was never given, and the command is hung up in turn (129).
+#[test]
+fn a_terminal_that_hangs_up_under_the_output_is_named_as_psdocks_stdout() {
+    use std::io::Read;
+    let sb = Sandbox::new();
+    let (master, slave) = private_pty();
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut psdock = sb
+        .psdock()
+        .args(["-stdout-prefix", "p ", "sh", "-c"])
+        .arg("echo ready; while :; do echo more; sleep 0.01; done")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave))
+        .stderr(Stdio::from(err_w))
+        .spawn()
+        .unwrap();
+    shown(&master, "p ready\r\n");
+    drop(master);
+    assert_eq!(ends_within_deadline(&mut psdock), 129);
+    let mut said = String::new();
+    File::from(err_r).read_to_string(&mut said).unwrap();
+    assert_eq!(said, "psdock: psdock's stdout: Input/output error\n");
+    sb.assert_clean();
+}
