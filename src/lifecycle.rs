@@ -154,6 +154,8 @@ impl Lifecycle {
             self.events.id = id.into();
         }
         self.events.restarts = restarts;
+        // A new attempt has no health yet: the last one's `unhealthy` is not its.
+        self.events.health = None;
         if let Some(systemd) = &self.events.systemd {
             systemd.starting();
         }
