@@ -176,6 +176,11 @@ impl Lifecycle {
         }
     }
 
+    /// psdock was told to stop between attempts: no attempt follows.
+    pub fn stopping(&self) {
+        self.events.stopping();
+    }
+
     /// systemd's notifier, for the watchdog's pings beside the run.
     pub fn systemd(&self) -> Option<Rc<SdNotify>> {
         self.events.systemd.clone()
