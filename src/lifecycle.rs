@@ -154,6 +154,8 @@ impl Lifecycle {
             self.events.id = id.into();
         }
         self.events.restarts = restarts;
+        // A new attempt has no health yet: the last one's `unhealthy` is not its.
+        self.events.health = None;
         if let Some(systemd) = &self.events.systemd {
             systemd.starting();
         }
@@ -172,6 +174,11 @@ impl Lifecycle {
         if let Some(systemd) = &self.events.systemd {
             systemd.restarting(delay);
         }
+    }
+
+    /// psdock was told to stop between attempts: no attempt follows.
+    pub fn stopping(&self) {
+        self.events.stopping();
     }
 
     /// systemd's notifier, for the watchdog's pings beside the run.

@@ -116,7 +116,9 @@ impl SdNotify {
     /// The command has ended and is started again after `delay` (for a
     /// restart policy). The service stays up meanwhile: no `STOPPING=1`.
     pub fn restarting(&self, delay: Duration) {
-        self.send(format!("STATUS=restarting in {} s", delay.as_secs()).as_bytes());
+        // As the flags write it: docker's 100 ms first wait is not "0 s".
+        let delay = humantime::format_duration(delay);
+        self.send(format!("STATUS=restarting in {delay}").as_bytes());
     }
 
     /// Feeds the watchdog every half `WATCHDOG_USEC`, from now on, for as

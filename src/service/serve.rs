@@ -31,6 +31,7 @@ pub fn serve(
         let outcome = match run.once(&mut entry, &mut lifecycle, stdio, counted(restarts)) {
             Ok(outcome) => outcome,
             Err(Error::Stopped(_)) if restarts > 0 => {
+                lifecycle.stopping();
                 lifecycle.finish(run.rt);
                 break entry.last_exit().unwrap_or_default();
             }
@@ -57,6 +58,9 @@ pub fn serve(
         if !supervisor::wait(run.rt, run.signals, delay, &mut lifecycle)
             .map_err(Error::Supervise)?
         {
+            // The last `crashed` said another attempt follows: systemd hears
+            // that none does.
+            lifecycle.stopping();
             close(run, outcome.held, &mut lifecycle)?;
             lifecycle.finish(run.rt);
             break code;

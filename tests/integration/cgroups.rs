@@ -545,3 +545,99 @@ fn a_v2_hierarchy_without_the_controller_is_refused_by_flag() {
     assert_psdock_error(&out, &["-device", "BPF"]);
     sb.assert_clean();
 }
+
+/// A host directory bound at /ctl: the attempts leave their marks in it.
+fn ctl(sb: &Sandbox) -> (PathBuf, String) {
+    let dir = sb.path("ctl");
+    std::fs::create_dir(&dir).unwrap();
+    let bind = format!("{}:/ctl", dir.display());
+    (dir, bind)
+}
+
+#[test]
+fn oom_restart_ends_the_attempt_and_the_next_runs_in_the_same_cgroup() {
+    let sb = Sandbox::new();
+    let hook = crate::hook::Hook::ok();
+    let (dir, bind) = ctl(&sb);
+    // The first attempt hogs and would sleep on: psdock must end it. The
+    // second finds the marker and exits 0.
+    let script = format!(
+        "cat /proc/self/cgroup > /ctl/cgroup$(ls /ctl | grep -c cgroup); \
+         test -e /ctl/hogged && exit 0; touch /ctl/hogged; {HOG}; sleep 1000"
+    );
+    let url = hook.url();
+    let mut args = vec![
+        "-web-hook",
+        &url,
+        "-oom",
+        "restart",
+        "-restart-delay",
+        "1ms",
+    ];
+    args.extend(["-v", &bind]);
+    args.extend(NO_SWAP);
+    args.extend(sh(&script));
+    let out = sb.run(args);
+    assert_eq!(code(&out), 0, "{out:?}");
+    let seen: Vec<_> = hook
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.status(),
+                r.ps()["restarts"].clone(),
+                r.ps()["will_restart"].clone(),
+            )
+        })
+        .collect();
+    let (n, null, b) = (
+        serde_json::Value::from,
+        serde_json::Value::Null,
+        serde_json::Value::Bool,
+    );
+    let s = |t: &str| t.to_owned();
+    assert_eq!(
+        seen,
+        [
+            (s("starting"), n(0), null.clone()),
+            (s("running"), n(0), null.clone()),
+            (s("oom"), n(0), null.clone()),
+            (s("crashed"), n(0), b(true)),
+            (s("starting"), n(1), null.clone()),
+            (s("running"), n(1), null.clone()),
+            (s("crashed"), n(1), b(false)),
+        ]
+    );
+    let cgroup = |i: u32| {
+        let text = std::fs::read_to_string(dir.join(format!("cgroup{i}"))).unwrap();
+        memory_cgroup(&text)
+    };
+    let path = cgroup(0);
+    assert!(path.contains("psdock_"), "{path}");
+    assert_eq!(cgroup(1), path, "one cgroup for both attempts");
+    assert_gone(&path);
+    sb.assert_clean();
+}
+
+#[test]
+fn oom_kill_ends_the_service_whatever_the_restart_policy() {
+    let sb = Sandbox::new();
+    let (dir, bind) = ctl(&sb);
+    // Were it restarted, the second attempt would exit 0.
+    let script = format!("echo run >> /ctl/count; test -e /ctl/hogged && exit 0; touch /ctl/hogged; {HOG}; sleep 1000");
+    let mut args = vec![
+        "-oom",
+        "kill",
+        "-restart",
+        "always",
+        "-restart-delay",
+        "1ms",
+    ];
+    args.extend(["-v", &bind]);
+    args.extend(NO_SWAP);
+    args.extend(sh(&script));
+    let out = sb.run(args);
+    assert_eq!(code(&out), 137, "{out:?}");
+    assert_eq!(std::fs::read_to_string(dir.join("count")).unwrap(), "run\n");
+    sb.assert_clean();
+}

@@ -533,3 +533,75 @@ fn with_bind_port_running_waits_for_both_the_port_and_the_first_healthy() {
         ]
     );
 }
+
+/// `(status, restarts, will_restart, health)` of every request so far.
+fn attempts(hook: &Hook) -> Vec<(String, Value, Value, String)> {
+    hook.requests()
+        .iter()
+        .map(|r| {
+            let ps = r.ps();
+            let health = ps["health"].as_str().unwrap_or("-").to_owned();
+            (
+                r.status(),
+                ps["restarts"].clone(),
+                ps["will_restart"].clone(),
+                health,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn under_a_restart_policy_unhealthy_stops_the_command_and_a_fresh_attempt_follows() {
+    let sb = Sandbox::new();
+    let ctl = Ctl::new(&sb);
+    let hook = Hook::ok();
+    // Attempt N notes its number in its rootfs (a fresh one finds none from
+    // the attempt before) and passes its check while /ctl/okN exists; stopped
+    // (SIGTERM), it exits 10+N.
+    let script = "test -e /n && echo dirty >> /ctl/count; echo run >> /ctl/count; \
+                  n=$(grep -c run /ctl/count); echo $n > /n; \
+                  trap 'exit $((n + 10))' TERM; sleep 1000 & wait";
+    for n in [1, 2] {
+        std::fs::write(ctl.dir.join(format!("ok{n}")), "").unwrap();
+    }
+    let mut cmd = sb.psdock();
+    cmd.args(["-bind-mount", &ctl.bind(), "-web-hook", &hook.url()])
+        .args(["-restart", "on-failure:1", "-restart-delay", "1ms"])
+        .args(["-health-cmd", "test -e /ctl/ok$(cat /n)"])
+        .args(["-health-interval", "100ms", "-health-retries", "2"])
+        .args(sh(script));
+    let run = Running::start(&mut cmd);
+    let first = hook.wait_for_status("running");
+    assert_eq!(first.ps()["health"], "healthy");
+    std::fs::remove_file(ctl.dir.join("ok1")).unwrap();
+    // The second attempt is running (healthy) too: its own check passes.
+    let second = wait_for("the second attempt to run", || {
+        let got = hook.requests();
+        let running: Vec<_> = got
+            .into_iter()
+            .filter(|r| r.status() == "running")
+            .collect();
+        (running.len() == 2).then(|| running[1].clone())
+    });
+    assert_eq!(second.ps()["restarts"], 1);
+    std::fs::remove_file(ctl.dir.join("ok2")).unwrap();
+    // Unhealthy again, and the cap is reached: psdock ends with that attempt.
+    let out = run.finish();
+    assert_eq!((code(&out), stderr(&out)), (12, String::new()));
+    let count = std::fs::read_to_string(ctl.dir.join("count")).unwrap();
+    assert_eq!(count, "run\nrun\n", "each attempt in a fresh rootfs");
+    let n = |v: u64| Value::from(v);
+    let s = |t: &str| t.to_owned();
+    let attempt = |r: u64, end: bool| {
+        [
+            (s("starting"), n(r), Value::Null, s("-")),
+            (s("running"), n(r), Value::Null, s("healthy")),
+            (s("health"), n(r), Value::Null, s("unhealthy")),
+            (s("crashed"), n(r), Value::Bool(end), s("unhealthy")),
+        ]
+    };
+    let want: Vec<_> = [attempt(0, true), attempt(1, false)].concat();
+    assert_eq!(attempts(&hook), want);
+    sb.assert_clean();
+}

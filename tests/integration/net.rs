@@ -547,3 +547,73 @@ fn bad_network_flags_are_125_naming_the_flag() {
         sb.assert_clean();
     }
 }
+
+#[test]
+fn a_restarted_bridge_container_keeps_its_address_published_port_and_port_probe() {
+    let br = TestBridge::new();
+    let sb = Sandbox::new();
+    let hook = Hook::ok();
+    let ctl = sb.path("ctl");
+    std::fs::create_dir(&ctl).unwrap();
+    let bind = format!("{}:/ctl", ctl.display());
+    // Each attempt serves its number until the test writes a line to
+    // psdock's stdin, which every attempt inherits; then it fails.
+    let script = "echo run >> /ctl/count; n=$(grep -c run /ctl/count); \
+                  ip -o -4 addr show eth0 >> /ctl/addrs; \
+                  mkdir /w; echo attempt$n > /w/index.html; \
+                  httpd -f -p 80 -h /w & read x; kill $!; exit 1";
+    let url = hook.url();
+    let mut run = sb.spawn(
+        [
+            br.args(),
+            [
+                "-web-hook",
+                &url,
+                "-publish",
+                "127.0.0.1::80",
+                "-bind-port",
+                "80",
+                "-port-probe",
+                "netlink",
+                "-restart",
+                "on-failure:1",
+                "-restart-delay",
+                "1ms",
+                "-v",
+                &bind,
+                "sh",
+                "-c",
+                script,
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        ]
+        .concat(),
+    );
+    let mut seen = Vec::new();
+    for (n, event) in [(1, 2), (2, 5)] {
+        // `running`: the netlink probe saw this attempt's httpd listen.
+        let got = hook.wait_for(event);
+        assert_eq!(got[event - 1].status(), "running", "{:?}", got.last());
+        let row = running(&sb);
+        let port = row["net"]["ports"][0]["host_port"].as_u64().unwrap() as u16;
+        let page = get((Ipv4Addr::LOCALHOST, port));
+        assert!(page.ends_with(&format!("attempt{n}\n")), "{page}");
+        seen.push((
+            address(&row),
+            port,
+            netns_of(row["init_pid"].as_i64().unwrap() as i32),
+        ));
+        run.send_line("next");
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "(address, published port, netns) per attempt"
+    );
+    let addrs = std::fs::read_to_string(ctl.join("addrs")).unwrap();
+    let want = format!("inet {}/24", seen[0].0);
+    assert_eq!(addrs.matches(&want).count(), 2, "{addrs}");
+    assert_eq!(code(&run.finish()), 1);
+    assert!(br.ports().is_empty(), "{:?}", br.ports());
+    sb.assert_clean();
+}

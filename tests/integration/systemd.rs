@@ -362,3 +362,54 @@ fn the_example_configuration_is_psdock_flags_the_service_accepts() {
     );
     sb.assert_clean();
 }
+
+#[test]
+fn across_attempts_stopping_comes_only_at_the_end_and_the_wait_is_a_status() {
+    let sb = Sandbox::new();
+    let sd = Notifications::at_path(&sb);
+    let mut run = Running::start(
+        sb.psdock()
+            .env("NOTIFY_SOCKET", &sd.address)
+            .args(["-restart", "on-failure:1", "-restart-delay", "1500ms"])
+            .args(sh("echo started; read _; exit 3")),
+    );
+    let pid = run.pid();
+    for last in [false, true] {
+        // Every attempt: psdock is the main pid, setting up, then ready
+        // (a second READY=1 is one systemd accepts and ignores).
+        assert_eq!(sd.from(pid), format!("MAINPID={pid}\nSTATUS=starting"));
+        assert_eq!(sd.from(pid), "READY=1\nSTATUS=running");
+        assert_eq!(run.line(), "started");
+        run.send_line("end");
+        let wanted = if last {
+            "STOPPING=1\nSTATUS=stopping"
+        } else {
+            "STATUS=restarting in 1s 500ms"
+        };
+        assert_eq!(sd.from(pid), wanted);
+    }
+    let out = sb.ends(run, 3);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(sd.within(Duration::from_millis(100)), None);
+}
+
+#[test]
+fn a_sigterm_during_the_wait_between_attempts_is_stopping() {
+    let sb = Sandbox::new();
+    let sd = Notifications::at_path(&sb);
+    let run = Running::start(
+        sb.psdock()
+            .env("NOTIFY_SOCKET", &sd.address)
+            .args(["-restart", "always", "-restart-delay", "1h"])
+            .args(sh("exit 5")),
+    );
+    let pid = run.pid();
+    assert_eq!(sd.from(pid), format!("MAINPID={pid}\nSTATUS=starting"));
+    assert_eq!(sd.from(pid), "READY=1\nSTATUS=running");
+    assert_eq!(sd.from(pid), "STATUS=restarting in 1h");
+    run.signal(Signal::SIGTERM);
+    assert_eq!(sd.from(pid), "STOPPING=1\nSTATUS=stopping");
+    let out = sb.ends(run, 5);
+    assert_eq!(stderr(&out), "");
+    sb.assert_clean();
+}
