@@ -85,6 +85,11 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     plan.netns = network
         .namespace()
         .map(|ns| std::os::fd::AsRawFd::as_raw_fd(&ns));
+    if plan.netns.is_some() && plan.resolv_conf.is_some() {
+        let sibling = rootfs::sibling_of(&spec.rootfs);
+        plan.resolv_conf =
+            Some(crate::net::resolv::write(&sibling).map_err(|e| Error::Network(e.into()))?);
+    }
     if let Some(sig) = crate::signals::stop_pending() {
         return Err(Error::Stopped(sig));
     }
