@@ -110,10 +110,9 @@ fn setup(
         })?;
         trees.push(tree);
     }
-    let resolv = if plan.resolv_conf {
-        Some(mounts::clone_tree(c"/etc/resolv.conf", true).at(Stage::ResolvConf)?)
-    } else {
-        None
+    let resolv = match &plan.resolv_conf {
+        Some(source) => Some(mounts::clone_tree(source, true).at(Stage::ResolvConf)?),
+        None => None,
     };
 
     pivot(&plan.rootfs).at(Stage::PivotRoot)?;

@@ -29,8 +29,10 @@ pub struct PlannedDevice {
 pub struct Plan {
     pub rootfs: CString,
     pub binds: Vec<PlannedBind>,
-    /// Bind the host's resolv.conf read-only (the host has one and the image has /etc).
-    pub resolv_conf: bool,
+    /// The resolv.conf to bind read-only: the host's, or one made for a
+    /// network of the container's own (`net::resolv`). `None`: the host has
+    /// none or the image has no /etc.
+    pub resolv_conf: Option<CString>,
     pub hostname: CString,
     pub process: ProcessPlan,
     /// A terminal of the container's own, allocated in its devpts: it becomes
@@ -90,8 +92,9 @@ impl Plan {
         Plan {
             rootfs: cstr(spec.rootfs.as_os_str().as_bytes()),
             binds: spec.binds.iter().map(plan_bind).collect(),
-            resolv_conf: Path::new("/etc/resolv.conf").is_file()
-                && spec.layers.is_dir(Path::new("etc")),
+            resolv_conf: (Path::new("/etc/resolv.conf").is_file()
+                && spec.layers.is_dir(Path::new("etc")))
+            .then(|| c"/etc/resolv.conf".to_owned()),
             hostname: cstr(spec.hostname.as_bytes()),
             process,
             tty: None,

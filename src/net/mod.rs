@@ -1,5 +1,6 @@
 //! What the network drivers share: network namespaces, a route-netlink
-//! client, address leases, published-port forwarders and outbound NAT.
+//! client, address leases, published-port forwarders, outbound NAT and the
+//! container's resolv.conf.
 //! Drivers are in `drivers/net/`.
 
 #[cfg(feature = "net-bridge")]
@@ -9,4 +10,5 @@ pub mod lease;
 #[cfg(feature = "net-bridge")]
 pub mod nat;
 pub mod netns;
+pub mod resolv;
 pub mod rtnl;

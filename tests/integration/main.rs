@@ -31,6 +31,8 @@ mod init;
 mod hostile;
 // -net host|none|bridge, -publish: namespaces, veth pairs, a real bridge, NAT.
 mod net;
+// The resolv.conf of a container with a network of its own, from a host file the test binds.
+mod net_dns;
 // -web-hook: order, payloads, signature, failing and hanging hooks.
 mod notify;
 // The overlay rootfs: mount options and teardown.

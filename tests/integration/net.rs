@@ -18,7 +18,7 @@ use crate::records::{ls, ls_json};
 use crate::util::*;
 
 /// A host bridge and subnet of one test's own.
-struct TestBridge {
+pub struct TestBridge {
     name: String,
     subnet: String,
     /// The third octet's base: 10.B.C.0/24.
@@ -33,7 +33,7 @@ fn ip(args: &[&str]) {
 }
 
 impl TestBridge {
-    fn new() -> TestBridge {
+    pub fn new() -> TestBridge {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let prefix = format!("10.{}.{}", 200 + n, pid % 250);
@@ -44,7 +44,7 @@ impl TestBridge {
         }
     }
 
-    fn args(&self) -> Vec<String> {
+    pub fn args(&self) -> Vec<String> {
         [
             "-net",
             "bridge",
