@@ -151,9 +151,8 @@ impl Run<'_> {
         if plan.netns.is_some() && plan.resolv_conf.is_some() {
             // Written for each attempt: a fresh rootfs comes with a fresh sibling.
             let sibling = rootfs::sibling_of(&self.spec.rootfs);
-            plan.resolv_conf = Some(
-                crate::net::resolv::write(&sibling).map_err(|e| Error::Network(e.into()))?,
-            );
+            plan.resolv_conf =
+                Some(crate::net::resolv::write(&sibling).map_err(|e| Error::Network(e.into()))?);
         }
         if let Some(sig) = crate::signals::stop_pending() {
             return Err(Error::Stopped(sig));
