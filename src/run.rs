@@ -149,7 +149,7 @@ impl Run<'_> {
             .namespace()
             .map(|ns| std::os::fd::AsRawFd::as_raw_fd(&ns));
         if plan.netns.is_some() && plan.resolv_conf.is_some() {
-            // Written for each attempt: a fresh rootfs comes with a fresh sibling.
+            // Written for each attempt, as the host's may have changed.
             let sibling = rootfs::sibling_of(&self.spec.rootfs);
             plan.resolv_conf =
                 Some(crate::net::resolv::write(&sibling).map_err(|e| Error::Network(e.into()))?);

@@ -92,6 +92,12 @@ pub fn write(sibling: &Path) -> Result<CString, ResolvError> {
     // Unreadable or absent (then the plan binds nothing): the fallback.
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let text = contents(&host, || std::fs::read_to_string(SYSTEMD_UPSTREAM).ok());
+    // Each attempt of a restarted service writes it afresh (the host's may
+    // have changed); the sibling is root's alone, so nothing else put it there.
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
+        _ => {}
+    }
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
