@@ -106,12 +106,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     // The container's own filter, as its record keeps it.
     plan.seccomp = crate::spec::seccomp_filter(&record.seccomp, record.caps)?;
     if let Some(path) = &record.created.cgroup {
-        use std::os::unix::ffi::OsStrExt;
-        plan.cgroup_procs = crate::cgroup::Cgroup::open(path)?
-            .procs_files()
-            .iter()
-            .filter_map(|p| std::ffi::CString::new(p.as_os_str().as_bytes()).ok())
-            .collect();
+        plan.cgroup_procs = crate::cgroup::Cgroup::open(path)?.procs_files();
     }
     if let Some(sig) = crate::signals::stop_pending() {
         return Err(Error::Stopped(sig));

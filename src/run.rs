@@ -158,6 +158,9 @@ impl Run<'_> {
             return Err(Error::Stopped(sig));
         }
         lifecycle.starting(entry.id(), restarts);
+        if let (true, Some(cgroup)) = (plan.init, entry.cgroup()) {
+            plan.process.cgroup_procs = cgroup.procs_files();
+        }
         let container = match container::spawn(self.spec, &plan, entry.cgroup()) {
             Ok(c) => c,
             Err(e) => {

@@ -108,6 +108,7 @@ impl Cgroup {
                 for dir in self.hierarchy.dirs(&self.path) {
                     std::fs::create_dir_all(&dir).map_err(created(&dir))?;
                 }
+                self.fill_cpuset()?;
             }
             Hierarchy::V2 { root } => {
                 // Each level hands the controllers down to the next:
@@ -169,6 +170,43 @@ impl Cgroup {
         Ok(())
     }
 
+    /// v1's cpuset refuses tasks (ENOSPC) while its `cpuset.cpus` or
+    /// `cpuset.mems` is empty, as a new directory's are: each level takes its
+    /// parent's. libcgroups does the same in its own join, but a process
+    /// that joins by itself (psdock-exec's, `-init`'s PID 1) writes
+    /// `cgroup.procs` directly.
+    fn fill_cpuset(&self) -> Result<(), CgroupError> {
+        let Hierarchy::V1 { mounts } = &self.hierarchy else {
+            return Ok(());
+        };
+        let Some((_, root)) = mounts.iter().find(|(c, _)| c == "cpuset") else {
+            return Ok(());
+        };
+        let apply = |path: PathBuf| {
+            move |e: std::io::Error| CgroupError::Apply {
+                path,
+                why: e.to_string(),
+            }
+        };
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let mut dir = root.clone();
+            for part in self.path.iter().skip(1) {
+                let value =
+                    std::fs::read_to_string(dir.join(file)).map_err(apply(dir.join(file)))?;
+                dir.push(part);
+                let own = dir.join(file);
+                if std::fs::read_to_string(&own)
+                    .map_err(apply(own.clone()))?
+                    .trim()
+                    .is_empty()
+                {
+                    std::fs::write(&own, value.trim()).map_err(apply(own.clone()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Moves `pid` (the init, stopped at its exec) into the cgroup.
     pub fn join(&self, pid: i32) -> Result<(), CgroupError> {
         self.manager
@@ -183,12 +221,15 @@ impl Cgroup {
     /// The `cgroup.procs` files a process writes `0` to to join the cgroup
     /// (psdock-exec's child, which cannot be moved from outside before its
     /// exec): one per hierarchy the cgroup has a directory in.
-    pub fn procs_files(&self) -> Vec<PathBuf> {
+    pub fn procs_files(&self) -> Vec<std::ffi::CString> {
+        use std::os::unix::ffi::OsStringExt;
         self.hierarchy
             .dirs(&self.path)
             .into_iter()
             .filter(|d| d.is_dir())
-            .map(|d| d.join("cgroup.procs"))
+            .filter_map(|d| {
+                std::ffi::CString::new(d.join("cgroup.procs").into_os_string().into_vec()).ok()
+            })
             .collect()
     }
 

@@ -83,18 +83,8 @@ fn child(
 ) -> Result<std::convert::Infallible, Failure> {
     init::begin(plan, lifeline)?;
     let fail = |errno| Failure::new(Stage::Enter, errno);
-    // Before the host's /sys is out of sight. "0": the writer itself.
-    for procs in &plan.cgroup_procs {
-        let fd = nix::fcntl::open(
-            procs.as_c_str(),
-            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(fail)?;
-        // SAFETY: a descriptor just opened, closed once written to.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        nix::unistd::write(&fd, b"0").map_err(fail)?;
-    }
+    // Before the host's /sys is out of sight.
+    init::join_cgroup(plan).map_err(fail)?;
     setns(
         pidfd,
         libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET,

@@ -3,7 +3,7 @@
 //! returns to psdock's code.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -59,6 +59,22 @@ pub(super) fn finish(report: OwnedFd, result: Result<std::convert::Infallible, F
     }
 }
 
+/// Moves the calling process into every `cgroup.procs` the plan names ("0":
+/// the writer itself), so that what it starts is born inside.
+pub(super) fn join_cgroup(process: &ProcessPlan) -> Result<(), Errno> {
+    for procs in &process.cgroup_procs {
+        let fd = nix::fcntl::open(
+            procs.as_c_str(),
+            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        // SAFETY: a descriptor just opened, closed once written to.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        nix::unistd::write(&fd, b"0")?;
+    }
+    Ok(())
+}
+
 /// The first steps of every child: die with the parent, start a session and
 /// take the planned stdio.
 pub(super) fn begin(process: &ProcessPlan, lifeline: &OwnedFd) -> Result<(), Failure> {
@@ -87,6 +103,9 @@ fn setup(
     report: &OwnedFd,
 ) -> Result<std::convert::Infallible, Failure> {
     begin(&plan.process, lifeline)?;
+    // Only under -init (see `Plan::cgroup_procs`); before the host's /sys is
+    // out of sight.
+    join_cgroup(&plan.process).at(Stage::Cgroup)?;
     if let Some(ns) = plan.netns {
         // SAFETY: plain system call on a descriptor the parent holds open.
         check(unsafe { libc::setns(ns, libc::CLONE_NEWNET) } as _).at(Stage::Network)?;

@@ -67,7 +67,9 @@ pub struct ProcessPlan {
     /// The system-call filter, installed right before exec (`None`: unconfined).
     pub seccomp: Option<super::seccomp::Filter>,
     /// `cgroup.procs` files the process joins (writing `0`) before it enters
-    /// the container: psdock-exec's, into the container's cgroup.
+    /// the container, so that all it starts is born inside: psdock-exec's
+    /// child, and `-init`'s PID 1 (which never stops at an exec, where
+    /// psdock moves the plain init in).
     pub cgroup_procs: Vec<CString>,
 }
 

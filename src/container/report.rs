@@ -31,10 +31,11 @@ pub enum Stage {
     Network,
     Init,
     OwnBinary,
+    Cgroup,
 }
 
 impl Stage {
-    const ALL: [Stage; 22] = [
+    const ALL: [Stage; 23] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -57,6 +58,7 @@ impl Stage {
         Stage::Network,
         Stage::Init,
         Stage::OwnBinary,
+        Stage::Cgroup,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -83,6 +85,7 @@ impl Stage {
             Stage::Cwd => "enter the working directory",
             Stage::Exec => "execute the command",
             Stage::Enter => "enter the container",
+            Stage::Cgroup => "join the container's cgroup",
             Stage::Seccomp => "install the system-call filter",
             Stage::Network => "join the container's network namespace",
             Stage::Init => "start the command under -init",

@@ -80,8 +80,8 @@ pub fn spawn(
     // While the init is stopped at its exec: nothing of the command has run
     // yet, so nothing escapes the limits. (On v2, clone3's CLONE_INTO_CGROUP
     // would spare the move; psdock clones with clone(2) and the stop is
-    // there anyway.) `-init` with limits is refused (`RunSpec`): its PID 1
-    // never stops at an exec.
+    // there anyway.) `-init`'s PID 1 never stops at an exec: it joins by
+    // itself before it starts the command (`Plan::cgroup_procs`).
     let join = || match cgroup {
         Some(c) => c.join(container.pid.as_raw()).map_err(ContainerError::from),
         None => Ok(()),

@@ -68,6 +68,4 @@ pub enum SpecError {
     Limit(#[from] super::limits::LimitError),
     #[error("-init: refused with CAP_SYS_PTRACE (-cap-add {0}): the container could read the init's memory, a copy of psdock's, and open psdock's binary through /proc/1/exe")]
     InitWithPtrace(String),
-    #[error("-init: not with a cgroup limit (-memory, -cpus, -pids-limit, ...) yet: the command would start outside the cgroup")]
-    InitWithLimits,
 }

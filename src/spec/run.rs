@@ -89,11 +89,6 @@ impl RunSpec {
         let net = super::NetSpec::from_args(&args.net)?;
         if args.init {
             refuse_ptrace_under_init(&args.cap_add, caps)?;
-            // The command must be in the cgroup before it runs: psdock moves
-            // PID 1 in at its exec stop, and -init's PID 1 never execs.
-            if limits.any() {
-                return Err(SpecError::InitWithLimits);
-            }
         }
         let image = check_image(&image)?;
         let cache = Cache::from_env();

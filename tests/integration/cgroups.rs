@@ -641,3 +641,37 @@ fn oom_kill_ends_the_service_whatever_the_restart_policy() {
     assert_eq!(std::fs::read_to_string(dir.join("count")).unwrap(), "run\n");
     sb.assert_clean();
 }
+
+#[test]
+fn under_init_the_init_and_the_command_are_born_in_the_cgroup_and_limited() {
+    let sb = Sandbox::new();
+    // Inside, as the host sees them (no cgroup namespace): PID 1's cgroup,
+    // the command's, then a `+` for each background sleep the pids limit
+    // let in; busybox sh gives up at the first fork refused.
+    let script = "cat /proc/1/cgroup; echo --; cat /proc/self/cgroup; echo --; \
+                  for i in 1 2 3 4 5 6 7 8; do sleep 5 & echo +; done";
+    let out = sb.run([
+        "-init",
+        "-memory",
+        "64m",
+        "-pids-limit",
+        "6",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(stderr(&out).contains("can't fork"), "{out:?}");
+    let text = stdout(&out);
+    let parts: Vec<&str> = text.split("--\n").collect();
+    assert_eq!(parts.len(), 3, "{text}");
+    let init = memory_cgroup(parts[0]);
+    assert!(init.contains("psdock_"), "PID 1 outside the cgroup: {init}");
+    assert_eq!(memory_cgroup(parts[1]), init);
+    // init and sh are 2 of the 6: at most 4 sleeps could start.
+    assert!(
+        parts[2].matches('+').count() <= 4,
+        "the pids limit did not hold: {text}"
+    );
+    sb.assert_clean();
+    assert_gone(&init);
+}
