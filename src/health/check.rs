@@ -64,7 +64,14 @@ pub struct Checker {
 }
 
 impl Checker {
-    pub fn new(health: &HealthSpec, run: &RunSpec, init: Pid) -> io::Result<Checker> {
+    /// `cgroup`: the container's, if it has one; each check runs inside it,
+    /// under the container's limits, as docker's do.
+    pub fn new(
+        health: &HealthSpec,
+        run: &RunSpec,
+        init: Pid,
+        cgroup: Option<&crate::cgroup::Cgroup>,
+    ) -> io::Result<Checker> {
         let spec = ProcessSpec {
             command: health.command.clone(),
             env: run.env.clone(),
@@ -73,6 +80,7 @@ impl Checker {
         };
         let mut plan = ProcessPlan::new(&spec, run.caps, [None; 3]);
         plan.seccomp = run.seccomp.filter.clone();
+        plan.cgroup_procs = cgroup.map(|c| c.procs_files()).unwrap_or_default();
         let init =
             ProcId::of(init.as_raw())?.ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
         Ok(Checker {

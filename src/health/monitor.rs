@@ -49,7 +49,7 @@ impl<'a> Monitor<'a> {
     ) -> std::io::Result<Self> {
         let now = Instant::now();
         let mut monitor = Monitor {
-            checker: Checker::new(health, run, container.pid)?,
+            checker: Checker::new(health, run, container.pid, entry.cgroup())?,
             tracker: Tracker::new(health.retries, health.start_period),
             interval: health.interval,
             started: now,

@@ -675,3 +675,25 @@ fn under_init_the_init_and_the_command_are_born_in_the_cgroup_and_limited() {
     sb.assert_clean();
     assert_gone(&init);
 }
+
+#[test]
+fn health_checks_run_inside_the_containers_cgroup() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.psdock();
+    cmd.args(["-memory", "64m", "-health-interval", "50ms"])
+        .args(["-health-cmd", "cat /proc/self/cgroup", "sleep", "1000"]);
+    let c = records::start(&sb, cmd);
+    let init = c.init_pid();
+    let path = memory_cgroup(&std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap());
+    let output = records::wait_for("a check's output", || {
+        let listed = records::ls_json(&sb, false);
+        let out = listed.first()?["health"]["last_check"]["output"]
+            .as_str()?
+            .to_owned();
+        Some(out).filter(|o| !o.is_empty())
+    });
+    assert_eq!(memory_cgroup(&output), path, "{output}");
+    drop(c);
+    sb.assert_clean();
+    assert_gone(&path);
+}
