@@ -6,8 +6,10 @@ use clap::ArgAction;
 /// that the stdio flags live in one place.
 #[derive(Debug, Default, clap::Args)]
 pub struct StdioArgs {
-    /// Where stdin, stdout and stderr go: file:///PATH, tcp://HOST:PORT or
-    /// tls://HOST:PORT [default: psdock's own, with a tty on a terminal]
+    /// Where stdin, stdout and stderr go: file:///PATH, tcp://HOST:PORT,
+    /// tls://HOST:PORT, journald://, syslog://, syslog+udp://HOST:PORT,
+    /// syslog+tcp://HOST:PORT or syslog+tls://HOST:PORT [default: psdock's
+    /// own, with a tty on a terminal]
     #[arg(long = "stdio", value_name = "URL")]
     pub stdio: Option<String>,
 
