@@ -68,6 +68,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
             _ => Error::from(e),
         }
     })?;
+    let looked = std::time::Instant::now();
     let rows: Vec<Row> = listed
         .iter()
         .filter_map(|l| Row::of(&dir, l))
@@ -89,17 +90,43 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     } else if rows.is_empty() {
         out.extend_from_slice(b"No psdock container running\n");
     } else {
-        table(&mut out, &rows, args.all).map_err(LsError::Output)?;
+        let cpu = cpu_sample(&listed, &rows, looked);
+        table(&mut out, &rows, args.all, &cpu).map_err(LsError::Output)?;
     }
     flush(&out)?;
     Ok(0)
+}
+
+/// How long CPU use is sampled over: two reads of the counters this far apart.
+const WINDOW: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The table's CPU% of each row whose container has a cgroup, over
+/// [`WINDOW`] from `looked` (when the rows' usage was read); psdock-ls waits
+/// for it only when there is one.
+fn cpu_sample(listed: &[Listed], rows: &[Row], looked: std::time::Instant) -> Vec<Option<f64>> {
+    let limited = |r: &Row| r.usage.is_some_and(|u| u.source == "cgroup");
+    if !rows.iter().any(limited) {
+        return vec![None; rows.len()];
+    }
+    std::thread::sleep(WINDOW.saturating_sub(looked.elapsed()));
+    let elapsed = looked.elapsed();
+    rows.iter()
+        .map(|row| {
+            let before = row.usage.filter(|_| limited(row))?;
+            let record = listed.iter().find_map(|l| match l {
+                Listed::Record(r) if r.id == row.id => Some(r),
+                _ => None,
+            })?;
+            let after = crate::usage::of(record)?;
+            Some(crate::usage::cpu_percent(&before, &after, elapsed))
+        })
+        .collect()
 }
 
 /// `--stats`: each running container's usage over 0.2 s, refreshed every
 /// second until psdock-ls is interrupted (or once, with `--no-stream`).
 fn stats(dir: &std::path::Path, once: bool) -> Result<i32, Error> {
     use std::io::IsTerminal;
-    const WINDOW: std::time::Duration = std::time::Duration::from_millis(200);
     let terminal = std::io::stdout().is_terminal();
     loop {
         let records: Vec<_> = state::list(dir)?
@@ -226,15 +253,18 @@ impl Row {
 }
 
 /// The seed's table, columns aligned; STATUS only with `--all`, HEALTH only
-/// when a container has a health check.
-fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
+/// when a container has a health check, CPU% MEM PIDS only when one has a
+/// cgroup (`cpu`: its sampled CPU%, see [`cpu_sample`]).
+fn table(out: &mut Vec<u8>, rows: &[Row], all: bool, cpu: &[Option<f64>]) -> std::io::Result<()> {
     let mut tw = tabwriter::TabWriter::new(out).padding(2);
     let status = if all { "STATUS\t" } else { "" };
     let checked = rows.iter().any(|r| r.health.is_some());
     let health = if checked { "HEALTH\t" } else { "" };
+    let limited = cpu.iter().any(Option::is_some);
+    let usage = if limited { "CPU%\tMEM\tPIDS\t" } else { "" };
     writeln!(
         tw,
-        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}{health}RESTARTS\tROOTFS\tNET\tPORTS\tCOMMAND"
+        "#\tCONTAINER_ID\tPID\tINIT_PID\t{status}{health}RESTARTS\t{usage}ROOTFS\tNET\tPORTS\tCOMMAND"
     )?;
     let dash = || "-".to_owned();
     for (n, r) in rows.iter().enumerate() {
@@ -248,9 +278,19 @@ fn table(out: &mut Vec<u8>, rows: &[Row], all: bool) -> std::io::Result<()> {
             Some(h) => format!("{}\t", h.status.as_str()),
             None => "-\t".into(),
         };
+        let usage = match (r.usage, cpu.get(n).copied().flatten()) {
+            _ if !limited => String::new(),
+            (Some(u), Some(cpu)) => format!(
+                "{cpu:.2}%\t{} / {}\t{}\t",
+                crate::usage::bytes(u.memory_bytes),
+                u.memory_limit_bytes.map_or_else(dash, crate::usage::bytes),
+                u.pids
+            ),
+            _ => "-\t-\t-\t".into(),
+        };
         writeln!(
             tw,
-            "{n}\t{}\t{}\t{}\t{status}{health}{}\t{}\t{}\t{}\t{}",
+            "{n}\t{}\t{}\t{}\t{status}{health}{}\t{usage}{}\t{}\t{}\t{}",
             r.id,
             r.pid.map_or_else(dash, |p| p.to_string()),
             r.init_pid.map_or_else(dash, |p| p.to_string()),

@@ -697,3 +697,58 @@ fn health_checks_run_inside_the_containers_cgroup() {
     sb.assert_clean();
     assert_gone(&path);
 }
+
+#[test]
+fn the_table_shows_cpu_mem_and_pids_of_containers_with_a_cgroup() {
+    let sb = Sandbox::new();
+    let plain_rootfs = sb.path("plain-rootfs");
+    let mut cmd = sb.psdock();
+    cmd.args(["-r", plain_rootfs.to_str().unwrap(), "sleep", "1000"]);
+    let plain = records::start(&sb, cmd);
+    // With only a container without a cgroup, no usage columns (and no wait).
+    let text = stdout(&ls(&sb, &[]));
+    assert!(!text.contains("CPU%"), "{text}");
+
+    let mut cmd = sb.psdock();
+    cmd.args([
+        "-memory",
+        "64m",
+        "-cpus",
+        "0.5",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let busy = records::start(&sb, cmd);
+    let out = ls(&sb, &[]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    let text = stdout(&out);
+    let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+    let at = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+    let (cpu, mem, pids) = (at("CPU%"), at("MEM"), at("PIDS"));
+    let cells = |id: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("{text}"));
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    // MEM is `USED / LIMIT`: three words.
+    let row = cells(busy.id());
+    let percent: f64 = row[cpu].trim_end_matches('%').parse().unwrap();
+    // A busy loop under half a CPU, sampled over 0.2 s: well above idle,
+    // well below a whole core.
+    assert!((10.0..=80.0).contains(&percent), "{text}");
+    assert_eq!(row[mem + 1], "/", "{text}");
+    assert_eq!(row[mem + 2], "64.0MiB", "{text}");
+    assert_eq!(row[pids + 2], "1", "{text}");
+    let row = cells(plain.id());
+    assert_eq!(&row[cpu..cpu + 3], ["-", "-", "-"], "{text}");
+    drop((busy, plain));
+    sb.assert_clean();
+}
