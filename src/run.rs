@@ -148,6 +148,8 @@ impl Run<'_> {
             .network
             .namespace()
             .map(|ns| std::os::fd::AsRawFd::as_raw_fd(&ns));
+        // Only the network drivers make a namespace of the container's own.
+        #[cfg(any(feature = "net-none", feature = "net-bridge"))]
         if plan.netns.is_some() && plan.resolv_conf.is_some() {
             // Written for each attempt, as the host's may have changed.
             let sibling = rootfs::sibling_of(&self.spec.rootfs);
