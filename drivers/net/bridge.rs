@@ -181,6 +181,7 @@ fn ensure_bridge(
         .map_err(step(format!("cannot give {name} the address {gateway}")))?;
     rtnl.set_up(index, None)
         .map_err(step(format!("cannot set {name} up")))?;
-    nat::ensure(name, subnet).map_err(step("outbound NAT".into()))?;
+    nat::ensure(name, index, subnet, &dir.join(format!("{name}.nat")))
+        .map_err(step("outbound NAT".into()))?;
     Ok(index)
 }
