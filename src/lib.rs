@@ -8,6 +8,7 @@ pub mod cli;
 pub mod container;
 pub mod error;
 pub mod exec;
+pub mod footprint;
 pub mod fsutil;
 pub mod health;
 pub mod host;

@@ -127,6 +127,8 @@ pub fn supervise(
     } = watches;
     let systemd = lifecycle.systemd();
     let (events, ready, deliveries) = lifecycle.start(container.pid);
+    // The command runs: what start-up ran need not stay resident.
+    crate::footprint::release_startup_code();
     if let Some(m) = &monitor {
         events.health(m.health(), false);
     }

@@ -31,7 +31,8 @@ pub fn missing() -> Option<String> {
         std::fs::metadata(dir.join(IPTABLES))
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     });
-    (!found).then(|| format!("outbound NAT needs {IPTABLES} on PATH (Debian: apt install iptables)"))
+    (!found)
+        .then(|| format!("outbound NAT needs {IPTABLES} on PATH (Debian: apt install iptables)"))
 }
 
 /// Makes sure, once per boot, that the host forwards IPv4 and masquerades
