@@ -154,6 +154,8 @@ impl Entry {
     pub fn ended(&mut self, exit_code: i32) -> Result<(), StateError> {
         self.record.init = None;
         self.record.last_exit = Some(exit_code);
+        // The ended attempt's health is not the next one's: none between them.
+        self.record.health = None;
         store::write(&self.dir, &self.record, false)
     }
 

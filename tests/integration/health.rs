@@ -605,3 +605,36 @@ fn under_a_restart_policy_unhealthy_stops_the_command_and_a_fresh_attempt_follow
     assert_eq!(attempts(&hook), want);
     sb.assert_clean();
 }
+
+#[test]
+fn between_attempts_the_entry_has_no_health() {
+    let sb = Sandbox::new();
+    let mut run = sb.spawn([
+        "-restart",
+        "always",
+        "-restart-delay",
+        "1h",
+        "-health-cmd",
+        "true",
+        "-health-interval",
+        "50ms",
+        "sh",
+        "-c",
+        "echo ready; read x; exit 3",
+    ]);
+    assert_eq!(run.line(), "ready");
+    wait_health(&sb, "the first attempt to be healthy", |h| {
+        h["status"] == "healthy"
+    });
+    run.send_line("end");
+    let row = wait_for("the entry to read restarting", || {
+        ls_json(&sb, true)
+            .into_iter()
+            .find(|r| r["status"] == "restarting")
+    });
+    // The last attempt's `healthy` is not the container's between attempts.
+    assert_eq!(row["health"], Value::Null, "{row}");
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(code(&run.finish()), 3);
+    sb.assert_clean();
+}
