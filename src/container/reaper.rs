@@ -90,7 +90,6 @@ pub(super) fn start(
         Err(e) => return Err(Failure::new(Stage::Init, errno(&e))),
     }
     give_up(&plan.process, lifeline)?;
-    spawn::release(command.pid).map_err(|e| Failure::new(Stage::Init, errno(&e)))?;
     let pid = command.pid.as_raw();
     // Its pidfd goes with every other descriptor below; the loop waits by pid.
     std::mem::forget(command);
@@ -100,6 +99,13 @@ pub(super) fn start(
     unsafe {
         libc::write(report.as_raw_fd(), ready.as_ptr().cast(), 1);
         libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+    }
+    // Only now is the command let go: from its first instruction on, the
+    // init holds no descriptor. Nothing is left to report a failure on; a
+    // command that cannot be let go is killed, and the init ends with it.
+    if spawn::release(nix::unistd::Pid::from_raw(pid)).is_err() {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     serve(pid)
 }
