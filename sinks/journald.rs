@@ -218,7 +218,7 @@ impl Deliver for Journal {
             match self.send(&entry).await {
                 Ok(()) => break,
                 Err(e) => {
-                    self.hold.failed(&lines::why(&e)).await;
+                    self.hold.failed(&crate::error::plain(&e)).await;
                     self.redial();
                 }
             }

@@ -11,10 +11,10 @@ use std::os::fd::AsRawFd;
 
 use tokio::net::{UdpSocket, UnixDatagram};
 
+use crate::error::plain;
 use crate::plugin::{
     always_usable, Descriptor, LocalFuture, PluginError, Stdio, StdioSink, StdioSpec,
 };
-use crate::stdio::lines::why;
 use crate::stdio::remote;
 use crate::stdio::syslog::{self, Conn, Form};
 
@@ -74,7 +74,7 @@ fn local(spec: &StdioSpec) -> LocalFuture<'_, Result<Conn, PluginError>> {
             format!(
                 "-stdio {}: nothing listening on {DEV_LOG}: {}",
                 spec.url,
-                why(&e)
+                plain(&e)
             )
         })?;
         Ok(Conn::Unix(sock))
@@ -98,7 +98,7 @@ fn udp(spec: &StdioSpec) -> LocalFuture<'_, Result<Conn, PluginError>> {
         let sock = UdpSocket::bind(any).await?;
         sock.connect(addr)
             .await
-            .map_err(|e| fail(format!("cannot reach {addr}: {}", why(&e))))?;
+            .map_err(|e| fail(format!("cannot reach {addr}: {}", plain(&e))))?;
         Ok(Conn::Udp(sock))
     })
 }

@@ -70,6 +70,18 @@ pub enum Error {
 /// psdock mounts, makes namespaces and keeps its records in a directory only
 /// root may read: as anyone else, that is the one thing to say, before the
 /// first permission error on the way.
+/// A system error's text alone, without io::Error's "(os error N)", as
+/// psdock's one-line messages give it.
+pub fn plain(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(n) => text
+            .strip_suffix(&format!(" (os error {n})"))
+            .map_or_else(|| text.clone(), str::to_owned),
+        None => text,
+    }
+}
+
 pub fn require_root() -> Result<(), Error> {
     if nix::unistd::geteuid().is_root() {
         Ok(())

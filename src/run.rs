@@ -52,10 +52,7 @@ fn run(argv: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
         Some(name) => rootfs_drivers.by_name(name, &host)?,
         None => rootfs_drivers.auto(&host)?.1,
     };
-    let mut spec = RunSpec::from_args(*args, &*driver)?;
-    // An unhealthy container is reported, and stopped only to be started
-    // again: without a policy, nothing would follow the stop.
-    spec.stop_when_unhealthy = spec.restart.policy != crate::service::Policy::No;
+    let spec = RunSpec::from_args(*args, &*driver)?;
     if spec.health.is_some() {
         // Its checks enter a container where other processes run, as
         // psdock-exec does: from a binary they cannot reach (crate::seal).

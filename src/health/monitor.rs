@@ -60,7 +60,7 @@ impl<'a> Monitor<'a> {
             init: container.pid,
             entry,
             last_check: None,
-            stop_when_unhealthy: run.stop_when_unhealthy,
+            stop_when_unhealthy: run.stop_when_unhealthy(),
             warned: false,
         };
         monitor.write();

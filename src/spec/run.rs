@@ -49,8 +49,6 @@ pub struct RunSpec {
     pub net: super::NetSpec,
     /// `-health-cmd` and its companions, or the image's `Healthcheck`.
     pub health: Option<crate::health::HealthSpec>,
-    /// Stop the container once it is unhealthy (set with a restart policy).
-    pub stop_when_unhealthy: bool,
     /// `-memory`, `-cpus` and the other limits; none: no cgroup is made.
     pub limits: super::Limits,
     /// `-restart`, `-restart-delay`, `-restart-reset`.
@@ -145,11 +143,16 @@ impl RunSpec {
             seccomp,
             net,
             health,
-            stop_when_unhealthy: false,
             limits,
             restart,
             init: args.init,
         })
+    }
+
+    /// Whether an unhealthy container is stopped: only to be started again,
+    /// so only under a restart policy (else nothing would follow the stop).
+    pub fn stop_when_unhealthy(&self) -> bool {
+        self.restart.policy != crate::service::Policy::No
     }
 
     /// The value of `KEY` in the container's environment.

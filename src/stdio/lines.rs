@@ -219,14 +219,6 @@ impl Hold {
     }
 }
 
-/// An error without io::Error's "(os error N)".
-pub fn why(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_owned(),
-        None => e.to_string(),
-    }
-}
-
 /// The syslog facilities by name, as syslog(3) numbers them.
 const FACILITIES: [(&str, u8); 20] = [
     ("kern", 0),

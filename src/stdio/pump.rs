@@ -353,14 +353,7 @@ impl std::fmt::Display for Side {
     /// psdock's messages give a system error's text alone, without io's
     /// "(os error N)".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = self.error.to_string();
-        let text = match self.error.raw_os_error() {
-            Some(n) => text
-                .strip_suffix(&format!(" (os error {n})"))
-                .unwrap_or(&text),
-            None => &text,
-        };
-        write!(f, "{}: {text}", self.side)
+        write!(f, "{}: {}", self.side, crate::error::plain(&self.error))
     }
 }
 

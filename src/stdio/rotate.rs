@@ -104,10 +104,7 @@ fn errno_io(e: Errno) -> io::Error {
 /// What went wrong, without io::Error's "(os error N)".
 fn why(e: &LogError) -> String {
     match e {
-        LogError::Io(e) => match e.raw_os_error() {
-            Some(n) => Errno::from_raw(n).desc().to_owned(),
-            None => e.to_string(),
-        },
+        LogError::Io(e) => crate::error::plain(e),
         e => e.to_string(),
     }
 }

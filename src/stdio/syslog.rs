@@ -276,7 +276,7 @@ impl Syslog {
                 Ok(()) => break,
                 Err(e) => {
                     self.conn = None;
-                    self.hold.failed(&lines::why(&e)).await;
+                    self.hold.failed(&crate::error::plain(&e)).await;
                 }
             }
         }

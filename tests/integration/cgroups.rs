@@ -33,6 +33,24 @@ fn read(controller: &str, path: &str, v1_file: &str, v2_file: &str) -> String {
         .to_owned()
 }
 
+/// The memory cgroup of the host's process `pid`.
+fn cgroup_of(pid: i32) -> String {
+    memory_cgroup(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap())
+}
+
+/// What a running psdock prints up to a line `--`.
+fn lines_before_dashes(run: &mut Running) -> String {
+    let mut text = String::new();
+    loop {
+        let line = run.line();
+        if line == "--" {
+            return text;
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+}
+
 /// The memory cgroup's path in /proc/PID/cgroup's text (v2: the one line).
 fn memory_cgroup(text: &str) -> String {
     text.lines()
@@ -98,15 +116,7 @@ fn limits_are_in_place_before_the_command_runs_and_the_cgroup_goes_with_it() {
         "-c",
         "cat /proc/self/cgroup; echo --; read x",
     ]);
-    let mut text = String::new();
-    loop {
-        let line = run.line();
-        if line == "--" {
-            break;
-        }
-        text.push_str(&line);
-        text.push('\n');
-    }
+    let text = lines_before_dashes(&mut run);
     let path = memory_cgroup(&text);
     assert!(path.ends_with(&format!("/{}", path.rsplit('/').next().unwrap())));
     assert!(
@@ -209,16 +219,7 @@ fn half_a_cpu_holds_a_busy_loop_near_half_a_core() {
         "-c",
         "cat /proc/self/cgroup; echo --; while :; do :; done",
     ]);
-    let mut text = String::new();
-    loop {
-        let line = run.line();
-        if line == "--" {
-            break;
-        }
-        text.push_str(&line);
-        text.push('\n');
-    }
-    let path = memory_cgroup(&text);
+    let path = memory_cgroup(&lines_before_dashes(&mut run));
     // A window of two seconds: the counter, not the test's clock, measures.
     let (t0, u0) = (Instant::now(), cpu_used_ns(&path));
     std::thread::sleep(Duration::from_secs(2));
@@ -246,7 +247,7 @@ fn psdock_exec_joins_the_containers_cgroup() {
     cmd.args(["-memory", "64m", "sleep", "1000"]);
     let c = records::start(&sb, cmd);
     let init = c.init_pid();
-    let path = memory_cgroup(&std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap());
+    let path = cgroup_of(init);
     assert!(path.contains(c.id()), "{path}");
     let out = output(
         Command::new(exec_bin())
@@ -267,7 +268,7 @@ fn prune_removes_the_cgroup_of_a_killed_psdock() {
     cmd.args(["-pids-limit", "20", "sleep", "1000"]);
     let mut c = records::start(&sb, cmd);
     let init = c.init_pid();
-    let path = memory_cgroup(&std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap());
+    let path = cgroup_of(init);
     c.kill();
     wait_ended("the init to end", init);
     assert!(dir("pids", &path).exists(), "the killed psdock removed it");
@@ -689,7 +690,7 @@ fn health_checks_run_inside_the_containers_cgroup() {
         .args(["-health-cmd", "cat /proc/self/cgroup", "sleep", "1000"]);
     let c = records::start(&sb, cmd);
     let init = c.init_pid();
-    let path = memory_cgroup(&std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap());
+    let path = cgroup_of(init);
     let output = records::wait_for("a check's output", || {
         let listed = records::ls_json(&sb, false);
         let out = listed.first()?["health"]["last_check"]["output"]
