@@ -108,8 +108,13 @@ pub fn number(name: &str) -> Option<u32> {
 /// needs SETGID, whatever the container keeps); [`set`] narrows them after it.
 pub fn bound(keep: u64, cap_last: u32) -> Result<(), Errno> {
     for cap in 0..=cap_last.min(63) {
-        if keep & (1 << cap) == 0 {
-            // SAFETY: plain prctl with integer arguments.
+        // A drop replaces the process's credentials even when the capability
+        // is already gone (as `-init`'s command finds most of them): reading
+        // first costs less.
+        // SAFETY (both): plain prctl with integer arguments.
+        if keep & (1 << cap) == 0
+            && unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) } != 0
+        {
             let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
             // EINVAL: a capability this kernel does not have.
             if r != 0 && Errno::last() != Errno::EINVAL {

@@ -33,9 +33,16 @@ fn check(r: libc::c_long) -> Result<(), Errno> {
     }
 }
 
-/// Never returns: execs the command, or reports and exits.
-pub fn run(plan: &Plan, report: OwnedFd, lifeline: OwnedFd, tty: Option<OwnedFd>) -> ! {
-    let result = setup(plan, &lifeline, tty, &report);
+/// Never returns: execs the command (or with `init_exe`, psdock-init: see
+/// `reaper`), or reports and exits.
+pub fn run(
+    plan: &Plan,
+    init_exe: Option<RawFd>,
+    report: OwnedFd,
+    lifeline: OwnedFd,
+    tty: Option<OwnedFd>,
+) -> ! {
+    let result = setup(plan, init_exe, &report, &lifeline, tty);
     finish(report, result)
 }
 
@@ -98,9 +105,10 @@ pub(super) fn begin(process: &ProcessPlan, lifeline: &OwnedFd) -> Result<(), Fai
 
 fn setup(
     plan: &Plan,
+    init_exe: Option<RawFd>,
+    report: &OwnedFd,
     lifeline: &OwnedFd,
     tty_channel: Option<OwnedFd>,
-    report: &OwnedFd,
 ) -> Result<std::convert::Infallible, Failure> {
     begin(&plan.process, lifeline)?;
     // Only under -init (see `Plan::cgroup_procs`); before the host's /sys is
@@ -162,8 +170,8 @@ fn setup(
     drop(root);
     mounts::mask().at(Stage::Mask)?;
     nix::unistd::sethostname(plan.hostname.to_str().unwrap_or("psdock")).at(Stage::Hostname)?;
-    if plan.init {
-        return super::reaper::start(plan, lifeline, report);
+    if let Some(exe) = init_exe {
+        return super::reaper::start(plan, exe, report.as_raw_fd(), lifeline);
     }
     // Stop at the exec, before the command's first instruction, so that
     // psdock can look at what was executed (`spawn::refuse_own_binary`).

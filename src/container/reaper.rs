@@ -6,34 +6,33 @@
 //! terminal's foreground one), and exits with the command's code, 128+N if a
 //! signal N ended it. The rest of the container then ends with it.
 //!
-//! The init is the child `spawn` cloned with a copy of psdock's memory (not
-//! shared, unlike the default path: it keeps running after the command's
-//! exec), and it never executes anything, so no host binary but psdock's own
-//! is ever in the container, and that one only as `/proc/1/exe`. What keeps
-//! that link and everything else of the init out of the container's reach
-//! (the CVE-2019-5736 class):
-//! - it is not dumpable (`init::begin`): `/proc/1/exe`, `/proc/1/mem`,
-//!   `/proc/1/fd` and ptrace need CAP_SYS_PTRACE, which psdock refuses to
-//!   give a container under `-init` (`SpecError::InitWithPtrace`);
-//! - once the command runs it holds no descriptor at all, 0 to 2 included;
-//! - before the command's first instruction (it is stopped at its exec) it has
-//!   given up every capability, bounding set included, and taken the
+//! The container's first process starts as without `-init` (on psdock's
+//! memory, until an exec), and sets up the container. Then, instead of
+//! executing the command, it starts the command as its child and executes
+//! `psdock-init` (src/container/pid1/psdock-init.rs), a 2 KiB program without
+//! libc that psdock carries and hands over as a sealed memfd ([`image`]). So
+//! PID 1 is neither psdock's binary nor a copy of its memory: nothing of
+//! psdock's (its arguments, environment, memory or binary) is in the
+//! container, and what `/proc/1/exe` leads to cannot be written to. No file
+//! of the host or of the image is executed as PID 1 either. Before the exec,
+//! while the command is still stopped at its own:
+//! - PID 1 gives up every capability, bounding set included, and takes the
 //!   command's user and no_new_privs, so that it could not lend the container
 //!   anything even if it were reached; a process of the container can only
 //!   send it signals, which it forwards (signals it cannot catch, SIGKILL and
 //!   SIGSTOP, the kernel drops for a PID 1 from inside);
-//! - psdock's arguments and environment are blanked in its copy of them.
-//!
-//! It has no system-call filter of its own: without CAP_SYS_PTRACE nothing can
-//! make it run anything but its loop, and one more filter to compile and
-//! install would cost a fifth of its start-up.
+//! - every signal is blocked, so that none is acted on or lost before the
+//!   init waits for them, and every descriptor goes at the exec, 0 to 2
+//!   included;
+//! - `psdock-init` makes itself non-dumpable again before it lets the command
+//!   go.
 //!
 //! The command goes through the same steps as it does as PID 1 (capabilities,
 //! user, no_new_privs, directory, clean signals, filter), and its exec is
-//! checked for psdock's own binary the same way, with the init as the tracer.
+//! checked for psdock's own binary the same way, with PID 1 as the tracer.
 
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
@@ -41,6 +40,13 @@ use super::plan::{Plan, ProcessPlan};
 use super::report::{ContainerError, Failure, Stage};
 use super::spawn::{self, Launch};
 use super::{caps, init};
+
+/// The program PID 1 becomes (built by build.rs; empty where it cannot be).
+const PSDOCK_INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/psdock-init"));
+
+/// The pid `psdock-init` knows the command by: the first process PID 1 starts
+/// in a new PID namespace.
+const COMMAND: libc::pid_t = 2;
 
 fn check(r: libc::c_long) -> Result<(), Errno> {
     if r < 0 {
@@ -54,16 +60,52 @@ fn at(stage: Stage) -> impl Fn(Errno) -> Failure {
     move |errno| Failure::new(stage, errno)
 }
 
-/// Starts the command, then serves as the container's init until it ends.
+/// `psdock-init` in a sealed memfd, for PID 1 to execute: nothing can change
+/// it once sealed, and PID 1 executes it through the descriptor, whatever its
+/// root is by then. Close-on-exec: the command never holds it.
+pub(super) fn image() -> Result<OwnedFd, ContainerError> {
+    let fail = |e: Errno| ContainerError::InitImage(e);
+    if PSDOCK_INIT.is_empty() {
+        return Err(fail(Errno::ENOSYS));
+    }
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // MFD_EXEC: where vm.memfd_noexec makes memfds non-executable by default
+    // (Linux 6.3 on); older kernels refuse the flag.
+    // SAFETY: a C string and flags; the result is a new descriptor we own.
+    let mut fd = unsafe { libc::memfd_create(c"psdock-init".as_ptr(), flags | libc::MFD_EXEC) };
+    if fd < 0 && Errno::last() == Errno::EINVAL {
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(c"psdock-init".as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(fail(Errno::last()));
+    }
+    // SAFETY: just created, owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut rest = PSDOCK_INIT;
+    while !rest.is_empty() {
+        match nix::unistd::write(&fd, rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: integer arguments on our own descriptor.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } as _).map_err(fail)?;
+    Ok(fd)
+}
+
+/// Starts the command, then becomes `psdock-init` (the memfd `exe`).
 /// Returns only with the failure to report, before the command has run.
 pub(super) fn start(
     plan: &Plan,
+    exe: RawFd,
+    report: RawFd,
     lifeline: &OwnedFd,
-    report: &OwnedFd,
 ) -> Result<Infallible, Failure> {
-    forget_arguments();
-    // Every signal waits for the loop, from before the command exists; the
-    // command unblocks them before its exec.
+    // Every signal waits for the init's loop, from before the command exists;
+    // the command unblocks them before its exec. The mask outlives the exec.
     let all: u64 = !0;
     // SAFETY: the kernel's sigset, read during the call.
     check(unsafe {
@@ -76,6 +118,11 @@ pub(super) fn start(
         )
     })
     .map_err(at(Stage::Init))?;
+    // The command's bounding set, taken here so that the command inherits it
+    // rather than drops it itself (each drop is a change of credentials);
+    // the init keeps it (see `give_up`).
+    caps::bound(plan.process.caps, plan.process.cap_last).map_err(at(Stage::Capabilities))?;
+    // Dropped on any way out but the exec: the command is killed and reaped.
     let command = spawn::launch(0, |report, lifeline| {
         init::finish(report, command(plan, &lifeline))
     })
@@ -83,65 +130,43 @@ pub(super) fn start(
         Launch::Child(f) => f,
         Launch::Parent(e) => Failure::new(Stage::Init, errno(&e)),
     })?;
-    // Dropping `command` on the way out kills and reaps it.
+    if command.pid.as_raw() != COMMAND {
+        return Err(Failure::new(Stage::Init, Errno::EPROTO));
+    }
     match spawn::runs_own_binary(command.pid, &command.pidfd) {
         Ok(Some(true)) => return Err(Failure::new(Stage::OwnBinary, Errno::EPERM)),
         Ok(_) => {}
         Err(e) => return Err(Failure::new(Stage::Init, errno(&e))),
     }
     give_up(&plan.process, lifeline)?;
-    let pid = command.pid.as_raw();
-    // Its pidfd goes with every other descriptor below; the loop waits by pid.
-    std::mem::forget(command);
-    let ready = [spawn::READY];
-    // SAFETY: our own pipe, a local buffer; then every descriptor goes, the
-    // report pipe with them (psdock reads READY, then its end).
+    // Every descriptor goes at the exec, the memfd itself included, but the
+    // report pipe, which psdock-init keeps as its 0 until the command runs.
+    // SAFETY: plain system calls on descriptors of this process.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            0u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    })
+    .map_err(at(Stage::Init))?;
+    check(unsafe { libc::dup2(report, 0) } as _).map_err(at(Stage::Init))?;
+    let argv = [c"psdock-init".as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null::<libc::c_char>()];
+    spawn::exec_reached();
+    // SAFETY: NUL-terminated arrays of C strings that outlive the call.
     unsafe {
-        libc::write(report.as_raw_fd(), ready.as_ptr().cast(), 1);
-        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
-    }
-    // Only now is the command let go: from its first instruction on, the
-    // init holds no descriptor. Nothing is left to report a failure on; a
-    // command that cannot be let go is killed, and the init ends with it.
-    if spawn::release(nix::unistd::Pid::from_raw(pid)).is_err() {
-        // SAFETY: a signal to our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-    serve(pid)
-}
-
-/// Blanks psdock's arguments and environment in the init's copy of its
-/// memory, where anyone can read `/proc/1/cmdline` (and with CAP_SYS_ADMIN or
-/// CAP_PERFMON, `/proc/1/environ`): they may carry the web hook's secret or a
-/// token of the host's. Nothing reads them any more: the command's are in the
-/// plan. The kernel put both in one block, the arguments first (glibc keeps
-/// where they start); strings set later live elsewhere and are left alone.
-fn forget_arguments() {
-    unsafe extern "C" {
-        static program_invocation_name: *const libc::c_char;
-        static environ: *const *const libc::c_char;
-    }
-    // The block is at most what exec accepts (ARG_MAX, 2 MiB here).
-    const LIMIT: usize = 4 << 20;
-    // SAFETY: glibc's pointers to the strings exec left on the stack, read
-    // and overwritten within their bounds, in this process's own copy of the
-    // memory, which nothing else reads.
-    unsafe {
-        let start = program_invocation_name as usize;
-        if start == 0 {
-            return;
-        }
-        let mut end = start + std::env::args_os().map(|a| a.len() + 1).sum::<usize>();
-        let mut entry = environ;
-        while !entry.is_null() && !(*entry).is_null() {
-            let at = *entry as usize;
-            if at > start && at - start < LIMIT {
-                end = end.max(at + libc::strlen(*entry) + 1);
-            }
-            entry = entry.add(1);
-        }
-        std::ptr::write_bytes(start as *mut u8, 0, end - start);
-    }
+        libc::syscall(
+            libc::SYS_execveat,
+            exe,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Err(Failure::new(Stage::InitExec, Errno::last()))
 }
 
 /// The command's side, in the init's memory until its exec (`launch`): its
@@ -164,17 +189,18 @@ fn command(plan: &Plan, lifeline: &OwnedFd) -> Result<Infallible, Failure> {
 }
 
 /// Everything a process of the container could take from the init, given up
-/// while the command is still stopped at its exec: capabilities (bounding set
-/// included), root unless the command is root, and any gain of privileges.
+/// while the command is still stopped at its exec: every capability, root
+/// unless the command is root, and any gain of privileges. The bounding set
+/// stays the command's (taken before the command was started): with no
+/// capability and no_new_privs, no exec could raise one from it, and
+/// psdock-init executes nothing.
 fn give_up(process: &ProcessPlan, lifeline: &OwnedFd) -> Result<(), Failure> {
-    caps::bound(0, process.cap_last).map_err(at(Stage::Capabilities))?;
     init::switch_user(process).map_err(at(Stage::User))?;
     caps::set(0).map_err(at(Stage::Capabilities))?;
     // SAFETY (prctl): integer arguments only. A change of credentials clears
-    // PDEATHSIG and may make the process dumpable again: both are set anew.
+    // PDEATHSIG: set anew. (Dumpable, which the change may set again, the
+    // exec sets anyway; psdock-init clears it.)
     check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } as _)
-        .map_err(at(Stage::User))?;
-    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } as _)
         .map_err(at(Stage::User))?;
     init::parent_alive(lifeline)?;
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as _)
@@ -189,65 +215,5 @@ fn errno(e: &ContainerError) -> Errno {
         ContainerError::Threads(_) => Errno::EAGAIN,
         ContainerError::Died(_) => Errno::ECHILD,
         _ => Errno::EIO,
-    }
-}
-
-/// The init's loop, in raw system calls: every
-/// signal but SIGCHLD goes to the command; on SIGCHLD, every ended child is
-/// reaped, and the command's end is the init's.
-fn serve(command: libc::pid_t) -> ! {
-    let all: u64 = !0;
-    loop {
-        // SAFETY: a zeroed siginfo is a valid buffer; the set is read only.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let sig = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigtimedwait,
-                &all as *const u64,
-                &mut info as *mut libc::siginfo_t,
-                std::ptr::null::<libc::timespec>(),
-                std::mem::size_of::<u64>(),
-            )
-        } as libc::c_int;
-        match sig {
-            libc::SIGCHLD => reap(command),
-            // Interrupted (a stop and continue of the init): wait again.
-            s if s <= 0 => {}
-            // SAFETY: a signal to our own child, by pid: it cannot have been
-            // reused, since only this loop reaps it.
-            s => unsafe {
-                libc::syscall(libc::SYS_kill, command, s);
-            },
-        }
-    }
-}
-
-/// Reaps every child that has ended; leaves with the command's code once it
-/// is among them.
-fn reap(command: libc::pid_t) {
-    loop {
-        let mut status: libc::c_int = 0;
-        // SAFETY: the kernel writes the status into a local.
-        let pid = unsafe {
-            libc::syscall(
-                libc::SYS_wait4,
-                -1,
-                &mut status as *mut libc::c_int,
-                libc::WNOHANG | libc::__WALL,
-                std::ptr::null_mut::<libc::rusage>(),
-            )
-        } as libc::pid_t;
-        if pid <= 0 {
-            return;
-        }
-        if pid == command {
-            let code = if libc::WIFSIGNALED(status) {
-                128 + libc::WTERMSIG(status)
-            } else {
-                libc::WEXITSTATUS(status)
-            };
-            // SAFETY: leaves without running anything of psdock's.
-            unsafe { libc::syscall(libc::SYS_exit_group, code) };
-        }
     }
 }

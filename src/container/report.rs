@@ -32,10 +32,11 @@ pub enum Stage {
     Init,
     OwnBinary,
     Cgroup,
+    InitExec,
 }
 
 impl Stage {
-    const ALL: [Stage; 23] = [
+    const ALL: [Stage; 24] = [
         Stage::Parent,
         Stage::Session,
         Stage::Stdio,
@@ -59,6 +60,7 @@ impl Stage {
         Stage::Init,
         Stage::OwnBinary,
         Stage::Cgroup,
+        Stage::InitExec,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -90,6 +92,7 @@ impl Stage {
             Stage::Network => "join the container's network namespace",
             Stage::Init => "start the command under -init",
             Stage::OwnBinary => "run psdock's own binary",
+            Stage::InitExec => "execute psdock-init, the init of -init",
         }
     }
 }
@@ -165,6 +168,8 @@ pub enum ContainerError {
     Threads(u64),
     #[error("container setup failed: the container's first process {} before running the command", died(.0))]
     Died(nix::sys::wait::WaitStatus),
+    #[error("-init: cannot load psdock-init, psdock's init program: {}", .0.desc())]
+    InitImage(Errno),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::CgroupError),
 }

@@ -64,11 +64,10 @@ pub fn spawn(
 ) -> Result<Container, ContainerError> {
     let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     let (tty_parent, tty_child) = tty_channel(plan.tty.is_some())?;
-    // With -init, PID 1 outlives the command's exec: it cannot run on
-    // psdock's memory (see `launch_with`).
-    let shared = !plan.init;
-    let mut container = launch_with(flags, shared, |report, sync| {
-        init::run(plan, report, sync, tty_child)
+    let init_exe = plan.init.then(super::reaper::image).transpose()?;
+    let exe = init_exe.as_ref().map(|fd| fd.as_raw_fd());
+    let mut container = launch(flags, |report, sync| {
+        init::run(plan, exe, report, sync, tty_child)
     })
     .map_err(|e| {
         e.explain(&Context {
@@ -77,21 +76,22 @@ pub fn spawn(
             binds: &spec.binds,
         })
     })?;
+    drop(init_exe);
     // While the init is stopped at its exec: nothing of the command has run
     // yet, so nothing escapes the limits. (On v2, clone3's CLONE_INTO_CGROUP
     // would spare the move; psdock clones with clone(2) and the stop is
-    // there anyway.) `-init`'s PID 1 never stops at an exec: it joins by
-    // itself before it starts the command (`Plan::cgroup_procs`).
-    let join = || match cgroup {
-        Some(c) => c.join(container.pid.as_raw()).map_err(ContainerError::from),
-        None => Ok(()),
-    };
-    if shared {
+    // there anyway.) Under `-init`, PID 1 executes psdock-init, not the
+    // command: it has checked the command's exec itself, and joined the
+    // cgroup before it started it (`Plan::cgroup_procs`).
+    if plan.init {
+        container.init = true;
+    } else {
+        let join = || match cgroup {
+            Some(c) => c.join(container.pid.as_raw()).map_err(ContainerError::from),
+            None => Ok(()),
+        };
         refuse_own_binary(&container, &spec.command[0], join)?;
     }
-    // Otherwise PID 1 is a copy of psdock that never executes anything, and
-    // it has made the same check on the command (`reaper::start`).
-    container.init = !shared;
     container.pty = receive_tty(tty_parent)?;
     Ok(container)
 }
@@ -287,22 +287,6 @@ pub(super) fn launch<F>(flags: libc::c_int, child: F) -> Result<Container, Launc
 where
     F: FnOnce(OwnedFd, OwnedFd) -> std::convert::Infallible,
 {
-    launch_with(flags, true, child)
-}
-
-/// [`launch`], or with `shared` false, a child with a copy of this process's
-/// memory (a fork into the new namespaces), for a child that must go on
-/// running psdock's code after its command has started: `-init`'s PID 1.
-/// Such a child says that its command was executed with [`READY`] on the
-/// report pipe, since this process cannot see its memory.
-pub(super) fn launch_with<F>(
-    flags: libc::c_int,
-    shared: bool,
-    child: F,
-) -> Result<Container, Launch>
-where
-    F: FnOnce(OwnedFd, OwnedFd) -> std::convert::Infallible,
-{
     let parent = |e| Launch::Parent(ContainerError::Clone(e));
     let child = std::mem::ManuallyDrop::new(child);
     match threads() {
@@ -326,20 +310,15 @@ where
     // SAFETY: PR_GET_DUMPABLE takes no pointer.
     let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
     let mut pidfd: libc::c_int = -1;
-    let memory = if shared {
-        libc::CLONE_VM | libc::CLONE_VFORK
-    } else {
-        0
-    };
     // SAFETY: the child runs `start_child` on its own stack and only reads
     // `start`, which outlives it: this process sleeps until it has exec'd or
-    // exited (or the child has a copy of it). No other thread exists (checked
+    // exited. No other thread exists (checked
     // above). The kernel writes the pidfd into `pidfd`.
     let ret = unsafe {
         libc::clone(
             start_child::<F>,
             stack.top(),
-            flags | memory | libc::CLONE_PIDFD | libc::SIGCHLD,
+            flags | libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
             std::ptr::from_ref(&start).cast_mut().cast(),
             &mut pidfd as *mut libc::c_int,
         )
@@ -364,11 +343,7 @@ where
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     let report = read_report(&report_r);
     drop(lifeline_w);
-    let ran = match report {
-        Ok(Report::Ready) => true,
-        Ok(Report::End) => EXEC_REACHED.load(Ordering::Relaxed),
-        _ => false,
-    };
+    let ran = matches!(report, Ok(Report::End)) && EXEC_REACHED.load(Ordering::Relaxed);
     if ran {
         return Ok(Container {
             pid,
@@ -485,16 +460,10 @@ impl Drop for Stack {
     }
 }
 
-/// What a child of [`launch_with`] that does not share this process's memory
-/// writes once its command runs, then closes the pipe.
-pub(super) const READY: u8 = b'r';
-
 /// What the report pipe said before its end.
 enum Report {
     /// Nothing: the child executed its command, or died on the way.
     End,
-    /// [`READY`].
-    Ready,
     Failed(Failure),
 }
 
@@ -511,7 +480,6 @@ fn read_report(fd: &OwnedFd) -> Result<Report, ContainerError> {
     }
     match got {
         0 => Ok(Report::End),
-        1 if buf[0] == READY => Ok(Report::Ready),
         Failure::LEN => Failure::decode(&buf)
             .map(Report::Failed)
             .ok_or(ContainerError::Report),

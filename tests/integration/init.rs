@@ -191,17 +191,65 @@ fn the_init_holds_no_privilege_and_no_descriptor() {
     for (name, value) in [
         ("CapEff", "0000000000000000"),
         ("CapPrm", "0000000000000000"),
-        ("CapBnd", "0000000000000000"),
+        ("CapInh", "0000000000000000"),
+        ("CapAmb", "0000000000000000"),
         ("NoNewPrivs", "1"),
     ] {
         assert_eq!(field(&st, name), value, "{name}: {st}");
     }
+    // Its bounding set is the command's, no wider: nothing to raise from.
+    let command: i32 = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let command_st = status(command).unwrap();
+    assert_eq!(field(&st, "CapBnd"), field(&command_st, "CapBnd"), "{st}");
     let nobody = field(&st, "Uid").split_whitespace().next().unwrap();
     assert_eq!(nobody, "65534", "{st}");
     let fds: Vec<_> = std::fs::read_dir(format!("/proc/{init}/fd"))
         .unwrap()
         .collect();
     assert!(fds.is_empty(), "{fds:?}");
+    run.send_line("");
+    sb.ends(run, 0);
+}
+
+/// PID 1 runs psdock-init, from a memfd sealed against writes: not psdock's
+/// binary (whose exe a container could reach) and not a copy of psdock's
+/// memory. Even root on the host, through /proc, cannot change it.
+#[test]
+fn the_init_is_psdock_init_from_a_sealed_memfd() {
+    let sb = Sandbox::new();
+    let mut run = sb.spawn(["-init", "sh", "-c", "echo ready; read x"]);
+    assert_eq!(run.line(), "ready");
+    let init = init_of(run.pid());
+    let exe = std::fs::read_link(format!("/proc/{init}/exe")).unwrap();
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:psdock-init"),
+        "{exe:?}"
+    );
+    let cmdline = std::fs::read(format!("/proc/{init}/cmdline")).unwrap();
+    assert_eq!(cmdline, b"psdock-init\0");
+    let st = status(init).unwrap();
+    let rss: u64 = field(&st, "VmRSS")
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rss < 256, "psdock-init holds {rss} kB: {st}");
+    // Busy while it runs, and sealed for good: no write, no resize, no
+    // removing the seals.
+    let exe = format!("/proc/{init}/exe");
+    let err = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&exe)
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ETXTBSY), "{err}");
+    let file = std::fs::File::open(&exe).unwrap();
+    let seals = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_GET_SEALS) };
+    let wanted = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    assert_eq!(seals & wanted, wanted, "seals {seals:#x}");
     run.send_line("");
     sb.ends(run, 0);
 }
@@ -233,7 +281,7 @@ fn psdock_exec_enters_the_container_of_an_init() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(stdout(&out), "box\nhi\npsdock\n");
+    assert_eq!(stdout(&out), "box\nhi\npsdock-init\n");
     c.child.kill().unwrap();
     c.child.wait().unwrap();
     wait_for("the container to end", || {

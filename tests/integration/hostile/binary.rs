@@ -240,11 +240,12 @@ fn psdock_refuses_to_run_its_own_binary_as_the_init() {
     }
 }
 
-/// Under `-init`, PID 1 is a copy of psdock: its exe is the host's binary,
-/// its memory psdock's at the start. Every way to them from the container is
-/// closed (not dumpable, no descriptor, psdock's arguments and environment
-/// blanked), with the default capabilities and with every capability but
-/// CAP_SYS_PTRACE (with which psdock refuses `-init`).
+/// Under `-init`, PID 1 is psdock-init, executed from a sealed memfd: no
+/// binary of the host's, nothing of psdock's memory, arguments or
+/// environment. Every way to it from the container is closed (not dumpable,
+/// no descriptor), with the default capabilities and with every capability but
+/// CAP_SYS_PTRACE (with which psdock refuses `-init`); its command line is its
+/// own.
 #[test]
 fn under_init_the_container_cannot_open_the_inits_binary_memory_or_descriptors() {
     const PROBE: &str = "for f in exe mem; do \
@@ -255,7 +256,7 @@ fn under_init_the_container_cannot_open_the_inits_binary_memory_or_descriptors()
          for m in /proc/1/map_files/*; do \
            if (exec 3<$m) 2>/dev/null || readlink $m >/dev/null 2>&1; then echo \"opened $m\"; fi; \
          done; \
-         echo \"psdock's words: [$(cat /proc/1/cmdline /proc/1/environ 2>/dev/null | tr -d '\\0')]\"";
+         echo \"init's words: [$(cat /proc/1/cmdline /proc/1/environ 2>/dev/null | tr -d '\\0')]\"";
     let a = Attack::new();
     for caps in [&[][..], &["-cap-add", "ALL", "-cap-drop", "SYS_PTRACE"]] {
         let args = [&["-init"][..], caps, &[BB, "sh", "-c", PROBE]].concat();
@@ -263,7 +264,7 @@ fn under_init_the_container_cannot_open_the_inits_binary_memory_or_descriptors()
         assert_eq!(code(&out), 0, "{caps:?}: {out:?}");
         assert_eq!(
             stdout(&out),
-            "refused exe\nrefused mem\nrefused exe link\nfds 0\npsdock's words: []\n",
+            "refused exe\nrefused mem\nrefused exe link\nfds 0\ninit's words: [psdock-init]\n",
             "{caps:?}"
         );
         assert!(a.contents() == a.before, "a host binary was changed");
