@@ -66,6 +66,4 @@ pub enum SpecError {
     Health(#[from] crate::health::HealthError),
     #[error(transparent)]
     Limit(#[from] super::limits::LimitError),
-    #[error("-init: refused with CAP_SYS_PTRACE (-cap-add {0}): the container could read the init's memory, a copy of psdock's, and open psdock's binary through /proc/1/exe")]
-    InitWithPtrace(String),
 }

@@ -85,9 +85,6 @@ impl RunSpec {
         }
         let seccomp = super::SeccompSpec::from_arg(args.seccomp.as_deref(), caps)?;
         let net = super::NetSpec::from_args(&args.net)?;
-        if args.init {
-            refuse_ptrace_under_init(&args.cap_add, caps)?;
-        }
         let image = check_image(&image)?;
         let cache = Cache::from_env();
         let rootfs = check_rootfs(&rootfs, &image, cache.root())?;
@@ -159,22 +156,6 @@ impl RunSpec {
     pub fn env_var(&self, key: &str) -> Option<&OsStr> {
         env_var(&self.env, key)
     }
-}
-
-/// Under `-init`, PID 1 is a copy of psdock (`container::reaper`), out of
-/// the container's reach only as long as the container cannot ptrace.
-fn refuse_ptrace_under_init(cap_add: &[String], caps: u64) -> Result<(), SpecError> {
-    let ptrace = crate::container::caps::number("SYS_PTRACE").expect("a known name");
-    if caps & (1 << ptrace) == 0 {
-        return Ok(());
-    }
-    let named = cap_add
-        .iter()
-        .find(|c| crate::container::caps::number(c) == Some(ptrace))
-        .or_else(|| cap_add.iter().find(|c| c.eq_ignore_ascii_case("ALL")));
-    Err(SpecError::InitWithPtrace(
-        named.cloned().unwrap_or_else(|| "SYS_PTRACE".into()),
-    ))
 }
 
 /// `-web-hook`, its companions and `-bind-port`. The URL itself is the

@@ -2,7 +2,6 @@
 //! reaps orphans, forwards signals to the command, exits with its code, keeps
 //! the command's treatment and its terminal, and gives up its own privileges.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use nix::sys::signal::Signal;
@@ -314,16 +313,4 @@ fn ctrl_c_on_the_terminal_ends_the_command_under_init_with_130() {
     assert_ne!(ids[0], "1");
     assert!(!screen.contains("after"), "{screen}");
     sb.assert_clean();
-}
-
-#[test]
-fn init_with_ptrace_is_refused() {
-    let sb = Sandbox::new();
-    for caps in [&["-cap-add", "ALL"][..], &["-cap-add", "sys_ptrace"]] {
-        let out = sb.run([&["-init"][..], caps, &["true"]].concat());
-        let line = assert_psdock_error(&out, &["-init", "CAP_SYS_PTRACE"]);
-        assert!(line.contains(caps[1]), "{line}");
-        assert!(!Path::new(&sb.rootfs()).exists());
-        sb.assert_clean();
-    }
 }

@@ -244,8 +244,7 @@ fn psdock_refuses_to_run_its_own_binary_as_the_init() {
 /// binary of the host's, nothing of psdock's memory, arguments or
 /// environment. Every way to it from the container is closed (not dumpable,
 /// no descriptor), with the default capabilities and with every capability but
-/// CAP_SYS_PTRACE (with which psdock refuses `-init`); its command line is its
-/// own.
+/// CAP_SYS_PTRACE; its command line is its own.
 #[test]
 fn under_init_the_container_cannot_open_the_inits_binary_memory_or_descriptors() {
     const PROBE: &str = "for f in exe mem; do \
@@ -270,4 +269,35 @@ fn under_init_the_container_cannot_open_the_inits_binary_memory_or_descriptors()
         assert!(a.contents() == a.before, "a host binary was changed");
         a.sb.assert_clean();
     }
+}
+
+/// With CAP_SYS_PTRACE, the container can look into PID 1, and finds only
+/// psdock-init: its exe is the sealed memfd (busy and sealed: not writable),
+/// nothing else is mapped, its environment is empty. psdock's binary is not
+/// reachable, and no host binary changes.
+#[test]
+fn under_init_with_ptrace_pid_1_holds_nothing_of_psdocks() {
+    const PROBE: &str = "readlink /proc/1/exe; \
+         if (exec 3>>/proc/1/exe) 2>/dev/null; then echo 'opened exe to write'; else echo 'refused exe to write'; fi; \
+         echo \"environ [$(tr -d '\\0' </proc/1/environ)]\"; \
+         awk '$6 != \"\" {print $6}' /proc/1/maps | sort -u";
+    let a = Attack::new();
+    let args = [&["-init", "-cap-add", "ALL"][..], &[BB, "sh", "-c", PROBE]].concat();
+    let out = output(&mut a.psdock(&args));
+    assert_eq!(code(&out), 0, "{out:?}");
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("/memfd:psdock-init (deleted)"), "{text}");
+    assert_eq!(lines.next(), Some("refused exe to write"), "{text}");
+    assert_eq!(lines.next(), Some("environ []"), "{text}");
+    let mapped: Vec<&str> = lines.collect();
+    assert!(mapped.contains(&"/memfd:psdock-init"), "{text}");
+    assert!(
+        mapped
+            .iter()
+            .all(|m| *m == "/memfd:psdock-init" || m.starts_with('[')),
+        "{text}"
+    );
+    assert!(a.contents() == a.before, "a host binary was changed");
+    a.sb.assert_clean();
 }
