@@ -123,7 +123,7 @@ pub(super) fn start(
     // the init keeps it (see `give_up`).
     caps::bound(plan.process.caps, plan.process.cap_last).map_err(at(Stage::Capabilities))?;
     // Dropped on any way out but the exec: the command is killed and reaped.
-    let command = spawn::launch(0, |report, lifeline| {
+    let command = spawn::launch_on(spawn::ChildStack::Below, 0, |report, lifeline| {
         init::finish(report, command(plan, &lifeline))
     })
     .map_err(|e| match e {

@@ -287,6 +287,30 @@ pub(super) fn launch<F>(flags: libc::c_int, child: F) -> Result<Container, Launc
 where
     F: FnOnce(OwnedFd, OwnedFd) -> std::convert::Infallible,
 {
+    launch_on(ChildStack::Mapped, flags, child)
+}
+
+/// Where the child of [`launch_on`] runs.
+pub(super) enum ChildStack {
+    /// A stack mapped for it, unmapped once it has exec'd.
+    Mapped,
+    /// The caller's own stack, below the caller's frames, which the child
+    /// cannot reach while the caller sleeps: for a caller that runs on a
+    /// [`Stack`] of [`launch`] (the container's first process starting
+    /// `-init`'s command), which has most of its megabyte free. Spares the
+    /// mapping, its page faults and the unmapping.
+    Below,
+}
+
+/// [`launch`], with the child's stack chosen.
+pub(super) fn launch_on<F>(
+    stack: ChildStack,
+    flags: libc::c_int,
+    child: F,
+) -> Result<Container, Launch>
+where
+    F: FnOnce(OwnedFd, OwnedFd) -> std::convert::Infallible,
+{
     let parent = |e| Launch::Parent(ContainerError::Clone(e));
     let child = std::mem::ManuallyDrop::new(child);
     match threads() {
@@ -298,7 +322,16 @@ where
     // The child's lifeline: this process holds the write end, never writes to
     // it, and keeps it until the child has executed its command.
     let (lifeline_r, lifeline_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(parent)?;
-    let stack = Stack::new().map_err(parent)?;
+    let mapped = match stack {
+        ChildStack::Mapped => Some(Stack::new().map_err(parent)?),
+        ChildStack::Below => None,
+    };
+    // Below: the child's frames start this far under the address of a local
+    // of this frame, clear of it and of the calls made from here, aligned as
+    // the ABI wants.
+    let below = |local: *const u8| {
+        ((local as usize).saturating_sub(Stack::SEPARATION) & !15) as *mut libc::c_void
+    };
     let start = Start {
         child,
         report: report_w,
@@ -317,14 +350,16 @@ where
     let ret = unsafe {
         libc::clone(
             start_child::<F>,
-            stack.top(),
+            mapped
+                .as_ref()
+                .map_or_else(|| below((&raw const pidfd).cast()), Stack::top),
             flags | libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
             std::ptr::from_ref(&start).cast_mut().cast(),
             &mut pidfd as *mut libc::c_int,
         )
     };
     let clone_errno = Errno::last();
-    drop(stack);
+    drop(mapped);
     // The child cleared it on the memory it shared with us (init::begin).
     // SAFETY: integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, dumpable, 0, 0, 0) };
@@ -423,6 +458,8 @@ struct Stack {
 impl Stack {
     /// Deep enough for the child's set-up, a small part of the main thread's.
     const SIZE: usize = 1 << 20;
+    /// How far below its caller's frame a [`ChildStack::Below`] child starts.
+    const SEPARATION: usize = 64 << 10;
 
     fn new() -> Result<Self, Errno> {
         use nix::sys::mman::{mmap_anonymous, mprotect, MapFlags, ProtFlags};
