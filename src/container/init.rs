@@ -42,7 +42,7 @@ pub fn run(
     lifeline: OwnedFd,
     tty: Option<OwnedFd>,
 ) -> ! {
-    let result = setup(plan, init_exe, &report, &lifeline, tty);
+    let result = setup(plan, init_exe, &lifeline, tty);
     finish(report, result)
 }
 
@@ -106,7 +106,6 @@ pub(super) fn begin(process: &ProcessPlan, lifeline: &OwnedFd) -> Result<(), Fai
 fn setup(
     plan: &Plan,
     init_exe: Option<RawFd>,
-    report: &OwnedFd,
     lifeline: &OwnedFd,
     tty_channel: Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, Failure> {
@@ -171,7 +170,7 @@ fn setup(
     mounts::mask().at(Stage::Mask)?;
     nix::unistd::sethostname(plan.hostname.to_str().unwrap_or("psdock")).at(Stage::Hostname)?;
     if let Some(exe) = init_exe {
-        return super::reaper::start(plan, exe, report.as_raw_fd(), lifeline);
+        return super::reaper::start(plan, exe, lifeline);
     }
     // Stop at the exec, before the command's first instruction, so that
     // psdock can look at what was executed (`spawn::refuse_own_binary`).

@@ -23,7 +23,8 @@
 //!   SIGSTOP, the kernel drops for a PID 1 from inside);
 //! - every signal is blocked, so that none is acted on or lost before the
 //!   init waits for them, and every descriptor goes at the exec, 0 to 2
-//!   included;
+//!   included (psdock learns that the exec succeeded from the end of the
+//!   report pipe, as without `-init`);
 //! - `psdock-init` makes itself non-dumpable again before it lets the command
 //!   go.
 //!
@@ -98,12 +99,7 @@ pub(super) fn image() -> Result<OwnedFd, ContainerError> {
 
 /// Starts the command, then becomes `psdock-init` (the memfd `exe`).
 /// Returns only with the failure to report, before the command has run.
-pub(super) fn start(
-    plan: &Plan,
-    exe: RawFd,
-    report: RawFd,
-    lifeline: &OwnedFd,
-) -> Result<Infallible, Failure> {
+pub(super) fn start(plan: &Plan, exe: RawFd, lifeline: &OwnedFd) -> Result<Infallible, Failure> {
     // Every signal waits for the init's loop, from before the command exists;
     // the command unblocks them before its exec. The mask outlives the exec.
     let all: u64 = !0;
@@ -139,9 +135,11 @@ pub(super) fn start(
         Err(e) => return Err(Failure::new(Stage::Init, errno(&e))),
     }
     give_up(&plan.process, lifeline)?;
-    // Every descriptor goes at the exec, the memfd itself included, but the
-    // report pipe, which psdock-init keeps as its 0 until the command runs.
-    // SAFETY: plain system calls on descriptors of this process.
+    // Every descriptor goes at the exec, 0 to 2 and the memfd itself
+    // included, and the report pipe with them: how psdock learns that the
+    // exec succeeded. psdock-init never holds one, so nothing of psdock's can
+    // be reached through it, even by a container allowed to ptrace.
+    // SAFETY: a plain system call on descriptors of this process.
     check(unsafe {
         libc::syscall(
             libc::SYS_close_range,
@@ -151,7 +149,6 @@ pub(super) fn start(
         )
     })
     .map_err(at(Stage::Init))?;
-    check(unsafe { libc::dup2(report, 0) } as _).map_err(at(Stage::Init))?;
     let argv = [c"psdock-init".as_ptr(), std::ptr::null()];
     let envp = [std::ptr::null::<libc::c_char>()];
     spawn::exec_reached();

@@ -15,12 +15,8 @@
 //! What it starts with, all set by psdock's side before the exec: every signal
 //! blocked (so that none is lost or acted on before the loop waits for it), no
 //! capability, the command's user, no_new_privs, the parent's death signal,
-//! and the command stopped at its exec, traced by this process. The command is
-//! its first child, pid 2 of the new PID namespace. Its one descriptor, 0, is
-//! psdock's report pipe: closing it once the command runs is what tells psdock
-//! that the container has started. psdock waits for that rather than for the
-//! exec, so that it does not take the CPU from this process (a waking psdock
-//! preempts it) before the command is let go.
+//! no descriptor, and the command stopped at its exec, traced by this process.
+//! The command is its first child, pid 2 of the new PID namespace.
 
 #![no_std]
 #![no_main]
@@ -48,7 +44,6 @@ mod sys {
     pub const WAIT4: usize = 61;
     pub const KILL: usize = 62;
     pub const EXIT_GROUP: usize = 231;
-    pub const CLOSE: usize = 3;
 
     /// A system call's raw result: a negative errno on failure.
     pub unsafe fn call(nr: usize, a: [usize; 4]) -> isize {
@@ -76,7 +71,6 @@ mod sys {
     pub const WAIT4: usize = 260;
     pub const KILL: usize = 129;
     pub const EXIT_GROUP: usize = 94;
-    pub const CLOSE: usize = 57;
 
     /// A system call's raw result: a negative errno on failure.
     pub unsafe fn call(nr: usize, a: [usize; 4]) -> isize {
@@ -149,7 +143,6 @@ extern "C" fn main() -> ! {
     if r < 0 && r != -ESRCH {
         call(sys::KILL, [COMMAND, SIGKILL, 0, 0]);
     }
-    call(sys::CLOSE, [0, 0, 0, 0]);
     let all: u64 = !0;
     loop {
         let sig = call(

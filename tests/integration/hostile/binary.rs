@@ -272,12 +272,13 @@ fn under_init_the_container_cannot_open_the_inits_binary_memory_or_descriptors()
 }
 
 /// With CAP_SYS_PTRACE, the container can look into PID 1, and finds only
-/// psdock-init: its exe is the sealed memfd (busy and sealed: not writable),
+/// psdock-init: no descriptor (none of psdock's pipes, from the command's
+/// first steps on), its exe the sealed memfd (busy and sealed: not writable),
 /// nothing else is mapped, its environment is empty. psdock's binary is not
 /// reachable, and no host binary changes.
 #[test]
 fn under_init_with_ptrace_pid_1_holds_nothing_of_psdocks() {
-    const PROBE: &str = "readlink /proc/1/exe; \
+    const PROBE: &str = "echo \"fds $(ls /proc/1/fd | wc -l)\"; readlink /proc/1/exe; \
          if (exec 3>>/proc/1/exe) 2>/dev/null; then echo 'opened exe to write'; else echo 'refused exe to write'; fi; \
          echo \"environ [$(tr -d '\\0' </proc/1/environ)]\"; \
          awk '$6 != \"\" {print $6}' /proc/1/maps | sort -u";
@@ -287,6 +288,8 @@ fn under_init_with_ptrace_pid_1_holds_nothing_of_psdocks() {
     assert_eq!(code(&out), 0, "{out:?}");
     let text = stdout(&out);
     let mut lines = text.lines();
+    // From the command's first steps on: no descriptor to take from it.
+    assert_eq!(lines.next(), Some("fds 0"), "{text}");
     assert_eq!(lines.next(), Some("/memfd:psdock-init (deleted)"), "{text}");
     assert_eq!(lines.next(), Some("refused exe to write"), "{text}");
     assert_eq!(lines.next(), Some("environ []"), "{text}");
