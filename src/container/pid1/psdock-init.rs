@@ -136,7 +136,10 @@ extern "C" fn main() -> ! {
         exit(125);
     }
     // What `top` shows, instead of the memfd's name cut to 15 bytes.
-    call(sys::PRCTL, [PR_SET_NAME, b"psdock-init\0".as_ptr() as usize, 0, 0]);
+    call(
+        sys::PRCTL,
+        [PR_SET_NAME, c"psdock-init".as_ptr() as usize, 0, 0],
+    );
     // Let the command go. Not traced (psdock itself under a debugger) or
     // already killed: nothing to let go.
     let r = call(sys::PTRACE, [PTRACE_DETACH, COMMAND, 0, 0]);
@@ -147,7 +150,12 @@ extern "C" fn main() -> ! {
     loop {
         let sig = call(
             sys::RT_SIGTIMEDWAIT,
-            [&all as *const u64 as usize, 0, 0, core::mem::size_of::<u64>()],
+            [
+                &all as *const u64 as usize,
+                0,
+                0,
+                core::mem::size_of::<u64>(),
+            ],
         );
         match sig {
             s if s == SIGCHLD as isize => reap(),
@@ -168,7 +176,12 @@ fn reap() {
         let mut status: i32 = 0;
         let pid = call(
             sys::WAIT4,
-            [usize::MAX, &mut status as *mut i32 as usize, WNOHANG | WALL, 0],
+            [
+                usize::MAX,
+                &mut status as *mut i32 as usize,
+                WNOHANG | WALL,
+                0,
+            ],
         );
         if pid <= 0 {
             return;
