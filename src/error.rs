@@ -67,9 +67,6 @@ pub enum Error {
     Cgroup(#[from] crate::cgroup::CgroupError),
 }
 
-/// psdock mounts, makes namespaces and keeps its records in a directory only
-/// root may read: as anyone else, that is the one thing to say, before the
-/// first permission error on the way.
 /// A system error's text alone, without io::Error's "(os error N)", as
 /// psdock's one-line messages give it.
 pub fn plain(e: &std::io::Error) -> String {
@@ -82,6 +79,9 @@ pub fn plain(e: &std::io::Error) -> String {
     }
 }
 
+/// psdock mounts, makes namespaces and keeps its records in a directory only
+/// root may read: as anyone else, that is the one thing to say, before the
+/// first permission error on the way.
 pub fn require_root() -> Result<(), Error> {
     if nix::unistd::geteuid().is_root() {
         Ok(())

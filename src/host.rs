@@ -57,6 +57,17 @@ pub fn version_of(release: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// Whether an executable file named `tool` is in one of `path`'s directories
+/// (a `PATH` value), where `Command` would find it; whether it works shows
+/// when it is run.
+pub fn on_path(tool: &str, path: &std::ffi::OsStr) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path).any(|dir| {
+        std::fs::metadata(dir.join(tool))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

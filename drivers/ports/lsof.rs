@@ -59,13 +59,7 @@ fn probe(_: &Host) -> Probe {
 }
 
 fn in_path(tool: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            std::fs::metadata(dir.join(tool))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
+    std::env::var_os("PATH").is_some_and(|path| crate::host::on_path(tool, &path))
 }
 
 impl PortProbe for Lsof {

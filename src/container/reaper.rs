@@ -16,8 +16,8 @@
 //! container, and what `/proc/1/exe` leads to cannot be written to. No file
 //! of the host or of the image is executed as PID 1 either. Before the exec,
 //! while the command is still stopped at its own:
-//! - PID 1 gives up every capability, bounding set included, and takes the
-//!   command's user and no_new_privs, so that it could not lend the container
+//! - PID 1 gives up every capability (its bounding set is the command's) and
+//!   takes the command's user and no_new_privs, so that it could not lend the container
 //!   anything even if it were reached; a process of the container can only
 //!   send it signals, which it forwards (signals it cannot catch, SIGKILL and
 //!   SIGSTOP, the kernel drops for a PID 1 from inside);
@@ -82,15 +82,10 @@ pub(super) fn image() -> Result<OwnedFd, ContainerError> {
         return Err(fail(Errno::last()));
     }
     // SAFETY: just created, owned by nothing else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut rest = PSDOCK_INIT;
-    while !rest.is_empty() {
-        match nix::unistd::write(&fd, rest) {
-            Ok(n) => rest = &rest[n..],
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(fail(e)),
-        }
-    }
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    std::io::Write::write_all(&mut file, PSDOCK_INIT)
+        .map_err(|e| fail(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    let fd = OwnedFd::from(file);
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: integer arguments on our own descriptor.
     check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } as _).map_err(fail)?;

@@ -25,13 +25,8 @@ const IPTABLES: &str = "iptables";
 /// What the host lacks for outbound NAT: an executable `iptables` on PATH
 /// (where `Command` would find it; whether it works shows when it is run).
 pub fn missing() -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    let found = std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join(IPTABLES))
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    });
-    (!found)
+    (!crate::host::on_path(IPTABLES, &path))
         .then(|| format!("outbound NAT needs {IPTABLES} on PATH (Debian: apt install iptables)"))
 }
 
